@@ -1,0 +1,111 @@
+import { readFile } from 'node:fs/promises';
+import { parse, stringify } from 'yaml';
+import { z } from 'zod';
+import { writeFileAtomic } from '../store/atomic-file.js';
+import { DEFAULT_ROLES } from './permissions.js';
+
+const userSchema = z.object({
+  email: z.string().default(''),
+  group: z.string().default(''),
+  exec_user: z.string().default(''),
+  key: z.string().default(''),
+  locked: z.boolean().default(false),
+  mfa_enabled: z.boolean().default(false),
+  mfa_key: z.string().default(''),
+  token_epoch: z.number().int().min(0).default(0),
+  metadata: z.string().default(''),
+  roles: z.array(z.string()).default([]),
+});
+
+const securitySchema = z.object({
+  EncryptKey: z.boolean().default(true),
+  Users: z.record(z.string(), userSchema).default({}),
+  Roles: z.record(z.string(), z.array(z.string())).default({}),
+});
+
+export type StoredUser = z.infer<typeof userSchema>;
+export type SecurityDocument = z.infer<typeof securitySchema>;
+
+export class SecurityStoreError extends Error {}
+
+/**
+ * Users and roles, kept in memory and written atomically (mode 0600) on every change.
+ * Permissions are always computed from the current roles, so role edits apply at once.
+ */
+export class SecurityStore {
+  private constructor(private readonly file: string, private doc: SecurityDocument) {}
+
+  static async open(file: string): Promise<SecurityStore | undefined> {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    let raw: unknown;
+    try {
+      raw = parse(text);
+    } catch (error) {
+      throw new SecurityStoreError(`${file} is not valid YAML: ${(error as Error).message}`);
+    }
+    const result = securitySchema.safeParse(raw ?? {});
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      throw new SecurityStoreError(`${file}: ${issue.path.join('.')}: ${issue.message}`);
+    }
+    return new SecurityStore(file, result.data);
+  }
+
+  /** A new store with the default roles and one administrator. */
+  static async create(file: string, adminPasswordHash: string): Promise<SecurityStore> {
+    const doc: SecurityDocument = {
+      EncryptKey: true,
+      Users: {
+        admin: userSchema.parse({ group: 'admin', key: adminPasswordHash, roles: ['manage', 'view', 'shell', 'usermgr'] }),
+      },
+      Roles: Object.fromEntries(Object.entries(DEFAULT_ROLES).map(([name, permissions]) => [name, [...permissions]])),
+    };
+    const store = new SecurityStore(file, doc);
+    await store.save();
+    return store;
+  }
+
+  get encryptKey(): boolean {
+    return this.doc.EncryptKey;
+  }
+
+  user(name: string): StoredUser | undefined {
+    return Object.hasOwn(this.doc.Users, name) ? this.doc.Users[name] : undefined;
+  }
+
+  userNames(): string[] {
+    return Object.keys(this.doc.Users);
+  }
+
+  roles(): Readonly<Record<string, readonly string[]>> {
+    return this.doc.Roles;
+  }
+
+  permissionsOf(userName: string): Set<string> {
+    const user = this.user(userName);
+    const permissions = new Set<string>();
+    for (const role of user?.roles ?? []) {
+      for (const permission of (Object.hasOwn(this.doc.Roles, role) ? this.doc.Roles[role] : [])) permissions.add(permission);
+    }
+    return permissions;
+  }
+
+  /** Applies `change` to a copy, saves it, and only then makes it current. */
+  async update(change: (doc: SecurityDocument) => void): Promise<void> {
+    const next = structuredClone(this.doc);
+    change(next);
+    const validated = securitySchema.parse(next);
+    await writeFileAtomic(this.file, stringify(validated), { mode: 0o600 });
+    this.doc = validated;
+  }
+
+  private async save(): Promise<void> {
+    await writeFileAtomic(this.file, stringify(this.doc), { mode: 0o600 });
+  }
+}

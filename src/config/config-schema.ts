@@ -1,0 +1,103 @@
+import { z } from 'zod';
+
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'NOTICE', 'WARN', 'ERROR'] as const;
+export const JWT_ALGORITHMS = ['HS256', 'RS256', 'ES256'] as const;
+export const DEFAULT_AUDIENCE = ['appmesh-service', 'appmesh-file-service', 'your-service-api'];
+
+const MiB = 1024 * 1024;
+
+// Ranges are deliberately loose here: out-of-range values in the file are normalised, not refused.
+const int = () => z.number().int();
+const port = () => z.number().int().min(0).max(65535);
+
+const logLevel = z
+  .string()
+  .transform((s) => s.trim().toUpperCase())
+  .pipe(z.enum(LOG_LEVELS, { error: `Invalid LogLevel, expected one of ${LOG_LEVELS.join(', ')}` }));
+
+const jwtAlgorithm = z
+  .string()
+  .transform((s) => (s.trim() === '' ? 'HS256' : s.trim().toUpperCase()))
+  .pipe(z.enum(JWT_ALGORITHMS, { error: 'Invalid JWT Algorithm' }));
+
+const baseConfigSchema = z.object({
+  Description: z.string().default(''),
+  DefaultExecUser: z.string().default(''),
+  DisableExecUser: z.boolean().default(false),
+  ScheduleIntervalSeconds: int().default(1),
+  WorkingDirectory: z.string().default(''),
+  LogLevel: logLevel.default('INFO'),
+  PosixTimezone: z.string().default(''),
+});
+
+const jwtSchema = z.object({
+  JWTSalt: z.string().default(''),
+  Algorithm: jwtAlgorithm.default('HS256'),
+  Issuer: z.string().default(''),
+  Audience: z.array(z.string()).default(() => [...DEFAULT_AUDIENCE]),
+  SecurityInterface: z.string().default('local'),
+});
+
+const sslSchema = z.object({
+  SSLCaPath: z.string().default('ssl/ca.pem'),
+  // Empty: plain HTTP. Relative paths are read from the home folder.
+  SSLCertificateFile: z.string().default(''),
+  SSLCertificateKeyFile: z.string().default(''),
+  SSLClientCertificateFile: z.string().default('ssl/client.pem'),
+  SSLClientCertificateKeyFile: z.string().default('ssl/client-key.pem'),
+  VerifyClient: z.boolean().default(false),
+  VerifyServer: z.boolean().default(false),
+  VerifyServerDelegate: z.boolean().default(false),
+});
+
+const restSchema = z.object({
+  RestEnabled: z.boolean().default(true),
+  RestListenAddress: z.string().default('127.0.0.1'),
+  // Range checked on update and normalised on load (1000–65534), so only the type is enforced here.
+  RestListenPort: int().default(6060),
+  RestTcpPort: port().default(6059),
+  WebSocketPort: port().default(6058),
+  PrometheusExporterListenPort: port().default(0),
+  WorkerThreadPoolSize: int().default(2),
+  IOThreadPoolSize: int().default(2),
+  PasswordComplexityEnabled: z.boolean().default(false),
+  CorsDisabled: z.boolean().default(false),
+  CsrfAllowedOrigins: z.array(z.string()).default(() => []),
+  FileAllowedBaseDir: z.string().default(''),
+  JWT: jwtSchema.prefault({}),
+  SSL: sslSchema.prefault({}),
+});
+
+// Our own section: resource limits the original daemon hard-codes or lacks.
+const limitsSchema = z.object({
+  /** Above it a run's output file is truncated. */
+  MaxOutputBytesPerRun: int().positive().default(100 * MiB),
+  /** Time between SIGTERM and SIGKILL when stopping a process tree. */
+  KillGraceSeconds: int().min(0).max(60).default(3),
+  MaxConcurrentRuns: int().positive().default(256),
+  RequestBodyLimitBytes: int().positive().default(4 * MiB),
+});
+
+export const configDocumentSchema = z.object({
+  BaseConfig: baseConfigSchema.prefault({}),
+  REST: restSchema.prefault({}),
+  Labels: z.record(z.string(), z.string()).default(() => ({})),
+  // SDKs compare against it; read-only for clients.
+  Version: z.string().default('2.2.1'),
+  Limits: limitsSchema.prefault({}),
+});
+
+export type ConfigDocument = z.infer<typeof configDocumentSchema>;
+
+const inRange = (v: number, min: number, max: number) => Number.isInteger(v) && v >= min && v <= max;
+
+/** Applies the reference's normalisation rules; returns a new document. */
+export function normaliseConfig(doc: ConfigDocument): ConfigDocument {
+  const out = structuredClone(doc);
+  if (!inRange(out.BaseConfig.ScheduleIntervalSeconds, 1, 100)) out.BaseConfig.ScheduleIntervalSeconds = 2;
+  if (!inRange(out.REST.RestListenPort, 1000, 65534)) out.REST.RestListenPort = 6060;
+  if (!inRange(out.REST.WorkerThreadPoolSize, 1, 99)) out.REST.WorkerThreadPoolSize = 2;
+  if (!inRange(out.REST.IOThreadPoolSize, 1, 99)) out.REST.IOThreadPoolSize = 2;
+  if (out.REST.JWT.Audience.length === 0) out.REST.JWT.Audience = ['appmesh-service'];
+  return out;
+}

@@ -1,0 +1,155 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { hostname, homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { loadConfig, saveConfig } from './config/config-file.js';
+import type { ConfigDocument } from './config/config-schema.js';
+import { hashPassword, randomPassword } from './auth/password.js';
+import { SecretBox } from './auth/secret-box.js';
+import { SecurityStore } from './auth/security-store.js';
+import { TokenService } from './auth/token-service.js';
+import { writeFileAtomic } from './store/atomic-file.js';
+import { AppStore } from './store/app-store.js';
+import { Supervisor } from './supervisor/supervisor.js';
+import { parsePosixTimezoneOffset } from './supervisor/schedule/time-text.js';
+import { AppService } from './service/app-service.js';
+import { AuthService } from './service/auth-service.js';
+import { Authorizer } from './service/authorize.js';
+import type { Core } from './service/core.js';
+import { buildRestServer } from './rest/server.js';
+import { Logger } from './util/log.js';
+
+export interface DaemonOptions {
+  /** Folder of all state; default `$APPMESH_HOME`, else `~/.appmesh`. */
+  home?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Overrides the configured REST port (0 = any free port; used by tests and benchmarks). */
+  port?: number;
+  logger?: Logger;
+}
+
+export interface Daemon {
+  readonly home: string;
+  /** Base URL of the REST listener, e.g. `http://127.0.0.1:6060`. */
+  readonly url: string;
+  readonly core: Core;
+  readonly supervisor: Supervisor;
+  close(): Promise<void>;
+}
+
+export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env.APPMESH_HOME?.trim() || join(homedir(), '.appmesh'));
+}
+
+/** Wires config → store → core → faces, and starts listening. */
+export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
+  const env = options.env ?? process.env;
+  const home = resolve(options.home ?? defaultHome(env));
+  const log = options.logger ?? new Logger();
+  mkdirSync(join(home, 'config'), { recursive: true, mode: 0o700 });
+
+  let { stored, effective } = await loadConfig(home, env);
+  if (!stored.REST.JWT.JWTSalt) {
+    // Never a shipped constant: every installation signs with its own secret.
+    stored = { ...stored, REST: { ...stored.REST, JWT: { ...stored.REST.JWT, JWTSalt: randomBytes(48).toString('base64url') } } };
+    await saveConfig(home, stored);
+    ({ stored, effective } = await loadConfig(home, env));
+  }
+  log.setLevel(effective.BaseConfig.LogLevel);
+  let config: ConfigDocument = effective;
+
+  const secrets = new SecretBox(await loadOrCreateKey(join(home, 'config', 'secret.key')));
+  const security = await openSecurityStore(home, env, log);
+  const tokens = new TokenService({
+    algorithm: config.REST.JWT.Algorithm,
+    secret: config.REST.JWT.JWTSalt,
+    issuer: config.REST.JWT.Issuer || hostname(),
+  });
+
+  const workDir = config.BaseConfig.WorkingDirectory ? resolve(home, config.BaseConfig.WorkingDirectory) : join(home, 'work');
+  const supervisor = new Supervisor(
+    {
+      outputDir: join(workDir, 'stdout'),
+      defaultWorkingDir: join(workDir, 'tmp'),
+      scheduleIntervalSeconds: () => config.BaseConfig.ScheduleIntervalSeconds,
+      killGraceMs: () => config.Limits.KillGraceSeconds * 1000,
+      maxOutputBytes: () => config.Limits.MaxOutputBytesPerRun,
+      log: (level, message) => log[level](message),
+    },
+    new AppStore(join(home, 'apps'), secrets),
+  );
+  const authorizer = new Authorizer(security);
+  const core: Core = {
+    auth: new AuthService(security, tokens, authorizer, { audiences: () => config.REST.JWT.Audience }),
+    apps: new AppService(supervisor, authorizer, {
+      timezoneOffsetMinutes: () => parsePosixTimezoneOffset(config.BaseConfig.PosixTimezone),
+      maxConcurrentRuns: () => config.Limits.MaxConcurrentRuns,
+    }),
+    config: () => config,
+    log,
+  };
+
+  await supervisor.start();
+  let rest: FastifyInstance | undefined;
+  let url = '';
+  try {
+    rest = buildRestServer(core, { bodyLimit: config.Limits.RequestBodyLimitBytes, tls: tlsFiles(home, config) });
+    const address = await rest.listen({ host: config.REST.RestListenAddress, port: options.port ?? config.REST.RestListenPort });
+    url = address.replace('[::1]', 'localhost');
+  } catch (error) {
+    await rest?.close().catch(() => undefined);
+    await supervisor.close();
+    throw error;
+  }
+  log.info(`App Mesh TS listening on ${url} (home ${home})`);
+
+  return {
+    home,
+    url,
+    core,
+    supervisor,
+    async close() {
+      await supervisor.close();
+      await rest?.close();
+    },
+  };
+}
+
+function tlsFiles(home: string, config: ConfigDocument): { cert: string; key: string } | undefined {
+  const { SSLCertificateFile: cert, SSLCertificateKeyFile: key } = config.REST.SSL;
+  if (!cert && !key) return undefined;
+  if (!cert || !key) throw new Error('REST.SSL needs both SSLCertificateFile and SSLCertificateKeyFile for HTTPS');
+  const paths = { cert: isAbsolute(cert) ? cert : join(home, cert), key: isAbsolute(key) ? key : join(home, key) };
+  for (const path of Object.values(paths)) if (!existsSync(path)) throw new Error(`TLS file ${path} does not exist`);
+  return paths;
+}
+
+async function loadOrCreateKey(file: string): Promise<Buffer> {
+  if (existsSync(file)) {
+    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+    if (key.length >= 32) return key;
+    throw new Error(`${file} does not hold a valid key`);
+  }
+  const key = randomBytes(32);
+  await writeFileAtomic(file, key.toString('base64'), { mode: 0o600 });
+  return key;
+}
+
+/** First start: the administrator's password comes from the environment, or is generated. */
+async function openSecurityStore(home: string, env: NodeJS.ProcessEnv, log: Logger): Promise<SecurityStore> {
+  const file = join(home, 'config', 'security.yaml');
+  const existing = await SecurityStore.open(file);
+  if (existing) return existing;
+  const given = env.APPMESH_ADMIN_PASSWORD;
+  const password = given || randomPassword();
+  const store = await SecurityStore.create(file, await hashPassword(password));
+  if (!given) {
+    const passwordFile = join(home, 'initial-admin-password');
+    await writeFileAtomic(passwordFile, `${password}\n`, { mode: 0o600 });
+    // Printed once, on the console only (not through the logger's sinks).
+    process.stdout.write(`\nApp Mesh TS first start: user 'admin' password: ${password}\n(also saved in ${passwordFile}, mode 0600)\n\n`);
+  }
+  log.info('created the security store with user admin');
+  return store;
+}

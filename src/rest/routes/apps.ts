@@ -1,0 +1,23 @@
+import type { FastifyInstance } from 'fastify';
+import type { Core } from '../../service/core.js';
+
+type NameParams = { Params: { name: string } };
+
+export function registerAppRoutes(app: FastifyInstance, core: Core): void {
+  app.get('/appmesh/applications', async (request) => core.apps.list(await request.principal()));
+
+  app.get<NameParams>('/appmesh/app/:name', async (request) => core.apps.get(await request.principal(), request.params.name.trim()));
+
+  app.put<NameParams>('/appmesh/app/:name', async (request) => core.apps.register(await request.principal(), request.params.name.trim(), request.body));
+
+  app.delete<NameParams>('/appmesh/app/:name', async (request) => ({ message: await core.apps.remove(await request.principal(), request.params.name.trim()) }));
+
+  app.post<NameParams>('/appmesh/app/:name/enable', async (request) => ({ message: await core.apps.setEnabled(await request.principal(), request.params.name.trim(), true) }));
+
+  app.post<NameParams>('/appmesh/app/:name/disable', async (request) => ({ message: await core.apps.setEnabled(await request.principal(), request.params.name.trim(), false) }));
+
+  app.get<NameParams>('/appmesh/app/:name/health', async (request, reply) => {
+    reply.type('text/plain; charset=utf-8');
+    return String(core.apps.health(request.params.name.trim()));
+  });
+}

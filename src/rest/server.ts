@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Core } from '../service/core.js';
+import type { Principal } from '../auth/principal.js';
+import { tokenFromRequest } from './auth-carrier.js';
+import { sendError } from './error-mapper.js';
+import { registerIdentityRoutes } from './routes/identity.js';
+import { registerAppRoutes } from './routes/apps.js';
+import { registerRunRoutes } from './routes/runs.js';
+import { registerSystemRoutes } from './routes/system.js';
+
+export interface RestOptions {
+  tls?: { cert: string; key: string };
+  bodyLimit: number;
+}
+
+const KNOWN_METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'HEAD']);
+const CORS_HEADERS = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Allow-Methods': 'GET, POST, PUT, DELETE, OPTIONS, HEAD',
+  'Access-Control-Allow-Headers': [
+    'Authorization', 'Content-Type', 'X-Audience', 'X-Expire-Seconds', 'X-Set-Cookie', 'X-Permission', 'X-Totp-Code',
+    'X-Refresh-Token', 'X-Refresh-Token-Request', 'X-Target-Host', 'X-File-Path', 'X-File-Mode', 'X-File-User',
+    'X-File-Group', 'X-Send-File-Socket', 'X-Recv-File-Socket', 'X-CSRF-Token',
+  ].join(', '),
+  'Access-Control-Expose-Headers': 'X-Exit-Code, X-Output-Position, X-File-Mode, X-File-User, X-File-Group, Content-Type',
+};
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Resolves the caller from the request's token (401 when absent or invalid). */
+    principal(): Promise<Principal>;
+  }
+}
+
+/** The REST face: App Mesh's HTTP API over the service layer. */
+export function buildRestServer(core: Core, options: RestOptions): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimit,
+    routerOptions: { ignoreDuplicateSlashes: true, maxParamLength: 1024 },
+    // SDKs poll and hold long requests (syncrun up to their 300 s read timeout and beyond).
+    requestTimeout: 0,
+    connectionTimeout: 0,
+    keepAliveTimeout: 72_000,
+    // Closing the daemon must not wait for long-polls and held sync runs.
+    forceCloseConnections: true,
+    ...(options.tls ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key), minVersion: 'TLSv1.2' as const } } : {}),
+  });
+
+  // Any other body type is kept as bytes (task payloads, uploads decide for themselves).
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.decorateRequest('principal', function (this: FastifyRequest) {
+    return core.auth.authenticate(tokenFromRequest(this, core.config().REST.CsrfAllowedOrigins));
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!core.config().REST.CorsDisabled) reply.headers(CORS_HEADERS);
+    if (!KNOWN_METHODS.has(request.method)) {
+      reply.code(405).type('application/json').send({ message: `Method ${request.method} not allowed` });
+      return reply;
+    }
+  });
+
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply, core.log));
+  app.setNotFoundHandler((request, reply) => notFound(request, reply));
+
+  registerSystemRoutes(app, core);
+  registerIdentityRoutes(app, core, { secure: Boolean(options.tls) });
+  registerAppRoutes(app, core);
+  registerRunRoutes(app, core);
+  return app;
+}
+
+function notFound(request: FastifyRequest, reply: FastifyReply): void {
+  // CORS preflight and HEAD probes succeed on any path.
+  if (request.method === 'OPTIONS' || request.method === 'HEAD') {
+    reply.code(200).send('');
+    return;
+  }
+  reply.code(404).type('application/json').send({ message: `Path not found ${request.method}:${request.url.split('?')[0]}` });
+}

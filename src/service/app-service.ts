@@ -1,0 +1,245 @@
+import { randomBytes } from 'node:crypto';
+import type { Principal } from '../auth/principal.js';
+import { parseAppDefinition, type AppDefinition } from '../supervisor/app-definition.js';
+import type { Application } from '../supervisor/application.js';
+import type { Supervisor } from '../supervisor/supervisor.js';
+import { DurationSyntaxError, parseQueryInteger } from '../supervisor/schedule/duration.js';
+import type { Authorizer } from './authorize.js';
+import { viewApp, viewApps, type AppView } from './app-view.js';
+import { badRequest, expectationFailed, noSuchApp, ServiceError, serviceUnavailable } from './errors.js';
+
+/** The internal app name of the original daemon: never listed, never editable. */
+const RESERVED_APP_NAME = 'agent';
+const DEFAULT_OUTPUT_MAX = 3_145_728;
+const MIN_OUTPUT_MAX = 1024;
+const DEFAULT_RUN_TIMEOUT = 172_800;
+const DEFAULT_RUN_LIFECYCLE = 216_000;
+const MAX_RUN_SECONDS = 259_200;
+const MAX_LONG_POLL_SECONDS = 300;
+const RUN_NAME_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+
+export interface OutputQuery {
+  stdout_position?: string;
+  stdout_index?: string;
+  stdout_maxsize?: string;
+  process_uuid?: string;
+  timeout?: string;
+}
+
+export interface OutputResult {
+  data: Buffer;
+  /** Omitted (undefined) when the new offset is 0, as the SDKs expect. */
+  position?: number;
+  exitCode?: number;
+}
+
+export interface RunQuery {
+  timeout?: string;
+  lifecycle?: string;
+}
+
+export interface SyncRunResult {
+  data: Buffer;
+  exitCode: number;
+  position: number;
+}
+
+export interface AppServiceSettings {
+  timezoneOffsetMinutes: () => number | undefined;
+  maxConcurrentRuns: () => number;
+}
+
+/** Application and run operations: one method per operation, authorised here for every face. */
+export class AppService {
+  private readonly copyCounters = new Map<string, number>();
+
+  constructor(
+    private readonly supervisor: Supervisor,
+    private readonly authorizer: Authorizer,
+    private readonly settings: AppServiceSettings,
+  ) {}
+
+  async list(principal: Principal): Promise<AppView[]> {
+    this.authorizer.authorize(principal, 'app-view-all');
+    const visible = this.supervisor.list().filter((app) => app.name !== RESERVED_APP_NAME && this.authorizer.canAccess(principal, app.definition, 'read'));
+    return viewApps(visible, this.settings.timezoneOffsetMinutes());
+  }
+
+  async get(principal: Principal, name: string): Promise<AppView> {
+    const app = this.find(name);
+    this.authorizer.authorize(principal, 'app-view', app.definition, 'read');
+    return (await viewApps([app], this.settings.timezoneOffsetMinutes()))[0];
+  }
+
+  /** Health needs no token (load balancers and scripts poll it): "0" healthy, "1" not. */
+  health(name: string): 0 | 1 {
+    return this.find(name).health;
+  }
+
+  async register(principal: Principal, pathName: string, body: unknown): Promise<AppView> {
+    this.authorizer.authorize(principal, 'app-reg');
+    const parsed = parseAppDefinition(body, { fallbackName: pathName });
+    const name = parsed.name!;
+    if (name === RESERVED_APP_NAME) throw badRequest(`Application name ${RESERVED_APP_NAME} is reserved`);
+    const existing = this.supervisor.get(name);
+    if (existing) this.authorizer.authorize(principal, 'app-reg', existing.definition, 'write');
+    const definition: AppDefinition = { ...parsed, name, owner: principal.name, status: parsed.status === 0 ? 0 : 1 };
+    const app = await this.supervisor.register(definition, 'managed');
+    return viewApp(app, undefined, this.settings.timezoneOffsetMinutes());
+  }
+
+  async remove(principal: Principal, name: string): Promise<string> {
+    const app = this.supervisor.get(name);
+    // The original answers a DELETE of an unknown app with an empty 404.
+    if (!app || name === RESERVED_APP_NAME) throw new ServiceError(404, '', true);
+    if (app.definition.owner !== principal.name) this.authorizer.authorize(principal, 'app-delete', app.definition, 'write');
+    await this.supervisor.remove(name);
+    return `Application ${name} removed.`;
+  }
+
+  async setEnabled(principal: Principal, name: string, enabled: boolean): Promise<string> {
+    const app = this.find(name);
+    this.authorizer.authorize(principal, 'app-control', app.definition, 'write');
+    if (app.kind !== 'managed') throw badRequest(`Application ${name} is a run and cannot be ${enabled ? 'enabled' : 'disabled'}`);
+    await this.supervisor.setEnabled(name, enabled);
+    return `${enabled ? 'Enable' : 'Disable'} ${name} success.`;
+  }
+
+  async output(principal: Principal, name: string, query: OutputQuery): Promise<OutputResult> {
+    const app = this.find(name);
+    this.authorizer.authorize(principal, 'app-output-view', app.definition, 'read');
+    const position = queryInteger(query.stdout_position, 0, 0, Number.MAX_SAFE_INTEGER);
+    const index = queryInteger(query.stdout_index, 0, 0, 1024);
+    const maxSize = queryInteger(query.stdout_maxsize, DEFAULT_OUTPUT_MAX, MIN_OUTPUT_MAX, DEFAULT_OUTPUT_MAX);
+    const timeout = Math.min(queryInteger(query.timeout, 0, 0, MAX_RUN_SECONDS), MAX_LONG_POLL_SECONDS);
+    const uuid = query.process_uuid?.trim() ?? '';
+    const run = app.run;
+    if (index === 0 && uuid && run?.uuid !== uuid) throw expectationFailed();
+    // Long-poll: held until the run finishes or the timeout elapses, not released by new output.
+    if (index === 0 && timeout > 0 && run?.running) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([run.exited, new Promise((resolve) => (timer = setTimeout(resolve, timeout * 1000)))]);
+      clearTimeout(timer);
+    }
+    const chunk = await app.output.read(index, position, maxSize);
+    if (!chunk) throw expectationFailed();
+    const exit = index === 0 ? run?.exit : undefined;
+    return { data: chunk.data, position: chunk.nextPosition === 0 ? undefined : chunk.nextPosition, exitCode: exit?.code };
+  }
+
+  /** `POST /appmesh/app/run`: start now, answer with the handle; the run is removed after `lifecycle`. */
+  async runAsync(principal: Principal, body: unknown, query: RunQuery): Promise<{ name: string; process_uuid: string }> {
+    this.authorizer.authorize(principal, 'app-run-async');
+    const { app, uuid } = await this.startRun(principal, body, query);
+    return { name: app.name, process_uuid: uuid };
+  }
+
+  /** `POST /appmesh/app/syncrun`: start, wait for the exit, answer the output, remove the run. */
+  async runSync(principal: Principal, body: unknown, query: RunQuery, abort?: AbortSignal): Promise<SyncRunResult> {
+    this.authorizer.authorize(principal, 'app-run-sync');
+    const { app } = await this.startRun(principal, body, query);
+    const run = app.run!;
+    const onAbort = () => void app.stopRun();
+    abort?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const exit = await run.exited;
+      const chunk = await app.output.read(0, 0, DEFAULT_OUTPUT_MAX);
+      const data = chunk?.data ?? Buffer.alloc(0);
+      return { data, exitCode: exit.code, position: data.length };
+    } finally {
+      abort?.removeEventListener('abort', onAbort);
+      await this.supervisor.remove(app.name);
+    }
+  }
+
+  private async startRun(principal: Principal, body: unknown, query: RunQuery): Promise<{ app: Application; uuid: string }> {
+    const timeout = queryInteger(query.timeout, DEFAULT_RUN_TIMEOUT, 0, MAX_RUN_SECONDS);
+    const lifecycle = queryInteger(query.lifecycle, DEFAULT_RUN_LIFECYCLE, timeout, MAX_RUN_SECONDS);
+    if (timeout === 0 && lifecycle === 0) throw badRequest('Zero timeout and lifecycle speficied');
+    const running = this.supervisor.list().filter((app) => app.kind === 'oneshot' && app.running).length;
+    if (running >= this.settings.maxConcurrentRuns()) throw serviceUnavailable('Too many concurrent runs, try again later');
+
+    const definition = this.runDefinition(principal, body);
+    const app = await this.supervisor.register(definition, 'oneshot');
+    let run;
+    try {
+      run = app.start();
+    } catch (error) {
+      await this.supervisor.remove(app.name);
+      throw badRequest(`Start application ${definition.name} failed: ${(error as Error).message}`);
+    }
+    if (timeout > 0) {
+      const timer = setTimeout(() => void run.stop(), timeout * 1000);
+      timer.unref();
+      void run.exited.then(() => clearTimeout(timer));
+    }
+    app.scheduleRemoval(lifecycle || MAX_RUN_SECONDS);
+    return { app, uuid: run.uuid };
+  }
+
+  /** Resolves the three naming cases of a run: copy of an existing app, new name, or generated. */
+  private runDefinition(principal: Principal, body: unknown): AppDefinition {
+    const source = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
+    const requested = typeof source?.name === 'string' ? source.name.trim() : '';
+    const existing = requested ? this.supervisor.get(requested) : undefined;
+    if (existing && requested !== RESERVED_APP_NAME) {
+      this.authorizer.authorize(principal, undefined, existing.definition, 'read');
+      if (source?.command !== undefined && source.command !== null && source.command !== '') {
+        throw badRequest(`Should not specify command for an existing application ${requested}`);
+      }
+      const overrides = parseAppDefinition({ command: 'true', metadata: source?.metadata, env: source?.env, sec_env: source?.sec_env }, { nameOptional: true });
+      const copy: AppDefinition = {
+        ...existing.definition,
+        name: this.copyName(requested),
+        owner: principal.name,
+        status: 2,
+        register_time: Math.floor(Date.now() / 1000),
+        ...(source && 'metadata' in source ? { metadata: overrides.metadata } : {}),
+        ...(overrides.env ? { env: overrides.env } : {}),
+        ...(overrides.sec_env ? { sec_env: overrides.sec_env } : {}),
+      };
+      return stripSchedule(copy);
+    }
+    const parsed = parseAppDefinition(body, { nameOptional: true });
+    const name = parsed.name ?? this.generatedName();
+    if (name === RESERVED_APP_NAME) throw badRequest(`Application name ${RESERVED_APP_NAME} is reserved`);
+    return stripSchedule({ ...parsed, name, owner: principal.name, status: 2 });
+  }
+
+  private copyName(base: string): string {
+    let counter = this.copyCounters.get(base) ?? 0;
+    let name: string;
+    do name = `${base}_${++counter}`;
+    while (this.supervisor.has(name));
+    this.copyCounters.set(base, counter);
+    return name;
+  }
+
+  private generatedName(): string {
+    let name: string;
+    do name = [...randomBytes(10)].map((byte) => RUN_NAME_ALPHABET[byte % RUN_NAME_ALPHABET.length]).join('');
+    while (this.supervisor.has(name));
+    return name;
+  }
+
+  private find(name: string): Application {
+    const app = this.supervisor.get(name);
+    if (!app || name === RESERVED_APP_NAME) throw noSuchApp();
+    return app;
+  }
+}
+
+/** A run starts once, now: schedule fields of a copied or given definition do not apply. */
+function stripSchedule(definition: AppDefinition): AppDefinition {
+  const { start_interval_seconds: _interval, cron: _cron, start_time: _start, end_time: _end, daily_limitation: _daily, ...rest } = definition;
+  return rest;
+}
+
+function queryInteger(value: string | undefined, fallback: number, min: number, max: number): number {
+  try {
+    return parseQueryInteger(value, fallback, min, max);
+  } catch (error) {
+    if (error instanceof DurationSyntaxError) throw badRequest(error.message);
+    throw error;
+  }
+}

@@ -1,0 +1,312 @@
+import { existsSync } from 'node:fs';
+import { execa } from 'execa';
+import type { AppDefinition, ExitAction } from './app-definition.js';
+import type { AppEventType } from './events.js';
+import { OutputFiles } from './output/output-files.js';
+import { ProcessRun, type RunExit } from './process/process-run.js';
+import { splitCommandLine } from './process/command-line.js';
+import { nextBackoffSeconds } from './schedule/backoff.js';
+import { nextOccurrence, type Recurrence } from './schedule/recurrence.js';
+import { isRunAllowed, nextAllowedTime, type RunWindow } from './schedule/time-window.js';
+import { formatLocalTime } from './schedule/time-text.js';
+
+export type AppKind = 'managed' | 'oneshot';
+
+/** What an application needs from the supervisor around it. */
+export interface AppHost {
+  readonly outputDir: string;
+  readonly defaultWorkingDir: string;
+  killGraceMs(): number;
+  maxOutputBytes(): number;
+  baseEnv(): Record<string, string>;
+  emit(app: Application, type: AppEventType, data: Record<string, unknown> | null): void;
+  /** The `remove` exit action and run lifecycles end here. */
+  requestRemoval(app: Application): void;
+}
+
+const HEALTH_CHECK_TIMEOUT_MS = 10_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * One supervised application: its definition, its current run and the plan for its next start.
+ * All decisions are taken in `evaluate()`, which the supervisor's tick, process exits and API
+ * calls invoke; it is idempotent, so a missed or extra call never changes the outcome.
+ */
+export class Application {
+  run?: ProcessRun;
+  /** Runs replaced by a newer occurrence, allowed to finish within `retention`. */
+  private readonly retiring = new Set<ProcessRun>();
+  readonly output: OutputFiles;
+  starts = 0;
+  health: 0 | 1 = 1;
+  lastError?: string;
+  nextStartMs?: number;
+  private backoffSeconds = 0;
+  private planTimer?: NodeJS.Timeout;
+  private removalTimer?: NodeJS.Timeout;
+  private healthCheckRunning = false;
+  private disposed = false;
+  /** Filled by the view for CPU percentages between two reads. */
+  cpuSample?: { ticks: number; atMs: number };
+
+  constructor(
+    public definition: AppDefinition,
+    readonly kind: AppKind,
+    private readonly host: AppHost,
+  ) {
+    this.output = new OutputFiles(host.outputDir, definition.name);
+  }
+
+  get name(): string {
+    return this.definition.name;
+  }
+
+  get enabled(): boolean {
+    return this.definition.status === 1;
+  }
+
+  get running(): boolean {
+    return this.run?.running ?? false;
+  }
+
+  get recurrence(): Recurrence | undefined {
+    const interval = this.definition.start_interval_seconds;
+    if (interval === undefined) return undefined;
+    if (this.definition.cron) return { kind: 'cron', expression: String(interval) };
+    return { kind: 'interval', seconds: Number(interval), anchorMs: this.anchorSeconds * 1000 };
+  }
+
+  /** Interval grid anchor: `start_time`, or one second after registration. */
+  get anchorSeconds(): number {
+    return this.definition.start_time ?? this.definition.register_time + 1;
+  }
+
+  get window(): RunWindow {
+    return { startTime: this.definition.start_time, endTime: this.definition.end_time, daily: this.definition.daily_limitation };
+  }
+
+  /** Plans the first start (registration, enable, daemon start). */
+  activate(nowMs = Date.now()): void {
+    if (this.kind !== 'managed' || !this.enabled || this.disposed) return;
+    const recurrence = this.recurrence;
+    this.nextStartMs = recurrence ? nextOccurrence(recurrence, nowMs - 1, this.window) : nextAllowedTime(nowMs, this.window);
+    this.evaluate(nowMs);
+  }
+
+  evaluate(nowMs = Date.now()): void {
+    if (this.disposed || this.kind !== 'managed') return;
+    const allowed = this.enabled && isRunAllowed(nowMs, this.window);
+    if (this.running && !allowed) {
+      this.stopRun();
+      if (this.enabled && !this.recurrence) this.nextStartMs = nextAllowedTime(nowMs, this.window);
+    }
+    if (this.enabled && this.nextStartMs !== undefined && this.nextStartMs <= nowMs) {
+      if (allowed) {
+        try {
+          this.start(nowMs);
+        } catch {
+          // Recorded in last_error; start() already planned the retry.
+        }
+      } else this.nextStartMs = this.replan(nowMs);
+    }
+    if (!this.enabled) this.nextStartMs = undefined;
+    this.armTimer(nowMs);
+  }
+
+  /** Starts a run now. Returns the run, or throws the start failure (recorded in `last_error`). */
+  start(nowMs = Date.now()): ProcessRun {
+    const previous = this.run;
+    if (previous?.running) this.retire(previous);
+    let run: ProcessRun;
+    try {
+      run = this.spawn();
+    } catch (error) {
+      this.recordError(`failed to start: ${(error as Error).message}`);
+      this.setHealth(1);
+      if (this.kind === 'managed') this.nextStartMs = this.recurrence ? this.replan(nowMs + 1000) : this.replan(nowMs + this.bumpBackoff(0) * 1000);
+      throw error;
+    }
+    this.run = run;
+    this.starts++;
+    this.nextStartMs = this.recurrence ? this.replan(nowMs) : undefined;
+    this.host.emit(this, 'START', { pid: run.pid, process_uuid: run.uuid });
+    if (!this.definition.health_check_cmd) this.setHealth(0);
+    void run.exited.then((exit) => this.onExit(run, exit));
+    return run;
+  }
+
+  /** Deliberate stop of the current run (no exit action). */
+  async stopRun(): Promise<void> {
+    const run = this.run;
+    if (run?.running) await run.stop();
+  }
+
+  async disable(): Promise<boolean> {
+    if (this.definition.status === 0) return false;
+    this.definition = { ...this.definition, status: 0 };
+    this.nextStartMs = undefined;
+    this.clearPlanTimer();
+    await Promise.all([this.stopRun(), ...[...this.retiring].map((run) => run.stop())]);
+    this.host.emit(this, 'STATUS', { status: 'disabled', previous_status: 'enabled' });
+    return true;
+  }
+
+  enable(): boolean {
+    if (this.definition.status === 1) return false;
+    this.definition = { ...this.definition, status: 1 };
+    this.host.emit(this, 'STATUS', { status: 'enabled', previous_status: 'disabled' });
+    this.activate();
+    return true;
+  }
+
+  /** Stops everything for good; `removeOutput` also deletes the output files. */
+  async dispose(removeOutput: boolean): Promise<void> {
+    this.disposed = true;
+    this.nextStartMs = undefined;
+    this.clearPlanTimer();
+    if (this.removalTimer) clearTimeout(this.removalTimer);
+    await Promise.all([this.stopRun(), ...[...this.retiring].map((run) => run.stop())]);
+    if (removeOutput) this.output.removeAll();
+  }
+
+  /** Schedules removal after `seconds` (run lifecycles and the `remove` action). */
+  scheduleRemoval(seconds: number): void {
+    if (this.removalTimer) clearTimeout(this.removalTimer);
+    this.removalTimer = setTimeout(() => this.host.requestRemoval(this), Math.min(seconds * 1000, MAX_TIMER_MS));
+    this.removalTimer.unref();
+  }
+
+  /** Health (each tick): the health command's verdict, else "a process is running". */
+  async checkHealth(nowMs = Date.now()): Promise<void> {
+    const command = this.definition.health_check_cmd;
+    if (!command) {
+      this.setHealth(this.running ? 0 : 1);
+      return;
+    }
+    if (this.healthCheckRunning) return;
+    if (!this.enabled || !isRunAllowed(nowMs, this.window)) {
+      this.setHealth(1);
+      return;
+    }
+    this.healthCheckRunning = true;
+    try {
+      const [file, ...args] = splitCommandLine(command);
+      const result = await execa(file, args, { timeout: HEALTH_CHECK_TIMEOUT_MS, reject: false, stdio: 'ignore', cwd: this.host.defaultWorkingDir });
+      this.setHealth(result.exitCode === 0 ? 0 : 1);
+    } catch {
+      this.setHealth(1);
+    } finally {
+      this.healthCheckRunning = false;
+    }
+  }
+
+  /** Output size guard (each tick). */
+  enforceOutputLimit(): void {
+    if (this.running) this.output.truncateIfLarger(this.host.maxOutputBytes());
+  }
+
+  private spawn(): ProcessRun {
+    const definition = this.definition;
+    let workingDir = definition.working_dir || this.host.defaultWorkingDir;
+    if (!existsSync(workingDir)) {
+      this.recordError(`working directory ${workingDir} does not exist, using ${this.host.defaultWorkingDir}`);
+      workingDir = this.host.defaultWorkingDir;
+    }
+    const env: Record<string, string> = {
+      ...this.host.baseEnv(),
+      ...definition.env,
+      ...definition.sec_env,
+      APP_MESH_LAUNCH_TIME: String(Math.floor(Date.now() / 1000)),
+      APP_MESH_APPLICATION_NAME: definition.name,
+    };
+    const stdin = definition.metadata === undefined ? undefined : typeof definition.metadata === 'string' ? definition.metadata : JSON.stringify(definition.metadata);
+    const outputFd = this.output.openForNewRun(definition.stdout_cache_num ?? 0);
+    return ProcessRun.start({ command: definition.command ?? '', shell: definition.shell ?? false, workingDir, env, stdin, outputFd }, this.host.killGraceMs());
+  }
+
+  private onExit(run: ProcessRun, exit: RunExit): void {
+    this.host.emit(this, 'EXIT', { exit_code: exit.code, pid: run.pid, last_error: this.lastError ?? '' });
+    if (run !== this.run) {
+      this.retiring.delete(run);
+      return;
+    }
+    if (exit.code !== 0) this.recordError(`${this.name} exited with return code: ${exit.code}`);
+    if (!this.definition.health_check_cmd) this.setHealth(1);
+    if (exit.deliberate || this.disposed || this.kind !== 'managed' || !this.enabled) {
+      this.evaluate(exit.atMs);
+      return;
+    }
+    this.applyExitAction(this.exitActionFor(exit.code), exit.atMs - run.startedAtMs, exit.atMs);
+    this.evaluate(exit.atMs);
+  }
+
+  private exitActionFor(code: number): ExitAction {
+    return this.definition.behavior.control?.[String(code)] ?? this.definition.behavior.exit;
+  }
+
+  private applyExitAction(action: ExitAction, runDurationMs: number, nowMs: number): void {
+    const recurring = this.recurrence !== undefined;
+    switch (action) {
+      case 'standby':
+        if (!recurring) this.nextStartMs = undefined;
+        break;
+      case 'restart':
+        if (!recurring) this.nextStartMs = nextAllowedTime(nowMs + this.bumpBackoff(runDurationMs) * 1000, this.window);
+        break;
+      case 'keepalive':
+        this.nextStartMs = recurring ? nowMs : nowMs + this.bumpBackoff(runDurationMs) * 1000;
+        break;
+      case 'remove':
+        this.nextStartMs = undefined;
+        this.scheduleRemoval(this.definition.retention ?? 0);
+        break;
+    }
+  }
+
+  private bumpBackoff(runDurationMs: number): number {
+    this.backoffSeconds = nextBackoffSeconds(this.backoffSeconds, runDurationMs);
+    return this.backoffSeconds;
+  }
+
+  private replan(afterMs: number): number | undefined {
+    const recurrence = this.recurrence;
+    return recurrence ? nextOccurrence(recurrence, afterMs, this.window) : nextAllowedTime(afterMs, this.window);
+  }
+
+  /** A newer occurrence replaces a run still going: it may finish within `retention`. */
+  private retire(run: ProcessRun): void {
+    this.retiring.add(run);
+    const retention = this.definition.retention ?? 0;
+    if (retention <= 0) {
+      void run.stop();
+      return;
+    }
+    const timer = setTimeout(() => void run.stop(), Math.min(retention * 1000, MAX_TIMER_MS));
+    timer.unref();
+    void run.exited.then(() => clearTimeout(timer));
+  }
+
+  private armTimer(nowMs: number): void {
+    this.clearPlanTimer();
+    if (this.nextStartMs === undefined) return;
+    const delay = Math.max(0, Math.min(this.nextStartMs - nowMs, MAX_TIMER_MS));
+    this.planTimer = setTimeout(() => this.evaluate(), delay);
+    this.planTimer.unref();
+  }
+
+  private clearPlanTimer(): void {
+    if (this.planTimer) clearTimeout(this.planTimer);
+    this.planTimer = undefined;
+  }
+
+  private setHealth(health: 0 | 1): void {
+    if (health === this.health) return;
+    const previous = this.health;
+    this.health = health;
+    this.host.emit(this, 'HEALTH', { health, previous_health: previous });
+  }
+
+  private recordError(text: string): void {
+    this.lastError = `${formatLocalTime(Math.floor(Date.now() / 1000))} ${text}`;
+  }
+}

@@ -1,0 +1,152 @@
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import type { AppDefinition } from './app-definition.js';
+import { Application, type AppHost, type AppKind } from './application.js';
+import type { AppEvent, AppEventType } from './events.js';
+import type { AppStore } from '../store/app-store.js';
+
+export interface SupervisorSettings {
+  outputDir: string;
+  defaultWorkingDir: string;
+  scheduleIntervalSeconds: () => number;
+  killGraceMs: () => number;
+  maxOutputBytes: () => number;
+  log: (level: 'info' | 'warn' | 'error', message: string) => void;
+}
+
+/**
+ * Owns every application: registration, removal, the periodic tick (health, windows, output
+ * size) and persistence of managed definitions. Events go out on `events` ('event').
+ */
+export class Supervisor {
+  readonly events = new EventEmitter();
+  private readonly apps = new Map<string, Application>();
+  private readonly host: AppHost;
+  private tickTimer?: NodeJS.Timeout;
+  private sequence = 0;
+  private closed = false;
+
+  constructor(private readonly settings: SupervisorSettings, private readonly store: AppStore) {
+    mkdirSync(settings.outputDir, { recursive: true, mode: 0o700 });
+    mkdirSync(settings.defaultWorkingDir, { recursive: true, mode: 0o700 });
+    this.events.setMaxListeners(0);
+    const baseEnv = childEnvironment();
+    this.host = {
+      outputDir: settings.outputDir,
+      defaultWorkingDir: settings.defaultWorkingDir,
+      killGraceMs: settings.killGraceMs,
+      maxOutputBytes: settings.maxOutputBytes,
+      baseEnv: () => baseEnv,
+      emit: (app, type, data) => this.emit(app.name, type, data),
+      requestRemoval: (app) => {
+        if (this.apps.get(app.name) === app) void this.remove(app.name).catch((error: Error) => settings.log('error', `removing ${app.name} failed: ${error.message}`));
+      },
+    };
+  }
+
+  /** Loads stored definitions and starts the tick. */
+  async start(): Promise<void> {
+    const { apps, rejected } = await this.store.loadAll();
+    for (const { file, reason } of rejected) this.settings.log('warn', `skipped stored application ${file}: ${reason}`);
+    for (const definition of apps) {
+      const app = new Application(definition, 'managed', this.host);
+      this.apps.set(definition.name, app);
+    }
+    for (const app of this.apps.values()) {
+      try {
+        app.activate();
+      } catch (error) {
+        this.settings.log('warn', `application ${app.name} did not start: ${(error as Error).message}`);
+      }
+    }
+    this.scheduleTick();
+  }
+
+  get(name: string): Application | undefined {
+    return this.apps.get(name);
+  }
+
+  list(): Application[] {
+    return [...this.apps.values()];
+  }
+
+  has(name: string): boolean {
+    return this.apps.has(name);
+  }
+
+  get size(): number {
+    return this.apps.size;
+  }
+
+  /**
+   * Registers (or replaces) an application. Managed definitions are persisted before anything
+   * starts, so a crash never leaves a running app that is not on disk.
+   */
+  async register(definition: AppDefinition, kind: AppKind): Promise<Application> {
+    if (this.closed) throw new Error('supervisor is shutting down');
+    const previous = this.apps.get(definition.name);
+    if (kind === 'managed') await this.store.save(definition);
+    const app = new Application(definition, kind, this.host);
+    this.apps.set(definition.name, app);
+    if (previous) await previous.dispose(false);
+    if (kind === 'managed') app.activate();
+    return app;
+  }
+
+  async remove(name: string): Promise<boolean> {
+    const app = this.apps.get(name);
+    if (!app) return false;
+    this.apps.delete(name);
+    if (app.kind === 'managed') await this.store.remove(name);
+    await app.dispose(true);
+    this.emit(name, 'REMOVED', null);
+    return true;
+  }
+
+  async setEnabled(name: string, enabled: boolean): Promise<void> {
+    const app = this.apps.get(name);
+    if (!app) return;
+    const changed = enabled ? app.enable() : await app.disable();
+    if (changed && app.kind === 'managed') await this.store.save(app.definition);
+  }
+
+  /** Stops every process (the daemon is going down) without touching stored definitions. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    await Promise.all([...this.apps.values()].map((app) => app.dispose(false)));
+  }
+
+  private scheduleTick(): void {
+    if (this.closed) return;
+    this.tickTimer = setTimeout(() => {
+      void this.tick().finally(() => this.scheduleTick());
+    }, this.settings.scheduleIntervalSeconds() * 1000);
+    this.tickTimer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    const now = Date.now();
+    await Promise.all(
+      [...this.apps.values()].map(async (app) => {
+        try {
+          app.evaluate(now);
+          app.enforceOutputLimit();
+          await app.checkHealth(now);
+        } catch (error) {
+          this.settings.log('error', `tick of ${app.name} failed: ${(error as Error).message}`);
+        }
+      }),
+    );
+  }
+
+  private emit(appName: string, type: AppEventType, data: Record<string, unknown> | null): void {
+    const event: AppEvent = { event_type: type, app_name: appName, timestamp: Math.floor(Date.now() / 1000), sequence: ++this.sequence, data };
+    this.events.emit('event', event);
+  }
+}
+
+/** The daemon's environment minus its own settings (they may hold secrets). */
+function childEnvironment(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined && !entry[0].startsWith('APPMESH_')));
+}
