@@ -123,7 +123,8 @@ export class AppService {
     }
     const chunk = await app.output.read(index, position, maxSize);
     if (!chunk) throw expectationFailed();
-    const exit = index === 0 ? run?.exit : undefined;
+    // The exit code tells SDKs to stop paging: only send it once the reader has reached the end.
+    const exit = index === 0 && chunk.nextPosition >= chunk.size ? run?.exit : undefined;
     return { data: chunk.data, position: chunk.nextPosition === 0 ? undefined : chunk.nextPosition, exitCode: exit?.code };
   }
 

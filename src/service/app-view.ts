@@ -72,9 +72,9 @@ export function viewApp(app: Application, usage: GroupUsage | undefined, offsetM
     view.pid_user = daemonUser;
     view.process_uuid = run.uuid;
   }
-  if (run?.exit) {
-    view.return_code = run.exit.code;
-    view.last_exit_time = Math.floor(run.exit.atMs / 1000);
+  if (app.lastExit) {
+    view.return_code = app.lastExit.code;
+    view.last_exit_time = Math.floor(app.lastExit.atMs / 1000);
     view.last_exit_time_TEXT = text(view.last_exit_time as number);
   }
   if (run) {

@@ -34,6 +34,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 export class Application {
   run?: ProcessRun;
+  /** Exit of the last finished run (the current run may already be a newer one). */
+  lastExit?: RunExit;
   /** Runs replaced by a newer occurrence, allowed to finish within `retention`. */
   private readonly retiring = new Set<ProcessRun>();
   readonly output: OutputFiles;
@@ -230,6 +232,7 @@ export class Application {
       this.retiring.delete(run);
       return;
     }
+    this.lastExit = exit;
     if (exit.code !== 0) this.recordError(`${this.name} exited with return code: ${exit.code}`);
     if (!this.definition.health_check_cmd) this.setHealth(1);
     if (exit.deliberate || this.disposed || this.kind !== 'managed' || !this.enabled) {
