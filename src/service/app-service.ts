@@ -6,7 +6,7 @@ import type { Supervisor } from '../supervisor/supervisor.js';
 import { DurationSyntaxError, parseQueryInteger } from '../supervisor/schedule/duration.js';
 import type { Authorizer } from './authorize.js';
 import { viewApp, viewApps, type AppView } from './app-view.js';
-import { badRequest, expectationFailed, noSuchApp, ServiceError, serviceUnavailable } from './errors.js';
+import { badRequest, expectationFailed, noSuchApp, preconditionFailed, ServiceError, serviceUnavailable } from './errors.js';
 
 /** The internal app name of the original daemon: never listed, never editable. */
 const RESERVED_APP_NAME = 'agent';
@@ -84,7 +84,13 @@ export class AppService {
     const existing = this.supervisor.get(name);
     if (existing) this.authorizer.authorize(principal, 'app-reg', existing.definition, 'write');
     const definition: AppDefinition = { ...parsed, name, owner: principal.name, status: parsed.status === 0 ? 0 : 1 };
-    const app = await this.supervisor.register(definition, 'managed');
+    let app: Application;
+    try {
+      app = await this.supervisor.register(definition, 'managed');
+    } catch (error) {
+      // Nothing was replaced: the definition is saved before anything changes.
+      throw preconditionFailed(`Failed to save application ${name}: ${(error as Error).message}`);
+    }
     return viewApp(app, undefined, this.settings.timezoneOffsetMinutes());
   }
 
