@@ -1,0 +1,136 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { probe } from './http-client.js';
+
+// The daemon as users run it: the built entry point in its own process.
+const MAIN = join(import.meta.dirname, '..', 'src', 'main.js');
+const BARE_SERVER = (port: number) => `require('http').createServer((q,s)=>s.end('ok')).listen(${port},'127.0.0.1')`;
+export const READY_PATH = '/appmesh/readyz';
+export const ADMIN_PASSWORD = 'Bench-Admin-Password-1';
+
+export interface Started {
+  child: ChildProcess;
+  pid: number;
+  port: number;
+  url: string;
+  /** Spawn to first 200 of the readiness path, in ms. */
+  startMs: number;
+}
+
+// Everything the bench starts or creates, so cleanup survives any failure.
+const children = new Set<ChildProcess>();
+const homes = new Set<string>();
+const groupLeaders = new Set<number>();
+
+export async function newHome(): Promise<string> {
+  const home = await mkdtemp(join(tmpdir(), 'appmesh-bench-'));
+  homes.add(home);
+  return home;
+}
+
+export async function removeHome(home: string): Promise<void> {
+  await rm(home, { recursive: true, force: true });
+  homes.delete(home);
+}
+
+/** Process groups the daemon started for us; killed at cleanup should the daemon not. */
+export function trackGroup(pid: number): void {
+  groupLeaders.add(pid);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function startDaemon(home: string): Promise<Started> {
+  return startAndWait((port) => ({
+    args: [MAIN],
+    env: { ...process.env, APPMESH_HOME: home, APPMESH_REST_RestListenPort: String(port), APPMESH_ADMIN_PASSWORD: ADMIN_PASSWORD },
+    redact: home,
+  }));
+}
+
+export function startBareServer(): Promise<Started> {
+  return startAndWait((port) => ({ args: ['-e', BARE_SERVER(port)], env: process.env }));
+}
+
+async function startAndWait(build: (port: number) => { args: string[]; env: NodeJS.ProcessEnv; redact?: string }): Promise<Started> {
+  const port = await freePort();
+  const { args, env, redact } = build(port);
+  let tail = '';
+  const keep = (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-2000));
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if ((await probe(port, READY_PATH)) === 200) break;
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+      const output = redact ? tail.split(redact).join('<home>') : tail;
+      throw new Error(`process did not become ready (exit ${child.exitCode ?? child.signalCode ?? 'none'}):\n${output}`);
+    }
+    // Short poll: the interval bounds the start-time resolution.
+    await sleep(5);
+  }
+  const startMs = performance.now() - t0;
+  return { child, pid: child.pid!, port, url: `http://127.0.0.1:${port}`, startMs };
+}
+
+/** SIGTERM, then SIGKILL if it lingers; resolves once the process is gone. */
+export async function stop(child: ChildProcess, graceMs = 15_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  const code = await exited;
+  clearTimeout(timer);
+  return code;
+}
+
+/** Resident set size in MiB, from /proc/<pid>/status. */
+export function rssMiB(pid: number): number {
+  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!match) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(match[1]) / 1024;
+}
+
+export async function cleanup(): Promise<void> {
+  await Promise.all([...children].map((child) => stop(child, 5_000).catch(() => undefined)));
+  for (const pid of groupLeaders) {
+    // Only a group our app still leads: the pid may have been reused since.
+    if (!stillOurSleep(pid)) continue;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  groupLeaders.clear();
+  await Promise.all([...homes].map((home) => removeHome(home).catch(() => undefined)));
+}
+
+function stillOurSleep(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return stat.includes('(sleep)') && fields[0] !== 'Z' && Number(fields[2]) === pid;
+  } catch {
+    return false;
+  }
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
