@@ -9,6 +9,11 @@ import { hashPassword, randomPassword } from './auth/password.js';
 import { SecretBox } from './auth/secret-box.js';
 import { SecurityStore } from './auth/security-store.js';
 import { TokenService } from './auth/token-service.js';
+import { TokenBlacklist } from './auth/token-blacklist.js';
+import { LoginThrottle } from './auth/login-throttle.js';
+import { resolveExecIdentity } from './auth/exec-user.js';
+import { AuditLog } from './audit/audit-log.js';
+import { UserService } from './service/user-service.js';
 import { writeFileAtomic } from './store/atomic-file.js';
 import { AppStore } from './store/app-store.js';
 import { Supervisor } from './supervisor/supervisor.js';
@@ -61,11 +66,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
 
   const secrets = new SecretBox(await loadOrCreateKey(join(home, 'config', 'secret.key')));
   const security = await openSecurityStore(home, env, log);
-  const tokens = new TokenService({
+  const tokens = await TokenService.create({
     algorithm: config.REST.JWT.Algorithm,
     secret: config.REST.JWT.JWTSalt,
     issuer: config.REST.JWT.Issuer || hostname(),
+    keyDir: join(home, 'ssl'),
   });
+  const blacklist = await TokenBlacklist.open(join(home, 'config', 'revoked-tokens.json'));
+  const audit = new AuditLog(join(home, 'audit.log'), (error) => log.error(`audit log: ${error.message}`));
+  const execUserSettings = () => ({ defaultExecUser: config.BaseConfig.DefaultExecUser, disableExecUser: config.BaseConfig.DisableExecUser });
 
   const workDir = config.BaseConfig.WorkingDirectory ? resolve(home, config.BaseConfig.WorkingDirectory) : join(home, 'work');
   const supervisor = new Supervisor(
@@ -76,15 +85,25 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       killGraceMs: () => config.Limits.KillGraceSeconds * 1000,
       maxOutputBytes: () => config.Limits.MaxOutputBytesPerRun,
       log: (level, message) => log[level](message),
+      execIdentity: (owner) => resolveExecIdentity(owner ? security.user(owner)?.exec_user : undefined, execUserSettings()),
     },
     new AppStore(join(home, 'apps'), secrets),
   );
   const authorizer = new Authorizer(security);
   const core: Core = {
-    auth: new AuthService(security, tokens, authorizer, { audiences: () => config.REST.JWT.Audience }),
-    apps: new AppService(supervisor, authorizer, {
-      timezoneOffsetMinutes: () => parsePosixTimezoneOffset(config.BaseConfig.PosixTimezone),
-      maxConcurrentRuns: () => config.Limits.MaxConcurrentRuns,
+    auth: new AuthService(security, tokens, blacklist, new LoginThrottle(), authorizer, audit, { audiences: () => config.REST.JWT.Audience }),
+    apps: new AppService(
+      supervisor,
+      authorizer,
+      {
+        timezoneOffsetMinutes: () => parsePosixTimezoneOffset(config.BaseConfig.PosixTimezone),
+        maxConcurrentRuns: () => config.Limits.MaxConcurrentRuns,
+      },
+      audit,
+    ),
+    users: new UserService(security, authorizer, audit, {
+      passwordComplexity: () => config.REST.PasswordComplexityEnabled,
+      execUser: execUserSettings,
     }),
     config: () => config,
     log,
@@ -112,6 +131,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     async close() {
       await supervisor.close();
       await rest?.close();
+      await audit.flush();
     },
   };
 }

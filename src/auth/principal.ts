@@ -9,4 +9,6 @@ export interface Principal {
   expiresAt?: number;
   /** The raw token, for endpoints that echo it back (`/appmesh/auth`). */
   token?: string;
+  /** Client address as the face saw it (audit log). */
+  client?: string;
 }

@@ -13,6 +13,10 @@ const userSchema = z.object({
   mfa_enabled: z.boolean().default(false),
   mfa_key: z.string().default(''),
   token_epoch: z.number().int().min(0).default(0),
+  /** Millisecond precision of `token_epoch`: a token issued in the same second after a change stays valid. */
+  token_epoch_ms: z.number().int().min(0).optional(),
+  /** Last TOTP time step accepted, so a code cannot be used twice. */
+  mfa_last_step: z.number().int().min(0).optional(),
   metadata: z.string().default(''),
   roles: z.array(z.string()).default([]),
 });

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SignJWT, importPKCS8, importSPKI, jwtVerify, errors as joseErrors, type CryptoKey, type JWTPayload } from 'jose';
 
 export const SERVICE_AUDIENCE = 'appmesh-service';
 export const FILE_AUDIENCE = 'appmesh-file-service';
@@ -8,10 +10,15 @@ export const DEFAULT_TOKEN_SECONDS = 604_800;
 export const MAX_TOKEN_SECONDS = 2_592_000;
 const CLOCK_LEEWAY_SECONDS = 60;
 
+export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256';
+
 export interface TokenSettings {
-  algorithm: string;
+  algorithm: JwtAlgorithm;
+  /** HS256 secret. */
   secret: string;
   issuer: string;
+  /** Folder of the PEM key pairs for RS256 (`jwt-private.pem`) and ES256 (`jwt-ec-private.pem`). */
+  keyDir: string;
 }
 
 export interface IssuedToken {
@@ -26,58 +33,107 @@ export interface VerifiedToken {
   audience: string;
   jti: string;
   issuedAt: number;
+  /** Millisecond issue time (our private claim; falls back to `iat`). */
+  issuedAtMs: number;
   expiresAt: number;
 }
 
 export class TokenError extends Error {}
 
-/** Signs and verifies App Mesh JWTs (HS256 with the daemon's generated secret). */
-export class TokenService {
-  private readonly key: Uint8Array;
+interface SigningKeys {
+  sign: Uint8Array | CryptoKey;
+  verify: Uint8Array | CryptoKey;
+}
 
-  constructor(private readonly settings: TokenSettings) {
-    if (settings.algorithm !== 'HS256') throw new Error(`JWT algorithm ${settings.algorithm} is not supported yet; use HS256`);
-    if (settings.secret.length < 16) throw new Error('REST.JWT.JWTSalt must be at least 16 characters');
-    this.key = new TextEncoder().encode(settings.secret);
+/** Signs and verifies App Mesh JWTs; only the configured algorithm is ever accepted. */
+export class TokenService {
+  private constructor(private readonly settings: TokenSettings, private readonly keys: SigningKeys) {}
+
+  static async create(settings: TokenSettings): Promise<TokenService> {
+    return new TokenService(settings, await loadKeys(settings));
+  }
+
+  get algorithm(): JwtAlgorithm {
+    return this.settings.algorithm;
   }
 
   async issue(subject: string, roles: readonly string[], audience: string, lifetimeSeconds: number): Promise<IssuedToken> {
-    const issuedAt = Math.floor(Date.now() / 1000);
+    const nowMs = Date.now();
+    const issuedAt = Math.floor(nowMs / 1000);
     const expiresAt = issuedAt + lifetimeSeconds;
     const jti = randomBytes(12).toString('base64url');
-    const token = await new SignJWT({ resource_access: { [SERVICE_AUDIENCE]: { roles: [...roles] } } })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    const token = await new SignJWT({ resource_access: { [SERVICE_AUDIENCE]: { roles: [...roles] } }, iat_ms: nowMs })
+      .setProtectedHeader({ alg: this.settings.algorithm, typ: 'JWT' })
       .setIssuer(this.settings.issuer)
       .setSubject(subject)
       .setAudience(audience)
       .setIssuedAt(issuedAt)
       .setExpirationTime(expiresAt)
       .setJti(jti)
-      .sign(this.key);
+      .sign(this.keys.sign);
     return { token, jti, issuedAt, expiresAt };
   }
 
   /** Signature, algorithm, issuer, audience and expiry (60 s leeway); user checks come after. */
   async verify(token: string, audience: string): Promise<VerifiedToken> {
+    let payload: JWTPayload;
     try {
-      const { payload } = await jwtVerify(token, this.key, {
-        algorithms: ['HS256'],
+      ({ payload } = await jwtVerify(token, this.keys.verify, {
+        algorithms: [this.settings.algorithm],
         issuer: this.settings.issuer,
         audience,
         clockTolerance: CLOCK_LEEWAY_SECONDS,
-        requiredClaims: ['sub', 'exp', 'iat'],
-      });
-      return {
-        subject: String(payload.sub),
-        audience,
-        jti: typeof payload.jti === 'string' ? payload.jti : '',
-        issuedAt: Number(payload.iat),
-        expiresAt: Number(payload.exp),
-      };
+        requiredClaims: ['sub', 'exp', 'iat', 'jti'],
+      }));
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) throw new TokenError('Token has expired');
       if (error instanceof joseErrors.JWTClaimValidationFailed && error.claim === 'aud') throw new TokenError(`Audience ${audience} verification failed`);
       throw new TokenError('Invalid token');
+    }
+    const issuedAt = Number(payload.iat);
+    return {
+      subject: String(payload.sub),
+      audience,
+      jti: String(payload.jti),
+      issuedAt,
+      issuedAtMs: typeof payload.iat_ms === 'number' ? payload.iat_ms : issuedAt * 1000,
+      expiresAt: Number(payload.exp),
+    };
+  }
+
+  /** Reads claims without verifying them (only to copy an audience or expire a revocation). */
+  static peek(token: string): { aud?: string; exp?: number; jti?: string; sub?: string } | undefined {
+    try {
+      const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+      return {
+        aud: typeof payload.aud === 'string' ? payload.aud : undefined,
+        exp: typeof payload.exp === 'number' ? payload.exp : undefined,
+        jti: typeof payload.jti === 'string' ? payload.jti : undefined,
+        sub: typeof payload.sub === 'string' ? payload.sub : undefined,
+      };
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+async function loadKeys(settings: TokenSettings): Promise<SigningKeys> {
+  switch (settings.algorithm) {
+    case 'HS256': {
+      if (settings.secret.length < 16) throw new Error('REST.JWT.JWTSalt must be at least 16 characters');
+      const key = new TextEncoder().encode(settings.secret);
+      return { sign: key, verify: key };
+    }
+    case 'RS256':
+    case 'ES256': {
+      const prefix = settings.algorithm === 'RS256' ? 'jwt' : 'jwt-ec';
+      const read = (name: string) => readFile(join(settings.keyDir, name), 'utf8').catch(() => {
+        throw new Error(`${settings.algorithm} needs the PEM file ${name} in the ssl folder of the home`);
+      });
+      return {
+        sign: await importPKCS8(await read(`${prefix}-private.pem`), settings.algorithm),
+        verify: await importSPKI(await read(`${prefix}-public.pem`), settings.algorithm),
+      };
     }
   }
 }

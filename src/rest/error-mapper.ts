@@ -7,7 +7,7 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   if (error instanceof ServiceError) {
     reply.code(error.status).headers(error.headers);
     if (error.emptyBody) reply.send('');
-    else reply.type('application/json').send({ message: error.message });
+    else reply.type('application/json').send(error.body ?? { message: error.message });
     return;
   }
   const fastifyError = error as FastifyError;

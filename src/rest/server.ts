@@ -8,6 +8,7 @@ import { registerIdentityRoutes } from './routes/identity.js';
 import { registerAppRoutes } from './routes/apps.js';
 import { registerRunRoutes } from './routes/runs.js';
 import { registerSystemRoutes } from './routes/system.js';
+import { registerUserRoutes } from './routes/users.js';
 
 export interface RestOptions {
   tls?: { cert: string; key: string };
@@ -52,7 +53,7 @@ export function buildRestServer(core: Core, options: RestOptions): FastifyInstan
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   app.decorateRequest('principal', function (this: FastifyRequest) {
-    return core.auth.authenticate(tokenFromRequest(this, core.config().REST.CsrfAllowedOrigins));
+    return core.auth.authenticate(tokenFromRequest(this, core.config().REST.CsrfAllowedOrigins), undefined, this.ip);
   });
 
   app.addHook('onRequest', async (request, reply) => {
@@ -68,6 +69,7 @@ export function buildRestServer(core: Core, options: RestOptions): FastifyInstan
 
   registerSystemRoutes(app, core);
   registerIdentityRoutes(app, core, { secure: Boolean(options.tls) });
+  registerUserRoutes(app, core);
   registerAppRoutes(app, core);
   registerRunRoutes(app, core);
   return app;

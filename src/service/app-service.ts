@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { Principal } from '../auth/principal.js';
 import { parseAppDefinition, type AppDefinition } from '../supervisor/app-definition.js';
 import type { Application } from '../supervisor/application.js';
@@ -57,6 +58,7 @@ export class AppService {
     private readonly supervisor: Supervisor,
     private readonly authorizer: Authorizer,
     private readonly settings: AppServiceSettings,
+    private readonly audit: AuditLog,
   ) {}
 
   async list(principal: Principal): Promise<AppView[]> {
@@ -91,6 +93,7 @@ export class AppService {
       // Nothing was replaced: the definition is saved before anything changes.
       throw preconditionFailed(`Failed to save application ${name}: ${(error as Error).message}`);
     }
+    this.audit.record({ event: existing ? 'app.replace' : 'app.register', user: principal.name, target: name, client: principal.client, outcome: 'success', detail: definition.command });
     return viewApp(app, undefined, this.settings.timezoneOffsetMinutes());
   }
 
@@ -100,6 +103,7 @@ export class AppService {
     if (!app || name === RESERVED_APP_NAME) throw new ServiceError(404, '', true);
     if (app.definition.owner !== principal.name) this.authorizer.authorize(principal, 'app-delete', app.definition, 'write');
     await this.supervisor.remove(name);
+    this.audit.record({ event: 'app.delete', user: principal.name, target: name, client: principal.client, outcome: 'success' });
     return `Application ${name} removed.`;
   }
 
@@ -108,6 +112,7 @@ export class AppService {
     this.authorizer.authorize(principal, 'app-control', app.definition, 'write');
     if (app.kind !== 'managed') throw badRequest(`Application ${name} is a run and cannot be ${enabled ? 'enabled' : 'disabled'}`);
     await this.supervisor.setEnabled(name, enabled);
+    this.audit.record({ event: enabled ? 'app.enable' : 'app.disable', user: principal.name, target: name, client: principal.client, outcome: 'success' });
     return `${enabled ? 'Enable' : 'Disable'} ${name} success.`;
   }
 
@@ -181,6 +186,7 @@ export class AppService {
       void run.exited.then(() => clearTimeout(timer));
     }
     app.scheduleRemoval(lifecycle || MAX_RUN_SECONDS);
+    this.audit.record({ event: 'app.run', user: principal.name, target: app.name, client: principal.client, outcome: 'success', detail: definition.command });
     return { app, uuid: run.uuid };
   }
 

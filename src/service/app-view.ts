@@ -69,7 +69,7 @@ export function viewApp(app: Application, usage: GroupUsage | undefined, offsetM
   const run = app.run;
   if (run?.running) {
     view.pid = run.pid;
-    view.pid_user = daemonUser;
+    view.pid_user = run.user ?? daemonUser;
     view.process_uuid = run.uuid;
   }
   if (app.lastExit) {

@@ -1,13 +1,18 @@
+import { randomBytes } from 'node:crypto';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { Principal } from '../auth/principal.js';
-import type { SecurityStore } from '../auth/security-store.js';
+import type { SecurityStore, StoredUser } from '../auth/security-store.js';
 import { secretsEqual, verifyPassword } from '../auth/password.js';
+import type { LoginThrottle } from '../auth/login-throttle.js';
+import type { TokenBlacklist } from '../auth/token-blacklist.js';
+import { newTotpSecret, totpUri, verifyTotp, TOTP_DIGITS, TOTP_PERIOD } from '../auth/totp.js';
 import {
   DEFAULT_TOKEN_SECONDS, FILE_AUDIENCE, MAX_TOKEN_SECONDS, REFRESH_AUDIENCE, SERVICE_AUDIENCE,
-  TokenError, type IssuedToken, type TokenService,
+  TokenError, TokenService, type IssuedToken, type VerifiedToken,
 } from '../auth/token-service.js';
 import { parseDurationSeconds } from '../supervisor/schedule/duration.js';
 import type { Authorizer } from './authorize.js';
-import { badRequest, unauthorized } from './errors.js';
+import { badRequest, notFound, ServiceError, tooManyRequests, unauthorized } from './errors.js';
 
 export interface TokenResponse {
   access_token: string;
@@ -24,18 +29,50 @@ export interface LoginRequest {
   authorization?: string;
   expireSeconds?: string;
   audience?: string;
+  totpCode?: string;
+  refreshTokenRequest?: boolean;
+  /** Client address, for rate limiting and the audit log. */
+  client: string;
+}
+
+export interface RenewRequest {
+  accessToken?: string;
+  refreshToken?: string;
+  expireSeconds?: string;
+  refreshTokenRequest?: boolean;
+  client: string;
+}
+
+export interface TotpValidateRequest {
+  body: unknown;
+  client: string;
 }
 
 export interface AuthSettings {
   audiences: () => readonly string[];
 }
 
-/** Login and token checks shared by every face. */
+const CHALLENGE_SECONDS = 180;
+
+interface PendingChallenge {
+  challenge: string;
+  expiresAtMs: number;
+  audience: string;
+  lifetime: number;
+  refreshTokenRequest: boolean;
+}
+
+/** Login, tokens (issue, verify, renew, revoke, refresh) and TOTP, shared by every face. */
 export class AuthService {
+  private readonly challenges = new Map<string, PendingChallenge>();
+
   constructor(
     private readonly security: SecurityStore,
     private readonly tokens: TokenService,
+    private readonly blacklist: TokenBlacklist,
+    private readonly throttle: LoginThrottle,
     private readonly authorizer: Authorizer,
+    private readonly audit: AuditLog,
     private readonly settings: AuthSettings,
   ) {}
 
@@ -43,29 +80,37 @@ export class AuthService {
     const { user: name, password } = parseBasicAuth(request.authorization);
     const audience = this.loginAudience(request.audience);
     const lifetime = parseTokenLifetime(request.expireSeconds);
+    const wait = this.throttle.retryAfterMs(name, request.client);
+    if (wait > 0) {
+      this.audit.record({ event: 'login.throttled', user: name, client: request.client, outcome: 'failure' });
+      throw tooManyRequests(`Too many failed logins, retry in ${Math.ceil(wait / 1000)} s`, Math.ceil(wait / 1000));
+    }
     const user = this.security.user(name);
-    // Unknown users and wrong passwords look the same to the caller.
+    // Unknown users and wrong passwords cost the same time and look the same to the caller.
     const passwordOk = user
       ? this.security.encryptKey ? await verifyPassword(password, user.key) : secretsEqual(password, user.key)
       : await verifyPassword(password, DUMMY_HASH);
-    if (!user || !passwordOk || user.locked) throw unauthorized('Authentication failed');
-    const issued = await this.tokens.issue(name, user.roles, audience, lifetime);
-    return tokenResponse(issued, name, user.group);
+    if (!user || !passwordOk || user.locked) {
+      this.throttle.recordFailure(name, request.client);
+      this.audit.record({ event: 'login', user: name, client: request.client, outcome: 'failure', detail: user?.locked && passwordOk ? 'locked' : undefined });
+      throw unauthorized('Authentication failed');
+    }
+    if (user.mfa_enabled && user.mfa_key) {
+      const code = request.totpCode?.trim();
+      if (!code) return this.challenge(name, audience, lifetime, Boolean(request.refreshTokenRequest));
+      await this.checkTotp(name, user, code, request.client);
+    }
+    this.throttle.recordSuccess(name, request.client);
+    this.audit.record({ event: 'login', user: name, client: request.client, outcome: 'success' });
+    return this.issueTokens(name, user, audience, lifetime, Boolean(request.refreshTokenRequest));
   }
 
   /** Verifies an access token for `audience` and returns the caller it identifies. */
-  async authenticate(token: string | undefined, audience = SERVICE_AUDIENCE): Promise<Principal> {
+  async authenticate(token: string | undefined, audience = SERVICE_AUDIENCE, client?: string): Promise<Principal> {
     if (!token) throw unauthorized('No authentication token provided');
-    let verified;
-    try {
-      verified = await this.tokens.verify(token, audience);
-    } catch (error) {
-      throw unauthorized(error instanceof TokenError ? error.message : 'Invalid token');
-    }
-    const user = this.security.user(verified.subject);
-    if (!user) throw unauthorized('user not found');
-    if (user.locked) throw unauthorized(`User ${verified.subject} was locked`);
-    if (user.token_epoch && verified.issuedAt <= user.token_epoch) throw unauthorized('Token has been revoked');
+    if (audience === REFRESH_AUDIENCE) throw unauthorized('A refresh token is not an access token');
+    const verified = await this.verifyFor(token, audience);
+    const user = this.security.user(verified.subject)!;
     return {
       name: verified.subject,
       group: user.group,
@@ -74,13 +119,13 @@ export class AuthService {
       issuedAt: verified.issuedAt,
       expiresAt: verified.expiresAt,
       token,
+      client,
     };
   }
 
   /** `POST /appmesh/auth`: the presented token, checked for an audience and a permission. */
   async verifyToken(token: string | undefined, audience: string | undefined, permission: string | undefined): Promise<TokenResponse> {
-    const wanted = audience?.trim() || SERVICE_AUDIENCE;
-    const principal = await this.authenticate(token, wanted);
+    const principal = await this.authenticate(token, audience?.trim() || SERVICE_AUDIENCE);
     if (permission?.trim()) this.authorizer.authorize(principal, permission.trim());
     const now = Math.floor(Date.now() / 1000);
     const expiresAt = principal.expiresAt ?? now;
@@ -94,6 +139,169 @@ export class AuthService {
     };
   }
 
+  /**
+   * `POST /appmesh/token/renew`. With a refresh token: it is the only credential, used once,
+   * and a new pair is issued. Without: the access token is exchanged for a new one and revoked.
+   */
+  async renew(request: RenewRequest): Promise<TokenResponse> {
+    if (request.refreshToken) {
+      const refresh = await this.verifyFor(request.refreshToken, REFRESH_AUDIENCE, 'Refresh token has been revoked');
+      const user = this.security.user(refresh.subject)!;
+      this.authorizer.authorize({ name: refresh.subject, group: user.group, audience: REFRESH_AUDIENCE }, 'user-token-renew');
+      if (!(await this.blacklist.revoke(refresh.jti, refresh.expiresAt))) throw unauthorized('Refresh token has been revoked');
+      const presented = request.accessToken ? TokenService.peek(request.accessToken)?.aud : undefined;
+      const audience = presented && presented !== FILE_AUDIENCE && presented !== REFRESH_AUDIENCE && this.settings.audiences().includes(presented) ? presented : SERVICE_AUDIENCE;
+      this.audit.record({ event: 'token.refresh', user: refresh.subject, client: request.client, outcome: 'success' });
+      return this.issueTokens(refresh.subject, user, audience, parseTokenLifetime(request.expireSeconds), true);
+    }
+    const current = await this.verifyFor(request.accessToken, TokenService.peek(request.accessToken ?? '')?.aud ?? SERVICE_AUDIENCE);
+    if (current.audience === REFRESH_AUDIENCE) throw unauthorized('A refresh token is not an access token');
+    const user = this.security.user(current.subject)!;
+    this.authorizer.authorize({ name: current.subject, group: user.group, audience: current.audience }, 'user-token-renew');
+    const response = await this.issueTokens(current.subject, user, current.audience, parseTokenLifetime(request.expireSeconds), Boolean(request.refreshTokenRequest));
+    await this.blacklist.revoke(current.jti, current.expiresAt);
+    this.audit.record({ event: 'token.renew', user: current.subject, client: request.client, outcome: 'success' });
+    return response;
+  }
+
+  /** `POST /appmesh/self/logoff`: revokes the access token and/or the refresh token presented. */
+  async logoff(accessToken: string | undefined, refreshToken: string | undefined, client: string): Promise<void> {
+    const revoked: string[] = [];
+    for (const [token, audience] of [[accessToken, undefined], [refreshToken, REFRESH_AUDIENCE]] as const) {
+      if (!token) continue;
+      const wanted = audience ?? TokenService.peek(token)?.aud ?? SERVICE_AUDIENCE;
+      if (!audience && wanted === REFRESH_AUDIENCE) continue;
+      try {
+        const verified = await this.verifyFor(token, wanted);
+        await this.blacklist.revoke(verified.jti, verified.expiresAt);
+        revoked.push(verified.subject);
+      } catch (error) {
+        if (!(error instanceof ServiceError)) throw error;
+      }
+    }
+    if (revoked.length === 0) throw unauthorized('Logoff requires a valid access token or refresh token');
+    this.audit.record({ event: 'token.revoke', user: revoked[0], client, outcome: 'success' });
+  }
+
+  /** `POST /appmesh/totp/secret`: a new secret, pending until `setup` confirms a code. */
+  async totpSecret(principal: Principal): Promise<{ mfa_uri: string }> {
+    this.authorizer.authorize(principal, 'user-totp-active');
+    const secret = newTotpSecret();
+    await this.security.update((doc) => {
+      const user = doc.Users[principal.name];
+      user.mfa_key = secret;
+      user.mfa_enabled = false;
+      delete user.mfa_last_step;
+    });
+    this.audit.record({ event: 'totp.secret', user: principal.name, client: principal.client, outcome: 'success' });
+    return { mfa_uri: Buffer.from(totpUri(principal.name, secret)).toString('base64') };
+  }
+
+  /** `POST /appmesh/totp/setup`: a valid code turns 2FA on, then the token is renewed. */
+  async totpSetup(principal: Principal, code: string | undefined): Promise<TokenResponse> {
+    this.authorizer.authorize(principal, 'user-totp-active');
+    const user = this.security.user(principal.name)!;
+    if (!user.mfa_key) throw badRequest('please generate TOTP secret first');
+    await this.checkTotp(principal.name, user, code ?? '', principal.client ?? '');
+    await this.security.update((doc) => {
+      doc.Users[principal.name].mfa_enabled = true;
+    });
+    this.audit.record({ event: 'totp.enable', user: principal.name, client: principal.client, outcome: 'success' });
+    return this.renew({ accessToken: principal.token, client: principal.client ?? '' });
+  }
+
+  /** `POST /appmesh/totp/validate`: answers a login challenge with a code. */
+  async totpValidate(request: TotpValidateRequest): Promise<TokenResponse> {
+    const body = request.body;
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
+    const { user_name: name, totp_challenge: challenge, totp_code: code, expire_seconds: expireSeconds } = body as Record<string, unknown>;
+    if (typeof name !== 'string' || !name) throw badRequest('user_name is required');
+    const user = this.security.user(name);
+    if (!user) throw notFound('user not found');
+    if (!user.mfa_enabled || !user.mfa_key) throw badRequest('TOTP is not enabled for this user');
+    if (typeof code !== 'string' || !code.trim()) throw badRequest('totp_code is required');
+    const pending = this.challenges.get(name);
+    if (!pending || typeof challenge !== 'string' || !secretsEqual(challenge, pending.challenge) || pending.expiresAtMs < Date.now()) {
+      throw unauthorized('Invalid or expired TOTP challenge');
+    }
+    await this.checkTotp(name, user, code, request.client);
+    this.challenges.delete(name);
+    const lifetime = expireSeconds === undefined || expireSeconds === null ? pending.lifetime : parseTokenLifetime(String(expireSeconds));
+    this.audit.record({ event: 'login', user: name, client: request.client, outcome: 'success', detail: 'totp' });
+    return this.issueTokens(name, user, pending.audience, lifetime, pending.refreshTokenRequest);
+  }
+
+  /** `POST /appmesh/totp/{user}/disable`: one's own, or anyone's for `admin`. */
+  async totpDisable(principal: Principal, target: string): Promise<string> {
+    this.authorizer.authorize(principal, 'user-totp-disable');
+    const name = target === 'self' ? principal.name : target;
+    if (!this.security.user(name)) throw notFound('user not found');
+    if (name !== principal.name && principal.name !== 'admin') throw badRequest('Only admin can disable 2FA of another user');
+    await this.security.update((doc) => {
+      const user = doc.Users[name];
+      user.mfa_enabled = false;
+      user.mfa_key = '';
+      delete user.mfa_last_step;
+    });
+    this.audit.record({ event: 'totp.disable', user: principal.name, target: name, client: principal.client, outcome: 'success' });
+    return '2FA deactive success';
+  }
+
+  /** Every token check: signature and claims, then revocation and the user's current state. */
+  private async verifyFor(token: string | undefined, audience: string, revokedMessage = 'Token has been revoked'): Promise<VerifiedToken> {
+    if (!token) throw unauthorized('No authentication token provided');
+    let verified: VerifiedToken;
+    try {
+      verified = await this.tokens.verify(token, audience);
+    } catch (error) {
+      throw unauthorized(error instanceof TokenError ? error.message : 'Invalid token');
+    }
+    if (this.blacklist.has(verified.jti)) throw unauthorized(revokedMessage);
+    const user = this.security.user(verified.subject);
+    if (!user) throw unauthorized('user not found');
+    if (user.locked) throw unauthorized(`User ${verified.subject} was locked`);
+    const epochMs = user.token_epoch_ms ?? (user.token_epoch ? user.token_epoch * 1000 + 999 : 0);
+    if (epochMs && verified.issuedAtMs <= epochMs) throw unauthorized('Token has been revoked');
+    return verified;
+  }
+
+  private async issueTokens(name: string, user: StoredUser, audience: string, lifetime: number, withRefresh: boolean): Promise<TokenResponse> {
+    const issued = await this.tokens.issue(name, user.roles, audience, lifetime);
+    const response = tokenResponse(issued, name, user.group);
+    if (withRefresh) {
+      const refreshLifetime = Math.min(MAX_TOKEN_SECONDS, Math.max(2 * lifetime, lifetime + 3600));
+      response.refresh_token = (await this.tokens.issue(name, user.roles, REFRESH_AUDIENCE, refreshLifetime)).token;
+    }
+    return response;
+  }
+
+  private async checkTotp(name: string, user: StoredUser, code: string, client: string): Promise<void> {
+    const step = await verifyTotp(user.mfa_key, code, user.mfa_last_step);
+    if (step === undefined) {
+      this.throttle.recordFailure(name, client);
+      this.audit.record({ event: 'totp.verify', user: name, client, outcome: 'failure' });
+      throw unauthorized('Invalid TOTP token');
+    }
+    // Remember the step before answering: the same code must not work twice.
+    await this.security.update((doc) => {
+      doc.Users[name].mfa_last_step = step;
+    });
+  }
+
+  private challenge(name: string, audience: string, lifetime: number, refreshTokenRequest: boolean): never {
+    const challenge = randomBytes(24).toString('base64url');
+    const expiresAtMs = Date.now() + CHALLENGE_SECONDS * 1000;
+    this.challenges.set(name, { challenge, expiresAtMs, audience, lifetime, refreshTokenRequest });
+    throw new ServiceError(428, 'TOTP code required', false, { 'WWW-Authenticate': 'TOTP realm="TOTP Authentication", qop="auth"' }, {
+      status: 'TOTP_CHALLENGE_REQUIRED',
+      totp_challenge: challenge,
+      digits: TOTP_DIGITS,
+      algorithm: 'SHA1',
+      period: TOTP_PERIOD,
+      expires: Math.floor(expiresAtMs / 1000),
+    });
+  }
+
   private loginAudience(requested: string | undefined): string {
     const audience = requested?.trim() || SERVICE_AUDIENCE;
     if (audience === FILE_AUDIENCE || audience === REFRESH_AUDIENCE) throw badRequest('illegal audience');
@@ -103,7 +311,7 @@ export class AuthService {
 }
 
 // Verifying against a dummy hash keeps the time of "no such user" equal to "wrong password".
-const DUMMY_HASH = '$pbkdf2$100000$00000000000000000000000000000000$0000000000000000000000000000000000000000000000000000000000000000';
+const DUMMY_HASH = `$pbkdf2$100000$${'0'.repeat(32)}$${'0'.repeat(64)}`;
 
 export function parseBasicAuth(header: string | undefined): { user: string; password: string } {
   if (!header) throw unauthorized('No authentication token provided');

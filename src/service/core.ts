@@ -2,11 +2,13 @@ import type { ConfigDocument } from '../config/config-schema.js';
 import type { Logger } from '../util/log.js';
 import type { AppService } from './app-service.js';
 import type { AuthService } from './auth-service.js';
+import type { UserService } from './user-service.js';
 
 /** The service layer every face (REST, MCP, MQTT) calls: one method per operation. */
 export interface Core {
   auth: AuthService;
   apps: AppService;
+  users: UserService;
   /** The effective configuration (file + environment overrides). */
   config: () => ConfigDocument;
   log: Logger;

@@ -9,6 +9,8 @@ export class ServiceError extends Error {
     /** Some statuses of the original carry no body at all (e.g. 417 on output reads). */
     readonly emptyBody = false,
     readonly headers: Record<string, string> = {},
+    /** A body other than `{"message"}` (the TOTP challenge of a 428). */
+    readonly body?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'ServiceError';
@@ -23,3 +25,5 @@ export const noSuchApp = (): ServiceError => notFound('No such application');
 export const expectationFailed = (message = ''): ServiceError => new ServiceError(417, message, true);
 export const preconditionFailed = (message: string): ServiceError => new ServiceError(412, message);
 export const serviceUnavailable = (message: string): ServiceError => new ServiceError(503, message);
+export const tooManyRequests = (message: string, retryAfterSeconds: number): ServiceError =>
+  new ServiceError(429, message, false, { 'Retry-After': String(retryAfterSeconds) });

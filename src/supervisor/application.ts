@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { execa } from 'execa';
 import type { AppDefinition, ExitAction } from './app-definition.js';
 import type { AppEventType } from './events.js';
+import type { ExecIdentity } from '../auth/exec-user.js';
 import { OutputFiles } from './output/output-files.js';
 import { ProcessRun, type RunExit } from './process/process-run.js';
 import { splitCommandLine } from './process/command-line.js';
@@ -19,6 +20,8 @@ export interface AppHost {
   killGraceMs(): number;
   maxOutputBytes(): number;
   baseEnv(): Record<string, string>;
+  /** The OS account for the owner's processes; throws when it cannot be used. */
+  execIdentity(owner: string | undefined): ExecIdentity;
   emit(app: Application, type: AppEventType, data: Record<string, unknown> | null): void;
   /** The `remove` exit action and run lifecycles end here. */
   requestRemoval(app: Application): void;
@@ -209,13 +212,17 @@ export class Application {
 
   private spawn(): ProcessRun {
     const definition = this.definition;
-    let workingDir = definition.working_dir || this.host.defaultWorkingDir;
+    const identity = this.host.execIdentity(definition.owner);
+    // The daemon's private work folder is not open to other accounts: they start at home.
+    const fallbackDir = identity.switched ? (existsSync(identity.user.home) ? identity.user.home : '/tmp') : this.host.defaultWorkingDir;
+    let workingDir = definition.working_dir || fallbackDir;
     if (!existsSync(workingDir)) {
-      this.recordError(`working directory ${workingDir} does not exist, using ${this.host.defaultWorkingDir}`);
-      workingDir = this.host.defaultWorkingDir;
+      this.recordError(`working directory ${workingDir} does not exist, using ${fallbackDir}`);
+      workingDir = fallbackDir;
     }
     const env: Record<string, string> = {
       ...this.host.baseEnv(),
+      ...(identity.switched ? { HOME: identity.user.home, USER: identity.user.name, LOGNAME: identity.user.name } : {}),
       ...definition.env,
       ...definition.sec_env,
       APP_MESH_LAUNCH_TIME: String(Math.floor(Date.now() / 1000)),
@@ -223,7 +230,10 @@ export class Application {
     };
     const stdin = definition.metadata === undefined ? undefined : typeof definition.metadata === 'string' ? definition.metadata : JSON.stringify(definition.metadata);
     const outputFd = this.output.openForNewRun(definition.stdout_cache_num ?? 0);
-    return ProcessRun.start({ command: definition.command ?? '', shell: definition.shell ?? false, workingDir, env, stdin, outputFd }, this.host.killGraceMs());
+    return ProcessRun.start(
+      { command: definition.command ?? '', shell: definition.shell ?? false, workingDir, env, stdin, outputFd, user: identity.switched ? identity.user : undefined },
+      this.host.killGraceMs(),
+    );
   }
 
   private onExit(run: ProcessRun, exit: RunExit): void {

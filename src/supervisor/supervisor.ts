@@ -4,6 +4,7 @@ import type { AppDefinition } from './app-definition.js';
 import { Application, type AppHost, type AppKind } from './application.js';
 import type { AppEvent, AppEventType } from './events.js';
 import type { AppStore } from '../store/app-store.js';
+import type { ExecIdentity } from '../auth/exec-user.js';
 
 export interface SupervisorSettings {
   outputDir: string;
@@ -12,6 +13,7 @@ export interface SupervisorSettings {
   killGraceMs: () => number;
   maxOutputBytes: () => number;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  execIdentity: (owner: string | undefined) => ExecIdentity;
 }
 
 /**
@@ -37,6 +39,7 @@ export class Supervisor {
       killGraceMs: settings.killGraceMs,
       maxOutputBytes: settings.maxOutputBytes,
       baseEnv: () => baseEnv,
+      execIdentity: settings.execIdentity,
       emit: (app, type, data) => this.emit(app.name, type, data),
       requestRemoval: (app) => {
         if (this.apps.get(app.name) === app) void this.remove(app.name).catch((error: Error) => settings.log('error', `removing ${app.name} failed: ${error.message}`));

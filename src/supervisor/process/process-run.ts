@@ -14,6 +14,8 @@ export interface RunSpec {
   stdin?: string;
   /** Descriptor of the output file: stdout and stderr both go there. */
   outputFd: number;
+  /** OS account to run as; absent: the daemon's own. */
+  user?: { name: string; uid: number; gid: number };
 }
 
 export interface RunExit {
@@ -34,6 +36,8 @@ export class ProcessRun {
   readonly processKey = randomBytes(24).toString('base64url');
   readonly startedAtMs = Date.now();
   readonly pid: number;
+  /** The OS account it runs as when the daemon switched users. */
+  readonly user?: string;
   readonly exited: Promise<RunExit>;
   exit?: RunExit;
   private deliberate = false;
@@ -41,6 +45,7 @@ export class ProcessRun {
 
   private constructor(spec: RunSpec, private readonly graceMs: number) {
     const { file, args } = resolveCommand(spec.command, spec.shell);
+    this.user = spec.user?.name;
     let child: ChildProcess;
     try {
       child = spawn(file, args, {
@@ -49,6 +54,7 @@ export class ProcessRun {
         stdio: [spec.stdin === undefined ? 'ignore' : 'pipe', spec.outputFd, spec.outputFd],
         // setsid(): the child leads a new session and process group.
         detached: true,
+        ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
       });
     } finally {
       // The child holds its own copy of the descriptor.
