@@ -39,6 +39,26 @@ declare module 'appmesh' {
     run_app_sync(app: AppJson, outputHandler?: ((output: unknown) => void) | null, maxTime?: number | string, lifecycle?: number | string): Promise<number | null>;
     run_app_async(app: AppJson, maxTime?: number | string, lifecycle?: number | string): Promise<AppRun>;
     wait_for_async_run(run: AppRun, outputHandler?: ((output: string) => void) | null, timeout?: number): Promise<number | null>;
+    renew_token(tokenExpire?: string | number): Promise<void>;
+    get_totp_secret(): Promise<string>;
+    enable_totp(totpCode: string): Promise<void>;
+    validate_totp(username: string, totpChallenge: string, totpCode: string, tokenExpire?: string | number): Promise<void>;
+    disable_totp(user?: string): Promise<boolean>;
+    update_password(oldPassword: string, newPassword: string, username?: string): Promise<boolean>;
+    add_user(username: string, userData: Record<string, unknown>): Promise<boolean>;
+    delete_user(username: string): Promise<boolean>;
+    lock_user(username: string): Promise<boolean>;
+    unlock_user(username: string): Promise<boolean>;
+    list_users(): Promise<Record<string, Record<string, unknown>>>;
+    get_current_user(): Promise<Record<string, unknown>>;
+    list_groups(): Promise<string[]>;
+    list_permissions(): Promise<string[]>;
+    get_user_permissions(): Promise<string[]>;
+    list_roles(): Promise<Record<string, string[]>>;
+    update_role(roleName: string, rolePermissionJson: string[]): Promise<boolean>;
+    delete_role(roleName: string): Promise<boolean>;
+    /** The underlying axios instance; in Node its default `Cookie` header carries the session. */
+    _client: { defaults: { headers: Record<string, unknown> } };
   }
 
   export default AppMeshClient;

@@ -1,11 +1,10 @@
 import { existsSync } from 'node:fs';
-import { execa } from 'execa';
 import type { AppDefinition, ExitAction } from './app-definition.js';
 import type { AppEventType } from './events.js';
 import type { ExecIdentity } from '../auth/exec-user.js';
 import { OutputFiles } from './output/output-files.js';
 import { ProcessRun, type RunExit } from './process/process-run.js';
-import { splitCommandLine } from './process/command-line.js';
+import { runCheck } from './process/run-check.js';
 import { nextBackoffSeconds } from './schedule/backoff.js';
 import { nextOccurrence, type Recurrence } from './schedule/recurrence.js';
 import { isRunAllowed, nextAllowedTime, type RunWindow } from './schedule/time-window.js';
@@ -195,9 +194,8 @@ export class Application {
     }
     this.healthCheckRunning = true;
     try {
-      const [file, ...args] = splitCommandLine(command);
-      const result = await execa(file, args, { timeout: HEALTH_CHECK_TIMEOUT_MS, reject: false, stdio: 'ignore', cwd: this.host.defaultWorkingDir });
-      this.setHealth(result.exitCode === 0 ? 0 : 1);
+      const exitCode = await runCheck(command, { cwd: this.host.defaultWorkingDir, timeoutMs: HEALTH_CHECK_TIMEOUT_MS });
+      this.setHealth(exitCode === 0 ? 0 : 1);
     } catch {
       this.setHealth(1);
     } finally {
