@@ -14,6 +14,7 @@ import { LoginThrottle } from './auth/login-throttle.js';
 import { resolveExecIdentity } from './auth/exec-user.js';
 import { AuditLog } from './audit/audit-log.js';
 import { UserService } from './service/user-service.js';
+import { TaskService } from './service/task-service.js';
 import { writeFileAtomic } from './store/atomic-file.js';
 import { AppStore } from './store/app-store.js';
 import { Supervisor } from './supervisor/supervisor.js';
@@ -101,6 +102,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       },
       audit,
     ),
+    tasks: new TaskService(supervisor, authorizer, audit),
     users: new UserService(security, authorizer, audit, {
       passwordComplexity: () => config.REST.PasswordComplexityEnabled,
       execUser: execUserSettings,

@@ -9,6 +9,7 @@ import { registerAppRoutes } from './routes/apps.js';
 import { registerRunRoutes } from './routes/runs.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerUserRoutes } from './routes/users.js';
+import { registerTaskRoutes } from './routes/tasks.js';
 
 export interface RestOptions {
   tls?: { cert: string; key: string };
@@ -72,6 +73,7 @@ export function buildRestServer(core: Core, options: RestOptions): FastifyInstan
   registerUserRoutes(app, core);
   registerAppRoutes(app, core);
   registerRunRoutes(app, core);
+  registerTaskRoutes(app, core);
   return app;
 }
 

@@ -71,6 +71,8 @@ export function viewApp(app: Application, usage: GroupUsage | undefined, offsetM
     view.pid = run.pid;
     view.pid_user = run.user ?? daemonUser;
     view.process_uuid = run.uuid;
+    view.task_id = app.tasks.counter;
+    view.task_status = app.tasks.status;
   }
   if (app.lastExit) {
     view.return_code = app.lastExit.code;

@@ -3,12 +3,14 @@ import type { Logger } from '../util/log.js';
 import type { AppService } from './app-service.js';
 import type { AuthService } from './auth-service.js';
 import type { UserService } from './user-service.js';
+import type { TaskService } from './task-service.js';
 
 /** The service layer every face (REST, MCP, MQTT) calls: one method per operation. */
 export interface Core {
   auth: AuthService;
   apps: AppService;
   users: UserService;
+  tasks: TaskService;
   /** The effective configuration (file + environment overrides). */
   config: () => ConfigDocument;
   log: Logger;

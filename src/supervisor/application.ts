@@ -3,6 +3,7 @@ import type { AppDefinition, ExitAction } from './app-definition.js';
 import type { AppEventType } from './events.js';
 import type { ExecIdentity } from '../auth/exec-user.js';
 import { OutputFiles } from './output/output-files.js';
+import { TaskChannel } from './tasks/task-channel.js';
 import { ProcessRun, type RunExit } from './process/process-run.js';
 import { runCheck } from './process/run-check.js';
 import { nextBackoffSeconds } from './schedule/backoff.js';
@@ -41,6 +42,7 @@ export class Application {
   /** Runs replaced by a newer occurrence, allowed to finish within `retention`. */
   private readonly retiring = new Set<ProcessRun>();
   readonly output: OutputFiles;
+  readonly tasks = new TaskChannel();
   starts = 0;
   health: 0 | 1 = 1;
   lastError?: string;
@@ -131,6 +133,7 @@ export class Application {
       throw error;
     }
     this.run = run;
+    this.tasks.runStarted(run.processKey);
     this.starts++;
     this.nextStartMs = this.recurrence ? this.replan(nowMs) : undefined;
     this.host.emit(this, 'START', { pid: run.pid, process_uuid: run.uuid });
@@ -240,6 +243,7 @@ export class Application {
       this.retiring.delete(run);
       return;
     }
+    this.tasks.runEnded();
     this.lastExit = exit;
     if (exit.code !== 0) this.recordError(`${this.name} exited with return code: ${exit.code}`);
     if (!this.definition.health_check_cmd) this.setHealth(1);
