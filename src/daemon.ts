@@ -15,6 +15,7 @@ import { resolveExecIdentity } from './auth/exec-user.js';
 import { AuditLog } from './audit/audit-log.js';
 import { UserService } from './service/user-service.js';
 import { TaskService } from './service/task-service.js';
+import { ConfigService } from './service/config-service.js';
 import { writeFileAtomic } from './store/atomic-file.js';
 import { AppStore } from './store/app-store.js';
 import { Supervisor } from './supervisor/supervisor.js';
@@ -63,51 +64,54 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     ({ stored, effective } = await loadConfig(home, env));
   }
   log.setLevel(effective.BaseConfig.LogLevel);
-  let config: ConfigDocument = effective;
 
   const secrets = new SecretBox(await loadOrCreateKey(join(home, 'config', 'secret.key')));
   const security = await openSecurityStore(home, env, log);
+  const audit = new AuditLog(join(home, 'audit.log'), (error) => log.error(`audit log: ${error.message}`));
+  const authorizer = new Authorizer(security);
+  const settings = new ConfigService(home, env, stored, effective, authorizer, audit, log);
+  // Everything reads the running configuration through this, so updates apply without a restart.
+  const config = (): ConfigDocument => settings.current;
   const tokens = await TokenService.create({
-    algorithm: config.REST.JWT.Algorithm,
-    secret: config.REST.JWT.JWTSalt,
-    issuer: config.REST.JWT.Issuer || hostname(),
+    algorithm: config().REST.JWT.Algorithm,
+    secret: config().REST.JWT.JWTSalt,
+    issuer: config().REST.JWT.Issuer || hostname(),
     keyDir: join(home, 'ssl'),
   });
   const blacklist = await TokenBlacklist.open(join(home, 'config', 'revoked-tokens.json'));
-  const audit = new AuditLog(join(home, 'audit.log'), (error) => log.error(`audit log: ${error.message}`));
-  const execUserSettings = () => ({ defaultExecUser: config.BaseConfig.DefaultExecUser, disableExecUser: config.BaseConfig.DisableExecUser });
+  const execUserSettings = () => ({ defaultExecUser: config().BaseConfig.DefaultExecUser, disableExecUser: config().BaseConfig.DisableExecUser });
 
-  const workDir = config.BaseConfig.WorkingDirectory ? resolve(home, config.BaseConfig.WorkingDirectory) : join(home, 'work');
+  const workDir = config().BaseConfig.WorkingDirectory ? resolve(home, config().BaseConfig.WorkingDirectory) : join(home, 'work');
   const supervisor = new Supervisor(
     {
       outputDir: join(workDir, 'stdout'),
       defaultWorkingDir: join(workDir, 'tmp'),
-      scheduleIntervalSeconds: () => config.BaseConfig.ScheduleIntervalSeconds,
-      killGraceMs: () => config.Limits.KillGraceSeconds * 1000,
-      maxOutputBytes: () => config.Limits.MaxOutputBytesPerRun,
+      scheduleIntervalSeconds: () => config().BaseConfig.ScheduleIntervalSeconds,
+      killGraceMs: () => config().Limits.KillGraceSeconds * 1000,
+      maxOutputBytes: () => config().Limits.MaxOutputBytesPerRun,
       log: (level, message) => log[level](message),
       execIdentity: (owner) => resolveExecIdentity(owner ? security.user(owner)?.exec_user : undefined, execUserSettings()),
     },
     new AppStore(join(home, 'apps'), secrets),
   );
-  const authorizer = new Authorizer(security);
   const core: Core = {
-    auth: new AuthService(security, tokens, blacklist, new LoginThrottle(), authorizer, audit, { audiences: () => config.REST.JWT.Audience }),
+    auth: new AuthService(security, tokens, blacklist, new LoginThrottle(), authorizer, audit, { audiences: () => config().REST.JWT.Audience }),
     apps: new AppService(
       supervisor,
       authorizer,
       {
-        timezoneOffsetMinutes: () => parsePosixTimezoneOffset(config.BaseConfig.PosixTimezone),
-        maxConcurrentRuns: () => config.Limits.MaxConcurrentRuns,
+        timezoneOffsetMinutes: () => parsePosixTimezoneOffset(config().BaseConfig.PosixTimezone),
+        maxConcurrentRuns: () => config().Limits.MaxConcurrentRuns,
       },
       audit,
     ),
     tasks: new TaskService(supervisor, authorizer, audit),
     users: new UserService(security, authorizer, audit, {
-      passwordComplexity: () => config.REST.PasswordComplexityEnabled,
+      passwordComplexity: () => config().REST.PasswordComplexityEnabled,
       execUser: execUserSettings,
     }),
-    config: () => config,
+    config,
+    settings,
     log,
   };
 
@@ -115,8 +119,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   let rest: FastifyInstance | undefined;
   let url = '';
   try {
-    rest = buildRestServer(core, { bodyLimit: config.Limits.RequestBodyLimitBytes, tls: tlsFiles(home, config) });
-    const address = await rest.listen({ host: config.REST.RestListenAddress, port: options.port ?? config.REST.RestListenPort });
+    rest = buildRestServer(core, { bodyLimit: config().Limits.RequestBodyLimitBytes, tls: tlsFiles(home, config()) });
+    const address = await rest.listen({ host: config().REST.RestListenAddress, port: options.port ?? config().REST.RestListenPort });
     url = address.replace('[::1]', 'localhost');
   } catch (error) {
     await rest?.close().catch(() => undefined);

@@ -10,6 +10,7 @@ import { registerRunRoutes } from './routes/runs.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerUserRoutes } from './routes/users.js';
 import { registerTaskRoutes } from './routes/tasks.js';
+import { registerConfigRoutes } from './routes/config.js';
 
 export interface RestOptions {
   tls?: { cert: string; key: string };
@@ -74,6 +75,7 @@ export function buildRestServer(core: Core, options: RestOptions): FastifyInstan
   registerAppRoutes(app, core);
   registerRunRoutes(app, core);
   registerTaskRoutes(app, core);
+  registerConfigRoutes(app, core);
   return app;
 }
 

@@ -1,0 +1,124 @@
+import { arch, hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Principal } from '../auth/principal.js';
+import { applyConfigPatch, ConfigError, saveConfig } from '../config/config-file.js';
+import type { ConfigDocument } from '../config/config-schema.js';
+import type { Logger } from '../util/log.js';
+import type { Authorizer } from './authorize.js';
+import { badRequest, preconditionFailed } from './errors.js';
+
+/** What a client sees instead of a secret; sent back unchanged it means "keep the secret". */
+export const SECRET_MASK = '*****';
+const LABEL_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+
+/**
+ * The configuration: the stored document, the running one (stored + environment overrides +
+ * automatic host labels), and the operations on it. Updates are validated, saved atomically and
+ * only then take effect; the environment always wins.
+ */
+export class ConfigService {
+  private effective: ConfigDocument;
+
+  constructor(
+    private readonly home: string,
+    private readonly env: NodeJS.ProcessEnv,
+    private stored: ConfigDocument,
+    effective: ConfigDocument,
+    private readonly authorizer: Authorizer,
+    private readonly audit: AuditLog,
+    private readonly log: Logger,
+  ) {
+    this.effective = withHostLabels(effective);
+  }
+
+  /** The running configuration (every component reads through this). */
+  get current(): ConfigDocument {
+    return this.effective;
+  }
+
+  view(principal: Principal): ConfigDocument {
+    this.authorizer.authorize(principal, 'config-view');
+    return masked(this.effective);
+  }
+
+  async update(principal: Principal, patch: unknown): Promise<ConfigDocument> {
+    this.authorizer.authorize(principal, 'config-set');
+    await this.apply(dropMaskedSecret(patch), principal, 'config.set');
+    return masked(this.effective);
+  }
+
+  labels(principal: Principal): Record<string, string> {
+    this.authorizer.authorize(principal, 'label-view');
+    return { ...this.effective.Labels };
+  }
+
+  async setLabel(principal: Principal, name: string, value: string | undefined): Promise<string> {
+    this.authorizer.authorize(principal, 'label-set');
+    if (!LABEL_NAME.test(name)) throw badRequest(`Invalid label name ${name.slice(0, 64)}`);
+    if (value === undefined) throw badRequest('query value required');
+    await this.apply({ Labels: { [name]: value } }, principal, 'label.set');
+    return 'Add label success';
+  }
+
+  async deleteLabel(principal: Principal, name: string): Promise<string> {
+    this.authorizer.authorize(principal, 'label-delete');
+    if (Object.hasOwn(this.stored.Labels, name)) await this.apply({ Labels: { [name]: null } }, principal, 'label.delete');
+    return 'Label delete success';
+  }
+
+  private async apply(patch: unknown, principal: Principal, event: string): Promise<void> {
+    let next: { stored: ConfigDocument; effective: ConfigDocument };
+    try {
+      next = applyConfigPatch(this.stored, patch, this.env);
+    } catch (error) {
+      if (error instanceof ConfigError) throw badRequest(error.message);
+      throw error;
+    }
+    try {
+      await saveConfig(this.home, next.stored);
+    } catch (error) {
+      throw preconditionFailed(`Failed to save the configuration: ${(error as Error).message}`);
+    }
+    this.stored = next.stored;
+    this.effective = withHostLabels(next.effective);
+    this.log.setLevel(this.effective.BaseConfig.LogLevel);
+    this.audit.record({ event, user: principal.name, client: principal.client, outcome: 'success', detail: JSON.stringify(dropMaskedSecret(patch)).slice(0, 512) });
+  }
+}
+
+function masked(doc: ConfigDocument): ConfigDocument {
+  const copy = structuredClone(doc);
+  if (copy.REST.JWT.JWTSalt) copy.REST.JWT.JWTSalt = SECRET_MASK;
+  return copy;
+}
+
+/** SDKs read the whole document, change a key and send it all back, mask included. */
+function dropMaskedSecret(patch: unknown): unknown {
+  const jwt = (patch as { REST?: { JWT?: Record<string, unknown> } } | null)?.REST?.JWT;
+  if (!jwt || typeof jwt !== 'object' || jwt.JWTSalt !== SECRET_MASK) return patch;
+  const copy = structuredClone(patch) as { REST: { JWT: Record<string, unknown> } };
+  delete copy.REST.JWT.JWTSalt;
+  return copy;
+}
+
+/** Labels the daemon sets itself, overriding stored values. */
+function withHostLabels(doc: ConfigDocument): ConfigDocument {
+  return { ...doc, Labels: { ...doc.Labels, HOST_NAME: hostname(), arch: machineArch(), os_version: osVersion() } };
+}
+
+function machineArch(): string {
+  return ({ x64: 'x86_64', arm64: 'aarch64', ia32: 'i686' } as Record<string, string>)[arch()] ?? arch();
+}
+
+let cachedOsVersion: string | undefined;
+function osVersion(): string {
+  if (cachedOsVersion === undefined) {
+    try {
+      cachedOsVersion = /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? process.platform;
+    } catch {
+      cachedOsVersion = process.platform;
+    }
+  }
+  return cachedOsVersion;
+}
