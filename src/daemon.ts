@@ -14,8 +14,13 @@ import { LoginThrottle } from './auth/login-throttle.js';
 import { resolveExecIdentity } from './auth/exec-user.js';
 import { AuditLog } from './audit/audit-log.js';
 import { UserService } from './service/user-service.js';
+import { FileService } from './files/file-service.js';
 import { TaskService } from './service/task-service.js';
+import { WorkspaceService } from './service/workspace-service.js';
 import { ConfigService } from './service/config-service.js';
+import { ObservabilityService } from './service/observability-service.js';
+import { DaemonMetrics } from './observability/metrics.js';
+import { buildVersion } from './observability/build-info.js';
 import { writeFileAtomic } from './store/atomic-file.js';
 import { AppStore } from './store/app-store.js';
 import { Supervisor } from './supervisor/supervisor.js';
@@ -25,6 +30,8 @@ import { AuthService } from './service/auth-service.js';
 import { Authorizer } from './service/authorize.js';
 import type { Core } from './service/core.js';
 import { buildRestServer } from './rest/server.js';
+import { mountMcp } from '../tools/mount.js';
+import { startMqttFace, type MqttFace } from '../bridges/mqtt/index.js';
 import { Logger } from './util/log.js';
 
 export interface DaemonOptions {
@@ -33,6 +40,10 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
   /** Overrides the configured REST port (0 = any free port; used by tests and benchmarks). */
   port?: number;
+  /** False: build everything but do not listen (the in-process MCP stdio server). */
+  listen?: boolean;
+  /** Where the one-time first-start message goes (default stdout; stdio servers use stderr). */
+  announce?: (text: string) => void;
   logger?: Logger;
 }
 
@@ -42,6 +53,10 @@ export interface Daemon {
   readonly url: string;
   readonly core: Core;
   readonly supervisor: Supervisor;
+  /** The REST pipeline; other faces serve their requests through it (`inject`). */
+  readonly rest: FastifyInstance;
+  /** The MQTT face when enabled and started: broker URL (the bound port), node id, topics. */
+  readonly mqtt: MqttFace | undefined;
   close(): Promise<void>;
 }
 
@@ -66,7 +81,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   log.setLevel(effective.BaseConfig.LogLevel);
 
   const secrets = new SecretBox(await loadOrCreateKey(join(home, 'config', 'secret.key')));
-  const security = await openSecurityStore(home, env, log);
+  const security = await openSecurityStore(home, env, log, options.announce ?? ((text) => process.stdout.write(text)));
   const audit = new AuditLog(join(home, 'audit.log'), (error) => log.error(`audit log: ${error.message}`));
   const authorizer = new Authorizer(security);
   const settings = new ConfigService(home, env, stored, effective, authorizer, audit, log);
@@ -106,12 +121,26 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       audit,
     ),
     tasks: new TaskService(supervisor, authorizer, audit),
+    workspaces: new WorkspaceService(
+      { idleSeconds: () => config().Limits.WorkspaceIdleSeconds, execIdentity: (owner) => resolveExecIdentity(security.user(owner)?.exec_user, execUserSettings()) },
+      audit,
+    ),
     users: new UserService(security, authorizer, audit, {
       passwordComplexity: () => config().REST.PasswordComplexityEnabled,
       execUser: execUserSettings,
     }),
+    files: new FileService(authorizer, audit, {
+      allowedBaseDir: () => config().REST.FileAllowedBaseDir,
+      maxUploadBytes: () => config().Limits.MaxUploadBytes,
+    }),
     config,
     settings,
+    observability: new ObservabilityService(new DaemonMetrics(supervisor, buildVersion), supervisor, authorizer, {
+      version: buildVersion,
+      home,
+      description: () => config().BaseConfig.Description,
+      timezoneOffsetMinutes: () => parsePosixTimezoneOffset(config().BaseConfig.PosixTimezone),
+    }),
     log,
   };
 
@@ -120,22 +149,34 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   let url = '';
   try {
     rest = buildRestServer(core, { bodyLimit: config().Limits.RequestBodyLimitBytes, tls: tlsFiles(home, config()) });
-    const address = await rest.listen({ host: config().REST.RestListenAddress, port: options.port ?? config().REST.RestListenPort });
-    url = address.replace('[::1]', 'localhost');
+    if (config().MCP.Enabled) mountMcp(rest, core);
+    if (options.listen !== false) {
+      const address = await rest.listen({ host: config().REST.RestListenAddress, port: options.port ?? config().REST.RestListenPort });
+      url = address.replace('[::1]', 'localhost');
+    } else {
+      await rest.ready();
+    }
   } catch (error) {
     await rest?.close().catch(() => undefined);
     await supervisor.close();
     throw error;
   }
   log.info(`App Mesh TS listening on ${url} (home ${home})`);
+  // After REST, which serves the bridge's requests; it never fails the start.
+  const mqtt = options.listen === false ? undefined : await startMqttFace({ core, rest, supervisor, authorizer, home, log });
 
   return {
     home,
     url,
     core,
     supervisor,
+    rest,
+    mqtt,
     async close() {
+      await mqtt?.close();
+      core.observability.close();
       await supervisor.close();
+      await core.workspaces.close();
       await rest?.close();
       await audit.flush();
     },
@@ -163,7 +204,7 @@ async function loadOrCreateKey(file: string): Promise<Buffer> {
 }
 
 /** First start: the administrator's password comes from the environment, or is generated. */
-async function openSecurityStore(home: string, env: NodeJS.ProcessEnv, log: Logger): Promise<SecurityStore> {
+async function openSecurityStore(home: string, env: NodeJS.ProcessEnv, log: Logger, announce: (text: string) => void): Promise<SecurityStore> {
   const file = join(home, 'config', 'security.yaml');
   const existing = await SecurityStore.open(file);
   if (existing) return existing;
@@ -174,7 +215,7 @@ async function openSecurityStore(home: string, env: NodeJS.ProcessEnv, log: Logg
     const passwordFile = join(home, 'initial-admin-password');
     await writeFileAtomic(passwordFile, `${password}\n`, { mode: 0o600 });
     // Printed once, on the console only (not through the logger's sinks).
-    process.stdout.write(`\nApp Mesh TS first start: user 'admin' password: ${password}\n(also saved in ${passwordFile}, mode 0600)\n\n`);
+    announce(`\nApp Mesh TS first start: user 'admin' password: ${password}\n(also saved in ${passwordFile}, mode 0600)\n\n`);
   }
   log.info('created the security store with user admin');
   return store;

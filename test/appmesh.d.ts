@@ -57,6 +57,8 @@ declare module 'appmesh' {
     list_roles(): Promise<Record<string, string[]>>;
     update_role(roleName: string, rolePermissionJson: string[]): Promise<boolean>;
     delete_role(roleName: string): Promise<boolean>;
+    upload_file(localFile: string, filePath: string, applyAttrs?: boolean): Promise<void>;
+    download_file(filePath: string, localFile: string, applyAttrs?: boolean): Promise<void>;
     run_task(appName: string, data: unknown, timeout?: number): Promise<unknown>;
     get_config(): Promise<{ BaseConfig: Record<string, unknown>; REST: { JWT: { JWTSalt: string } } & Record<string, unknown> } & Record<string, unknown>>;
     set_config(config: Record<string, unknown>): Promise<Record<string, unknown>>;
@@ -64,6 +66,8 @@ declare module 'appmesh' {
     add_label(labelName: string, labelValue: string): Promise<boolean>;
     delete_label(labelName: string): Promise<boolean>;
     list_labels(): Promise<Record<string, string>>;
+    metrics(): Promise<string>;
+    get_host_resources(): Promise<Record<string, unknown>>;
     /** The underlying axios instance; in Node its default `Cookie` header carries the session. */
     _client: { defaults: { headers: Record<string, unknown> } };
   }

@@ -45,6 +45,7 @@ describe('schema', () => {
     expect(doc.Version).toBe('2.2.1');
     expect(doc.Limits).toEqual({
       MaxOutputBytesPerRun: 104857600, KillGraceSeconds: 3, MaxConcurrentRuns: 256, RequestBodyLimitBytes: 4194304,
+      MaxUploadBytes: 2147483648, WorkspaceIdleSeconds: 86400,
     });
   });
 

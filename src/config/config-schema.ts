@@ -76,6 +76,49 @@ const limitsSchema = z.object({
   KillGraceSeconds: int().min(0).max(60).default(3),
   MaxConcurrentRuns: int().positive().default(256),
   RequestBodyLimitBytes: int().positive().default(4 * MiB),
+  /** Agent workspaces unused for this long are removed. */
+  WorkspaceIdleSeconds: int().positive().default(24 * 3600),
+  /** Largest file accepted by /appmesh/file/upload (streamed, never held in memory). */
+  MaxUploadBytes: int().positive().default(2048 * MiB),
+});
+
+// The MQTT face (bridges/mqtt): broker, topics and the bounds of the bridge.
+const mqttSchema = z.object({
+  Enabled: z.boolean().default(true),
+  /** Empty: the daemon runs its own (embedded) broker. Else e.g. `mqtt://host:1883`, `mqtts://host:8883`. */
+  BrokerUrl: z.string().default(''),
+  EmbeddedBrokerAddress: z.string().default('127.0.0.1'),
+  EmbeddedBrokerPort: port().default(1883),
+  /** This daemon's level in the topics; empty: the host name. */
+  NodeId: z.string().default(''),
+  TopicPrefix: z.string().default('appmesh'),
+  /** For an external broker: 5 (replies by response topic and correlation data) or 4 (3.1.1). */
+  ProtocolVersion: z.union([z.literal(4), z.literal(5)]).default(5),
+  Username: z.string().default(''),
+  Password: z.string().default(''),
+  CaFile: z.string().default(''),
+  CertFile: z.string().default(''),
+  KeyFile: z.string().default(''),
+  /** Embedded broker: accept clients without credentials (they may only use topics outside TopicPrefix). */
+  AllowAnonymous: z.boolean().default(false),
+  /** Embedded broker: users that may act as the bridge of another node (its requests, replies, events). */
+  FleetUsers: z.array(z.string()).default(() => ['admin']),
+  MaxPayloadBytes: int().positive().default(MiB),
+  /** Requests being served at once; one more gets a 503 reply. */
+  MaxQueuedRequests: int().positive().default(64),
+  RequestTimeoutSeconds: int().positive().default(300),
+  /** The original's telemetry intake: payloads on these topics become tasks of TelemetryApp. Off while TelemetryUser is empty. */
+  TelemetryTopics: z.array(z.string()).default(() => ['devices/temperature']),
+  TelemetryApp: z.string().default('pytask'),
+  TelemetryTimeoutSeconds: int().positive().default(300),
+  TelemetryUser: z.string().default(''),
+  TelemetryPassword: z.string().default(''),
+});
+
+// Our own section: the MCP face (tools for LLM agents) on the REST listener.
+const mcpSchema = z.object({
+  /** Serve MCP at /mcp with its OAuth bridge. */
+  Enabled: z.boolean().default(true),
 });
 
 export const configDocumentSchema = z.object({
@@ -85,6 +128,8 @@ export const configDocumentSchema = z.object({
   // SDKs compare against it; read-only for clients.
   Version: z.string().default('2.2.1'),
   Limits: limitsSchema.prefault({}),
+  MCP: mcpSchema.prefault({}),
+  MQTT: mqttSchema.prefault({}),
 });
 
 export type ConfigDocument = z.infer<typeof configDocumentSchema>;

@@ -9,8 +9,11 @@ import { registerAppRoutes } from './routes/apps.js';
 import { registerRunRoutes } from './routes/runs.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerUserRoutes } from './routes/users.js';
+import { registerFileRoutes } from './routes/files.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerConfigRoutes } from './routes/config.js';
+import { registerObservabilityRoutes } from './routes/observability.js';
+import { registerHttpMetrics } from './http-metrics.js';
 
 export interface RestOptions {
   tls?: { cert: string; key: string };
@@ -58,6 +61,7 @@ export function buildRestServer(core: Core, options: RestOptions): FastifyInstan
     return core.auth.authenticate(tokenFromRequest(this, core.config().REST.CsrfAllowedOrigins), undefined, this.ip);
   });
 
+  registerHttpMetrics(app, core.observability);
   app.addHook('onRequest', async (request, reply) => {
     if (!core.config().REST.CorsDisabled) reply.headers(CORS_HEADERS);
     if (!KNOWN_METHODS.has(request.method)) {
@@ -74,8 +78,10 @@ export function buildRestServer(core: Core, options: RestOptions): FastifyInstan
   registerUserRoutes(app, core);
   registerAppRoutes(app, core);
   registerRunRoutes(app, core);
+  registerFileRoutes(app, core);
   registerTaskRoutes(app, core);
   registerConfigRoutes(app, core);
+  registerObservabilityRoutes(app, core);
   return app;
 }
 

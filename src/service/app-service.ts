@@ -45,6 +45,34 @@ export interface SyncRunResult {
   position: number;
 }
 
+export interface RunOptions {
+  /** Keep stdin open for `writeStdin` (agent tools; REST runs never set it). */
+  interactive?: boolean;
+}
+
+/** Where a run stands, for callers that poll or wait with a deadline. */
+export interface RunState {
+  name: string;
+  process_uuid?: string;
+  running: boolean;
+  exit_code?: number;
+  /** Bytes of output captured so far. */
+  output_size: number;
+  pid?: number;
+}
+
+function runState(app: Application): RunState {
+  const run = app.run;
+  return {
+    name: app.name,
+    process_uuid: run?.uuid,
+    running: run?.running ?? false,
+    exit_code: run?.exit?.code,
+    output_size: app.output.size(0) ?? 0,
+    pid: run?.running ? run.pid : undefined,
+  };
+}
+
 export interface AppServiceSettings {
   timezoneOffsetMinutes: () => number | undefined;
   maxConcurrentRuns: () => number;
@@ -140,9 +168,9 @@ export class AppService {
   }
 
   /** `POST /appmesh/app/run`: start now, answer with the handle; the run is removed after `lifecycle`. */
-  async runAsync(principal: Principal, body: unknown, query: RunQuery): Promise<{ name: string; process_uuid: string }> {
+  async runAsync(principal: Principal, body: unknown, query: RunQuery, options: RunOptions = {}): Promise<{ name: string; process_uuid: string }> {
     this.authorizer.authorize(principal, 'app-run-async');
-    const { app, uuid } = await this.startRun(principal, body, query);
+    const { app, uuid } = await this.startRun(principal, body, query, options);
     return { name: app.name, process_uuid: uuid };
   }
 
@@ -164,7 +192,63 @@ export class AppService {
     }
   }
 
-  private async startRun(principal: Principal, body: unknown, query: RunQuery): Promise<{ app: Application; uuid: string }> {
+  /**
+   * Waits up to `timeoutMs` for the current run of an app to end (agents' deadline-bound calls).
+   * Never fails because of the deadline: it reports `running` instead.
+   */
+  async waitForRun(principal: Principal, name: string, timeoutMs: number, signal?: AbortSignal): Promise<RunState> {
+    const app = this.find(name);
+    this.authorizer.authorize(principal, 'app-output-view', app.definition, 'read');
+    const run = app.run;
+    if (run?.running && timeoutMs > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      let onAbort: (() => void) | undefined;
+      await Promise.race([
+        run.exited,
+        new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+        new Promise((resolve) => signal?.addEventListener('abort', (onAbort = () => resolve(undefined)), { once: true })),
+      ]);
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
+    return runState(app);
+  }
+
+  /** Raw bytes of a run's output from a byte cursor (no SDK quirks): agents page with it. */
+  async readOutput(principal: Principal, name: string, position: number, maxBytes: number, index = 0): Promise<{ data: Buffer; nextPosition: number; size: number }> {
+    const app = this.find(name);
+    this.authorizer.authorize(principal, 'app-output-view', app.definition, 'read');
+    const chunk = await app.output.read(index, Math.max(0, position), Math.max(0, maxBytes));
+    if (!chunk) throw badRequest(`No output at position ${position} of ${name}`);
+    return chunk;
+  }
+
+  runState(principal: Principal, name: string): RunState {
+    const app = this.find(name);
+    this.authorizer.authorize(principal, 'app-output-view', app.definition, 'read');
+    return runState(app);
+  }
+
+  /** Input for an interactive run; `close` ends its stdin. */
+  async writeStdin(principal: Principal, name: string, data: string, close: boolean): Promise<void> {
+    const app = this.find(name);
+    this.authorizer.authorize(principal, app.kind === 'oneshot' ? 'app-run-async' : 'app-control', app.definition, 'write');
+    const run = app.run;
+    if (!run?.running) throw badRequest(`Application ${name} has no running process`);
+    if (!run.stdinOpen) throw badRequest(`The stdin of ${name} is not open (start it as an interactive run)`);
+    await run.writeStdin(data, close);
+  }
+
+  /** Stops the current run's whole process tree (a deliberate stop: no exit action). */
+  async stopRun(principal: Principal, name: string): Promise<RunState> {
+    const app = this.find(name);
+    this.authorizer.authorize(principal, app.kind === 'oneshot' ? 'app-run-async' : 'app-control', app.definition, 'write');
+    await app.stopRun();
+    this.audit.record({ event: 'app.stop', user: principal.name, target: name, client: principal.client, outcome: 'success' });
+    return runState(app);
+  }
+
+  private async startRun(principal: Principal, body: unknown, query: RunQuery, options: RunOptions = {}): Promise<{ app: Application; uuid: string }> {
     const timeout = queryInteger(query.timeout, DEFAULT_RUN_TIMEOUT, 0, MAX_RUN_SECONDS);
     const lifecycle = queryInteger(query.lifecycle, DEFAULT_RUN_LIFECYCLE, timeout, MAX_RUN_SECONDS);
     if (timeout === 0 && lifecycle === 0) throw badRequest('Zero timeout and lifecycle speficied');
@@ -175,7 +259,7 @@ export class AppService {
     const app = await this.supervisor.register(definition, 'oneshot');
     let run;
     try {
-      run = app.start();
+      run = app.start(Date.now(), { interactive: options.interactive });
     } catch (error) {
       await this.supervisor.remove(app.name);
       throw badRequest(`Start application ${definition.name} failed: ${(error as Error).message}`);

@@ -199,6 +199,12 @@ export class AuthService {
 
   /** `POST /appmesh/totp/setup`: a valid code turns 2FA on, then the token is renewed. */
   async totpSetup(principal: Principal, code: string | undefined): Promise<TokenResponse> {
+    await this.totpEnable(principal, code);
+    return this.renew({ accessToken: principal.token, client: principal.client ?? '' });
+  }
+
+  /** Turns 2FA on with a valid code of the pending secret (without touching the caller's token). */
+  async totpEnable(principal: Principal, code: string | undefined): Promise<void> {
     this.authorizer.authorize(principal, 'user-totp-active');
     const user = this.security.user(principal.name)!;
     if (!user.mfa_key) throw badRequest('please generate TOTP secret first');
@@ -207,7 +213,6 @@ export class AuthService {
       doc.Users[principal.name].mfa_enabled = true;
     });
     this.audit.record({ event: 'totp.enable', user: principal.name, client: principal.client, outcome: 'success' });
-    return this.renew({ accessToken: principal.token, client: principal.client ?? '' });
   }
 
   /** `POST /appmesh/totp/validate`: answers a login challenge with a code. */

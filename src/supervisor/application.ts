@@ -120,12 +120,12 @@ export class Application {
   }
 
   /** Starts a run now. Returns the run, or throws the start failure (recorded in `last_error`). */
-  start(nowMs = Date.now()): ProcessRun {
+  start(nowMs = Date.now(), options: { interactive?: boolean } = {}): ProcessRun {
     const previous = this.run;
     if (previous?.running) this.retire(previous);
     let run: ProcessRun;
     try {
-      run = this.spawn();
+      run = this.spawn(options.interactive ?? false);
     } catch (error) {
       this.recordError(`failed to start: ${(error as Error).message}`);
       this.setHealth(1);
@@ -211,7 +211,7 @@ export class Application {
     if (this.running) this.output.truncateIfLarger(this.host.maxOutputBytes());
   }
 
-  private spawn(): ProcessRun {
+  private spawn(interactive: boolean): ProcessRun {
     const definition = this.definition;
     const identity = this.host.execIdentity(definition.owner);
     // The daemon's private work folder is not open to other accounts: they start at home.
@@ -232,7 +232,7 @@ export class Application {
     const stdin = definition.metadata === undefined ? undefined : typeof definition.metadata === 'string' ? definition.metadata : JSON.stringify(definition.metadata);
     const outputFd = this.output.openForNewRun(definition.stdout_cache_num ?? 0);
     return ProcessRun.start(
-      { command: definition.command ?? '', shell: definition.shell ?? false, workingDir, env, stdin, outputFd, user: identity.switched ? identity.user : undefined },
+      { command: definition.command ?? '', shell: definition.shell ?? false, workingDir, env, stdin, interactive, outputFd, user: identity.switched ? identity.user : undefined },
       this.host.killGraceMs(),
     );
   }

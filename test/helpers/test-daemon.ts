@@ -31,10 +31,11 @@ export async function newHome(): Promise<string> {
 }
 
 /** A real daemon on 127.0.0.1 with a random port and a fresh home. */
-export async function startTestDaemon(options: { home?: string; env?: Record<string, string> } = {}): Promise<TestDaemon> {
+export async function startTestDaemon(options: { home?: string; env?: Record<string, string>; logger?: Logger } = {}): Promise<TestDaemon> {
   const home = options.home ?? (await newHome());
-  const env = { ...process.env, APPMESH_ADMIN_PASSWORD: ADMIN_PASSWORD, ...options.env };
-  const logger = new Logger('ERROR', () => undefined);
+  // Parallel daemons must not fight over MQTT's 1883: each embedded broker takes a free port.
+  const env = { ...process.env, APPMESH_ADMIN_PASSWORD: ADMIN_PASSWORD, APPMESH_MQTT_EmbeddedBrokerPort: '0', ...options.env };
+  const logger = options.logger ?? new Logger('ERROR', () => undefined);
   let daemon = await startDaemon({ home, env, port: 0, logger });
   const state: TestDaemon = {
     daemon,

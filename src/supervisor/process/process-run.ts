@@ -12,6 +12,8 @@ export interface RunSpec {
   env: Record<string, string>;
   /** Written to stdin, then closed; absent means stdin is /dev/null. */
   stdin?: string;
+  /** Keep stdin open as a pipe for `writeStdin` (interactive programs). */
+  interactive?: boolean;
   /** Descriptor of the output file: stdout and stderr both go there. */
   outputFd: number;
   /** OS account to run as; absent: the daemon's own. */
@@ -51,7 +53,7 @@ export class ProcessRun {
       child = spawn(file, args, {
         cwd: spec.workingDir,
         env: { ...spec.env, APP_MESH_PROCESS_KEY: this.processKey },
-        stdio: [spec.stdin === undefined ? 'ignore' : 'pipe', spec.outputFd, spec.outputFd],
+        stdio: [spec.stdin === undefined && !spec.interactive ? 'ignore' : 'pipe', spec.outputFd, spec.outputFd],
         // setsid(): the child leads a new session and process group.
         detached: true,
         ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
@@ -66,10 +68,14 @@ export class ProcessRun {
     }
     this.child = child;
     this.pid = child.pid;
-    if (spec.stdin !== undefined && child.stdin) {
+    if (child.stdin) {
       // A process that never reads its stdin must not crash the daemon with EPIPE.
       child.stdin.on('error', () => undefined);
-      child.stdin.end(spec.stdin);
+      if (spec.interactive) {
+        if (spec.stdin !== undefined) child.stdin.write(spec.stdin);
+      } else {
+        child.stdin.end(spec.stdin);
+      }
     }
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
@@ -90,6 +96,19 @@ export class ProcessRun {
 
   static start(spec: RunSpec, graceMs: number): ProcessRun {
     return new ProcessRun(spec, graceMs);
+  }
+
+  /** True while stdin accepts input (interactive runs). */
+  get stdinOpen(): boolean {
+    return Boolean(this.child.stdin?.writable) && this.running;
+  }
+
+  /** Writes to an interactive run's stdin; `close` sends end-of-file afterwards. */
+  async writeStdin(data: string | Buffer, close = false): Promise<void> {
+    const stdin = this.child.stdin;
+    if (!stdin || !stdin.writable) throw new Error('stdin is not open');
+    await new Promise<void>((resolve, reject) => stdin.write(data, (error) => (error ? reject(error) : resolve())));
+    if (close) stdin.end();
   }
 
   get running(): boolean {

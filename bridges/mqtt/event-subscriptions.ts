@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import type { AppEvent, AppEventType } from '../../src/supervisor/events.js';
+import { badRequest, notFound, ServiceError } from '../../src/service/errors.js';
+
+/** Canonical order of the subscription API. */
+export const EVENT_TYPES: readonly AppEventType[] = ['START', 'EXIT', 'STDOUT', 'HEALTH', 'STATUS', 'REMOVED'];
+export const ALL_APPS = '*';
+
+export interface EventSubscription {
+  id: string;
+  owner: string;
+  /** An app name, or `*` for every app. */
+  app: string;
+  events: AppEventType[];
+}
+
+/** `events=START,EXIT` → the types in canonical order; empty or absent = all; unknown names ignored. */
+export function parseEventTypes(text: string | undefined): AppEventType[] {
+  const names = (text ?? '').split(',').map((name) => name.trim().toUpperCase()).filter(Boolean);
+  if (names.length === 0 || names.includes('ALL')) return [...EVENT_TYPES];
+  const wanted = EVENT_TYPES.filter((type) => names.includes(type));
+  if (wanted.length === 0) throw badRequest(`No valid event types in: ${(text ?? '').slice(0, 256)}`);
+  return wanted;
+}
+
+/**
+ * The live event subscriptions (in memory: nothing survives a restart, clients subscribe again).
+ * Bounded per user so that forgotten subscriptions cannot grow without limit.
+ */
+export class EventSubscriptions {
+  private readonly byId = new Map<string, EventSubscription>();
+
+  constructor(private readonly maxPerUser = 64) {}
+
+  add(owner: string, app: string, events: AppEventType[]): EventSubscription {
+    const owned = [...this.byId.values()].filter((s) => s.owner === owner).length;
+    if (owned >= this.maxPerUser) throw new ServiceError(429, `Too many event subscriptions for user ${owner} (${this.maxPerUser}); unsubscribe first`);
+    const subscription = { id: randomUUID(), owner, app, events };
+    this.byId.set(subscription.id, subscription);
+    return subscription;
+  }
+
+  /** Only the owner may remove a subscription; another user's looks like an unknown one. */
+  remove(owner: string, id: string | undefined): void {
+    if (!id) throw badRequest('subscription_id is required');
+    const subscription = this.byId.get(id);
+    if (!subscription || subscription.owner !== owner) throw notFound(`Subscription not found: ${id.slice(0, 128)}`);
+    this.byId.delete(id);
+  }
+
+  /** Drops a subscription whatever its owner (rollback of a failed atomic registration). */
+  discard(id: string): void {
+    this.byId.delete(id);
+  }
+
+  wants(event: AppEvent): boolean {
+    for (const s of this.byId.values()) {
+      if ((s.app === event.app_name || s.app === ALL_APPS) && s.events.includes(event.event_type)) return true;
+    }
+    return false;
+  }
+
+  /** After an app's REMOVED event its own subscriptions end (those on `*` go on). */
+  dropApp(app: string): void {
+    for (const [id, s] of this.byId) if (s.app === app) this.byId.delete(id);
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+}

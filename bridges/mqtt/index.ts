@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Authorizer } from '../../src/service/authorize.js';
+import type { Core } from '../../src/service/core.js';
+import type { Supervisor } from '../../src/supervisor/supervisor.js';
+import type { Logger } from '../../src/util/log.js';
+import { BrokerAcl } from './broker-acl.js';
+import { BRIDGE_USERNAME, bridgeClientId, brokerAuthenticator, coreAppAccess } from './broker-auth.js';
+import { MqttBridge, redact } from './bridge.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
+import { ParityIntake } from './parity-intake.js';
+import { resolveMqttSettings, type MqttSettings } from './settings.js';
+import { Topics } from './topics.js';
+
+export interface MqttFace {
+  /** The broker the bridge uses (for the embedded one, with the port actually bound). */
+  readonly url: string;
+  readonly embedded: boolean;
+  readonly nodeId: string;
+  readonly topics: Topics;
+  readonly bridge: MqttBridge;
+  close(): Promise<void>;
+}
+
+export interface MqttFaceOptions {
+  core: Core;
+  rest: FastifyInstance;
+  supervisor: Supervisor;
+  /** The core's authorizer: the broker asks it synchronously at each event delivery. */
+  authorizer: Authorizer;
+  home: string;
+  log: Logger;
+}
+
+/**
+ * Starts the MQTT face: the embedded broker unless MQTT.BrokerUrl names one, then the bridge.
+ * Never fails the daemon: a problem is logged once and MQTT stays off while REST serves on.
+ */
+export async function startMqttFace({ core, rest, supervisor, authorizer, home, log }: MqttFaceOptions): Promise<MqttFace | undefined> {
+  if (!core.config().MQTT.Enabled) return undefined;
+  let settings: MqttSettings;
+  let tls: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  try {
+    settings = resolveMqttSettings(core.config().MQTT, home);
+    tls = {
+      ...(settings.CaFile ? { ca: readFileSync(settings.CaFile) } : {}),
+      ...(settings.CertFile ? { cert: readFileSync(settings.CertFile) } : {}),
+      ...(settings.KeyFile ? { key: readFileSync(settings.KeyFile) } : {}),
+    };
+  } catch (error) {
+    log.error(`MQTT is off: ${(error as Error).message}`);
+    return undefined;
+  }
+  const topics = new Topics(settings.TopicPrefix, settings.NodeId);
+  const mqttConfig = () => core.config().MQTT;
+
+  let broker: EmbeddedBroker | undefined;
+  const bridgeSecret = randomBytes(32).toString('base64url');
+  if (!settings.BrokerUrl) {
+    const acl = new BrokerAcl(topics, coreAppAccess(core, authorizer, supervisor), settings.MaxPayloadBytes);
+    try {
+      broker = await startEmbeddedBroker({
+        host: settings.EmbeddedBrokerAddress,
+        port: settings.EmbeddedBrokerPort,
+        acl,
+        authenticate: brokerAuthenticator(core, {
+          node: settings.NodeId,
+          allowAnonymous: () => mqttConfig().AllowAnonymous,
+          fleetUsers: () => mqttConfig().FleetUsers,
+          bridgeSecret: Buffer.from(bridgeSecret),
+        }),
+        warn: (message) => log.warn(message),
+      });
+    } catch (error) {
+      const where = `${settings.EmbeddedBrokerAddress}:${settings.EmbeddedBrokerPort}`;
+      const reason = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the port is in use' : (error as Error).message;
+      log.error(`MQTT is off: the embedded broker cannot listen on ${where} (${reason}); set MQTT.EmbeddedBrokerPort or MQTT.BrokerUrl. REST serves on.`);
+      return undefined;
+    }
+  }
+
+  const parity = new ParityIntake(core, {
+    topics: settings.TelemetryTopics,
+    app: settings.TelemetryApp,
+    timeoutSeconds: settings.TelemetryTimeoutSeconds,
+    user: settings.TelemetryUser,
+    password: settings.TelemetryPassword,
+  }, log);
+  let bridge: MqttBridge;
+  try {
+    bridge = await MqttBridge.start({
+      brokerUrl: broker?.url ?? settings.BrokerUrl,
+      // aedes speaks MQTT 3.1.1 only.
+      protocolVersion: broker ? 4 : settings.ProtocolVersion,
+      clientId: bridgeClientId(settings.NodeId),
+      ...(broker ? { username: BRIDGE_USERNAME, password: bridgeSecret } : { username: settings.Username || undefined, password: settings.Password || undefined }),
+      tls: broker ? undefined : tls,
+      persistentSession: !broker,
+      topics,
+      limits: () => ({
+        maxPayloadBytes: mqttConfig().MaxPayloadBytes,
+        maxQueuedRequests: mqttConfig().MaxQueuedRequests,
+        requestTimeoutSeconds: mqttConfig().RequestTimeoutSeconds,
+      }),
+      rest,
+      core,
+      events: supervisor.events,
+      parity: parity.topics.length ? parity : undefined,
+      log,
+      connectWaitMs: broker ? 10_000 : 5_000,
+    });
+  } catch (error) {
+    log.error(`MQTT is off: the bridge cannot start on ${redact(broker?.url ?? settings.BrokerUrl)}: ${(error as Error).message}`);
+    await broker?.close();
+    return undefined;
+  }
+  const url = broker?.url ?? redact(settings.BrokerUrl);
+  if (broker) log.info(`MQTT embedded broker listening on ${broker.url}`);
+  return {
+    url,
+    embedded: Boolean(broker),
+    nodeId: settings.NodeId,
+    topics,
+    bridge,
+    async close() {
+      await bridge.close();
+      await broker?.close();
+    },
+  };
+}

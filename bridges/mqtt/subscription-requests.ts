@@ -1,0 +1,127 @@
+import type { Principal } from '../../src/auth/principal.js';
+import type { Core } from '../../src/service/core.js';
+import { ServiceError } from '../../src/service/errors.js';
+import { errorReply, jsonReply, type RestReply } from './dispatcher.js';
+import { ALL_APPS, parseEventTypes, type EventSubscriptions } from './event-subscriptions.js';
+import type { MqttRequest } from './request-schema.js';
+
+/** Runs a request through REST (used by the atomic registration). */
+export type Forward = () => Promise<RestReply>;
+
+interface Target {
+  method: string;
+  path: string;
+  param(name: string): string | undefined;
+  token?: string;
+}
+
+/**
+ * The subscription endpoints, which REST cannot serve (they need a lasting channel) and the
+ * bridge can: events then go to `<prefix>/<node>/events/<app>/<EVENT>`.
+ *   POST   /appmesh/app/{name}/subscribe?events=…      one app (app-subscribe + read access)
+ *   POST   /appmesh/subscribe?events=…                 every app (app-subscribe + app-view-all)
+ *   DELETE /appmesh/subscribe?subscription_id=…        (or /appmesh/app/{name}/subscribe)
+ *   PUT    /appmesh/app/{name}?subscribe_events=…      register, subscribed before it can start
+ * Returns undefined for any other request.
+ */
+export function subscriptionHandler(request: MqttRequest, core: Core, subscriptions: EventSubscriptions, client: string, forward: Forward): (() => Promise<RestReply>) | undefined {
+  const target = parseTarget(request);
+  if (!target) return undefined;
+  const { method, path } = target;
+  const appPath = /^\/appmesh\/app\/([^/]+)\/subscribe$/.exec(path);
+  const serve = (operation: () => Promise<RestReply>) => () => guarded(operation, core);
+
+  if (method === 'POST' && appPath) {
+    return serve(async () => {
+      const principal = await subscriber(core, target, client);
+      const name = decodeURIComponent(appPath[1]).trim();
+      const events = parseEventTypes(target.param('events'));
+      await core.apps.get(principal, name);
+      const subscription = subscriptions.add(principal.name, name, events);
+      return jsonReply(200, { subscription_id: subscription.id, app_name: name, events });
+    });
+  }
+  if (method === 'POST' && path === '/appmesh/subscribe') {
+    return serve(async () => {
+      const principal = await subscriber(core, target, client);
+      const events = parseEventTypes(target.param('events'));
+      await core.apps.list(principal);
+      const subscription = subscriptions.add(principal.name, ALL_APPS, events);
+      return jsonReply(200, { subscription_id: subscription.id, app_name: ALL_APPS, events });
+    });
+  }
+  if (method === 'DELETE' && (appPath || path === '/appmesh/subscribe')) {
+    return serve(async () => {
+      const principal = await subscriber(core, target, client);
+      subscriptions.remove(principal.name, target.param('subscription_id')?.trim());
+      return jsonReply(200, { message: 'unsubscribed' });
+    });
+  }
+  const registration = /^\/appmesh\/app\/([^/]+)$/.exec(path);
+  const wanted = target.param('subscribe_events');
+  if (method === 'PUT' && registration && wanted !== undefined) {
+    return serve(async () => {
+      const principal = await subscriber(core, target, client);
+      const name = decodeURIComponent(registration[1]).trim();
+      const subscription = subscriptions.add(principal.name, name, parseEventTypes(wanted));
+      let reply: RestReply;
+      try {
+        reply = await forward();
+      } catch (error) {
+        subscriptions.discard(subscription.id);
+        throw error;
+      }
+      if (reply.http_status !== 200 || !isObject(reply.body)) {
+        subscriptions.discard(subscription.id);
+        return reply;
+      }
+      return { ...reply, body: { ...reply.body, subscription_id: subscription.id } };
+    });
+  }
+  return undefined;
+}
+
+/** The caller, who must hold `app-subscribe`: decided by the core, as for every face. */
+async function subscriber(core: Core, target: Target, client: string): Promise<Principal> {
+  await core.auth.verifyToken(target.token, undefined, 'app-subscribe');
+  return core.auth.authenticate(target.token, undefined, client);
+}
+
+async function guarded(operation: () => Promise<RestReply>, core: Core): Promise<RestReply> {
+  try {
+    return await operation();
+  } catch (error) {
+    if (error instanceof ServiceError) {
+      if (error.emptyBody) return { http_status: error.status, headers: error.headers, body: '' };
+      return error.body ? { ...jsonReply(error.status, error.body), headers: { 'content-type': 'application/json; charset=utf-8', ...error.headers } } : errorReply(error.status, error.message, error.headers);
+    }
+    core.log.error(`MQTT subscription request failed: ${(error as Error)?.stack ?? String(error)}`);
+    return errorReply(500, 'Internal server error');
+  }
+}
+
+function parseTarget(request: MqttRequest): Target | undefined {
+  let url: URL;
+  try {
+    url = new URL(request.request_uri, 'http://bridge');
+  } catch {
+    return undefined;
+  }
+  const path = url.pathname.replace(/\/{2,}/g, '/');
+  if (!path.startsWith('/appmesh/') || !/subscribe|^\/appmesh\/app\/[^/]+$/.test(path)) return undefined;
+  const header = Object.entries(request.headers ?? {}).find(([name]) => name.toLowerCase() === 'authorization')?.[1];
+  return {
+    method: request.http_method,
+    path,
+    token: header?.trim().replace(/^Bearer\s+/i, '').trim() || undefined,
+    param(name) {
+      const given = request.query?.[name];
+      if (given !== undefined) return Array.isArray(given) ? given[0] : given;
+      return url.searchParams.get(name) ?? undefined;
+    },
+  };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,241 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import type { RunState } from '../src/service/app-service.js';
+import { ServiceError } from '../src/service/errors.js';
+import { boundOutput } from './output-budget.js';
+import { ADDITIVE, DESTRUCTIVE, EXECUTES, IDEMPOTENT_WRITE, READ_ONLY, defineTool, type ToolContext, type ToolDef } from './tool-kit.js';
+
+/**
+ * Execution tools for agents: a deadline instead of a client timeout, handles to come back to,
+ * bounded output with a cursor, stdin for interactive programs, services that outlive the
+ * conversation, and per-user workspaces. All of it is the supervisor's runs and apps.
+ */
+
+const DEFAULT_BUDGET = 16_384;
+const MAX_BUDGET = 1_048_576;
+const MAX_YIELD_MS = 600_000;
+const PROGRESS_EVERY_MS = 1000;
+
+export const outputUri = (name: string) => `appmesh://apps/${encodeURIComponent(name)}/output`;
+
+const handle = { handle: z.string().describe('The handle returned by run_command (the run\'s application name)') };
+const budget = { output_budget_bytes: z.number().int().min(256).max(MAX_BUDGET).default(DEFAULT_BUDGET).describe('Most output bytes to return inline') };
+const runResult = {
+  status: z.enum(['running', 'exited']),
+  handle: z.string(),
+  exit_code: z.number().nullable(),
+  output: z.string(),
+  output_bytes: z.number(),
+  truncated: z.boolean(),
+  cursor: z.number(),
+  output_resource: z.string(),
+};
+
+/** Waits for the run (sending progress), then reports it with bounded output. */
+async function report(context: ToolContext, name: string, waitMs: number, outputBudget: number): Promise<Record<string, unknown>> {
+  const { core, principal, extra } = context;
+  const progressToken = extra._meta?.progressToken;
+  const deadline = Date.now() + waitMs;
+  let state: RunState = core.apps.runState(principal, name);
+  let tick = 0;
+  while (state.running && Date.now() < deadline && !extra.signal.aborted) {
+    state = await core.apps.waitForRun(principal, name, Math.min(PROGRESS_EVERY_MS, deadline - Date.now()), extra.signal);
+    if (state.running && progressToken !== undefined) {
+      tick++;
+      await extra.sendNotification({
+        method: 'notifications/progress',
+        params: { progressToken, progress: tick, message: `running, ${state.output_size} bytes of output so far` },
+      }).catch(() => undefined);
+    }
+  }
+  if (extra.signal.aborted && state.running) {
+    // The client cancelled the call: the command goes with it, whole tree included.
+    state = await core.apps.stopRun(principal, name);
+  }
+  const read = async (position: number, length: number) => (await core.apps.readOutput(principal, name, position, length)).data;
+  const bounded = await boundOutput(read, state.output_size, outputBudget, outputUri(name));
+  return {
+    status: state.running ? 'running' : 'exited',
+    handle: name,
+    exit_code: state.exit_code ?? null,
+    ...bounded,
+    cursor: state.output_size,
+    output_resource: outputUri(name),
+  };
+}
+
+export const AGENT_TOOLS: ToolDef[] = [
+  defineTool({
+    name: 'run_command',
+    title: 'Run a command with a deadline',
+    description:
+      'Runs a shell command under supervision and waits up to yield_ms. If it finishes in time you get its exit code and output; ' +
+      'otherwise status "running" and a handle: the command keeps running, and read_output / wait_run / write_stdin / kill_run take the handle. ' +
+      'Output is bounded (head and tail with a marker); the full output is the resource in output_resource. ' +
+      'Without working_dir the command runs in your workspace.',
+    permissions: ['app-run-async', 'app-output-view'],
+    input: {
+      command: z.string().min(1),
+      shell: z.boolean().default(true).describe('Run through bash (pipes, &&, variables)'),
+      working_dir: z.string().optional(),
+      workspace: z.string().default('default').describe('Workspace used when working_dir is not given'),
+      env: z.record(z.string(), z.string()).optional(),
+      stdin: z.string().optional().describe('Text written to stdin first'),
+      interactive: z.boolean().default(false).describe('Keep stdin open for write_stdin'),
+      yield_ms: z.number().int().min(0).max(MAX_YIELD_MS).default(10_000),
+      timeout_seconds: z.number().int().min(0).max(259_200).default(3600).describe('Hard limit: the process tree is killed after it (0 = none)'),
+      ...budget,
+    },
+    output: runResult,
+    annotations: EXECUTES,
+    run: async (context, args) => {
+      const { core, principal } = context;
+      const workingDir = args.working_dir ?? (await core.workspaces.open(principal, args.workspace)).path;
+      const body = { command: args.command, shell: args.shell, working_dir: workingDir, env: args.env, ...(args.stdin !== undefined ? { metadata: args.stdin } : {}) };
+      const started = await core.apps.runAsync(principal, body, { timeout: String(args.timeout_seconds), lifecycle: String(Math.max(args.timeout_seconds, 86_400)) }, { interactive: args.interactive });
+      return report(context, started.name, args.yield_ms, args.output_budget_bytes);
+    },
+  }),
+  defineTool({
+    name: 'read_output',
+    title: 'Read output by cursor',
+    description: 'Reads a run\'s output from a byte cursor. Pass back the returned cursor to continue; wait_ms waits for new output or the exit.',
+    permissions: ['app-output-view'],
+    input: { ...handle, cursor: z.number().int().min(0).default(0), max_bytes: z.number().int().min(1).max(MAX_BUDGET).default(DEFAULT_BUDGET), wait_ms: z.number().int().min(0).max(60_000).default(0) },
+    output: { output: z.string(), cursor: z.number(), eof: z.boolean(), status: z.enum(['running', 'exited']), exit_code: z.number().nullable(), output_bytes: z.number() },
+    annotations: READ_ONLY,
+    run: async ({ core, principal, extra }, args) => {
+      const deadline = Date.now() + args.wait_ms;
+      let state = core.apps.runState(principal, args.handle);
+      while (state.running && state.output_size <= args.cursor && Date.now() < deadline && !extra.signal.aborted) {
+        await sleep(100);
+        state = core.apps.runState(principal, args.handle);
+      }
+      const chunk = await core.apps.readOutput(principal, args.handle, args.cursor, args.max_bytes);
+      return {
+        output: chunk.data.toString('utf8'),
+        cursor: chunk.nextPosition,
+        eof: chunk.nextPosition >= chunk.size,
+        status: state.running ? 'running' : 'exited',
+        exit_code: state.exit_code ?? null,
+        output_bytes: chunk.size,
+      };
+    },
+  }),
+  defineTool({
+    name: 'write_stdin',
+    title: 'Write to stdin',
+    description: 'Writes text to the stdin of an interactive run (run_command with interactive: true); close sends end-of-file.',
+    permissions: ['app-run-async'],
+    input: { ...handle, data: z.string(), close: z.boolean().default(false) },
+    output: { written_bytes: z.number(), closed: z.boolean() },
+    annotations: ADDITIVE,
+    run: async ({ core, principal }, args) => {
+      await core.apps.writeStdin(principal, args.handle, args.data, args.close);
+      return { written_bytes: Buffer.byteLength(args.data), closed: args.close };
+    },
+  }),
+  defineTool({
+    name: 'wait_run',
+    title: 'Wait for a run',
+    description: 'Waits up to timeout_ms for a run to finish; returns its state and bounded output (never fails because of the deadline).',
+    permissions: ['app-output-view'],
+    input: { ...handle, timeout_ms: z.number().int().min(0).max(MAX_YIELD_MS).default(30_000), ...budget },
+    output: runResult,
+    annotations: READ_ONLY,
+    run: async (context, args) => report(context, args.handle, args.timeout_ms, args.output_budget_bytes),
+  }),
+  defineTool({
+    name: 'kill_run',
+    title: 'Kill a run',
+    description: 'Stops a run\'s whole process tree (SIGTERM, then SIGKILL).',
+    permissions: ['app-run-async'],
+    input: handle,
+    output: { status: z.enum(['running', 'exited']), exit_code: z.number().nullable() },
+    annotations: DESTRUCTIVE,
+    run: async ({ core, principal }, args) => {
+      const state = await core.apps.stopRun(principal, args.handle);
+      return { status: state.running ? 'running' : 'exited', exit_code: state.exit_code ?? null };
+    },
+  }),
+  defineTool({
+    name: 'start_service',
+    title: 'Start a supervised service',
+    description: 'Registers a long-running command (a dev server, a watcher...) that is restarted when it exits and outlives the conversation. Read its log with tail_log; stop it with disable_app or delete_app.',
+    permissions: ['app-reg'],
+    input: {
+      name: z.string(),
+      command: z.string().min(1),
+      shell: z.boolean().default(true),
+      working_dir: z.string().optional(),
+      workspace: z.string().default('default'),
+      env: z.record(z.string(), z.string()).optional(),
+      restart: z.enum(['restart', 'keepalive', 'standby']).default('restart').describe('What to do when it exits'),
+      health_check_cmd: z.string().optional(),
+    },
+    output: { name: z.string(), status: z.number(), pid: z.number().nullable() },
+    annotations: IDEMPOTENT_WRITE,
+    run: async ({ core, principal }, args) => {
+      const workingDir = args.working_dir ?? (await core.workspaces.open(principal, args.workspace)).path;
+      const app = await core.apps.register(principal, args.name, {
+        name: args.name, command: args.command, shell: args.shell, working_dir: workingDir, env: args.env,
+        behavior: { exit: args.restart }, health_check_cmd: args.health_check_cmd,
+      });
+      const state = core.apps.runState(principal, args.name);
+      return { name: String(app.name), status: Number(app.status), pid: state.pid ?? null };
+    },
+  }),
+  defineTool({
+    name: 'tail_log',
+    title: 'Tail a log',
+    description: 'The last bytes of an application\'s output (current or last run).',
+    permissions: ['app-output-view'],
+    input: { name: z.string(), bytes: z.number().int().min(1).max(MAX_BUDGET).default(4096) },
+    output: { output: z.string(), output_bytes: z.number(), running: z.boolean(), exit_code: z.number().nullable() },
+    annotations: READ_ONLY,
+    run: async ({ core, principal }, args) => {
+      const state = core.apps.runState(principal, args.name);
+      const start = Math.max(0, state.output_size - args.bytes);
+      const chunk = await core.apps.readOutput(principal, args.name, start, args.bytes).catch((error: unknown) => {
+        if (error instanceof ServiceError && state.output_size === 0) return { data: Buffer.alloc(0), size: 0, nextPosition: 0 };
+        throw error;
+      });
+      return { output: chunk.data.toString('utf8').replace(/^\uFFFD/, ''), output_bytes: chunk.size, running: state.running, exit_code: state.exit_code ?? null };
+    },
+  }),
+  defineTool({
+    name: 'workspace_open',
+    title: 'Open a workspace',
+    description: 'Your scratch folder of that name, created when missing; runs use it as their working directory by default.',
+    permissions: ['app-run-async'],
+    input: { name: z.string().default('default') },
+    output: { name: z.string(), path: z.string() },
+    annotations: IDEMPOTENT_WRITE,
+    run: async ({ core, principal }, args) => {
+      const workspace = await core.workspaces.open(principal, args.name);
+      return { name: workspace.name, path: workspace.path };
+    },
+  }),
+  defineTool({
+    name: 'workspace_list',
+    title: 'List workspaces',
+    description: 'Your workspaces with their folders.',
+    permissions: ['app-run-async'],
+    input: {},
+    output: { workspaces: z.array(z.object({ name: z.string(), path: z.string(), created_at: z.number(), last_used_at: z.number() })) },
+    annotations: READ_ONLY,
+    run: async ({ core, principal }) => ({
+      workspaces: core.workspaces.list(principal).map(({ name, path, created_at, last_used_at }) => ({ name, path, created_at, last_used_at })),
+    }),
+  }),
+  defineTool({
+    name: 'workspace_remove',
+    title: 'Remove a workspace',
+    description: 'Deletes a workspace folder and everything in it.',
+    permissions: ['app-run-async'],
+    input: { name: z.string() },
+    output: { removed: z.boolean() },
+    annotations: DESTRUCTIVE,
+    run: async ({ core, principal }, args) => (await core.workspaces.remove(principal, args.name), { removed: true }),
+  }),
+];

@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { Principal } from '../src/auth/principal.js';
+import type { Core } from '../src/service/core.js';
+import { ServiceError } from '../src/service/errors.js';
+import { createMcpServer } from './mcp-server.js';
+import { publicBaseUrl } from './oauth/base-url.js';
+import type { ToolExtra } from './tool-kit.js';
+
+interface Session {
+  transport: StreamableHTTPServerTransport;
+  server: McpServer;
+  user: string;
+  lastUsedMs: number;
+}
+
+const SESSION_IDLE_MS = 30 * 60 * 1000;
+const MAX_SESSIONS = 1000;
+
+/** Where an unauthenticated client learns how to log in (RFC 9728). */
+export const PROTECTED_RESOURCE_PATH = '/.well-known/oauth-protected-resource';
+
+/**
+ * MCP over Streamable HTTP at `/mcp`, on the REST listener. Every request carries an App Mesh
+ * token (`Authorization: Bearer`); a session belongs to the user that opened it, and each tool
+ * call runs as the principal of its own request.
+ */
+export function registerMcpRoutes(app: FastifyInstance, core: Core): { close(): Promise<void> } {
+  const sessions = new Map<string, Session>();
+  const sweeper = setInterval(() => {
+    const cutoff = Date.now() - SESSION_IDLE_MS;
+    for (const [id, session] of sessions) if (session.lastUsedMs < cutoff) void closeSession(id);
+  }, 60_000);
+  sweeper.unref();
+
+  async function closeSession(id: string): Promise<void> {
+    const session = sessions.get(id);
+    if (!session) return;
+    sessions.delete(id);
+    await session.server.close().catch(() => undefined);
+  }
+
+  async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<Principal | undefined> {
+    const header = request.headers.authorization?.trim();
+    const token = header?.replace(/^Bearer\s+/i, '').trim();
+    try {
+      checkOrigin(request);
+      return await core.auth.authenticate(token || undefined, undefined, request.ip);
+    } catch (error) {
+      if (!(error instanceof ServiceError)) throw error;
+      if (error.status === 401) {
+        reply.header('WWW-Authenticate', `Bearer resource_metadata="${publicBaseUrl(request)}${PROTECTED_RESOURCE_PATH}", scope="appmesh"`);
+      }
+      reply.code(error.status).type('application/json').send({ message: error.message });
+      return undefined;
+    }
+  }
+
+  async function handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const principal = await authenticate(request, reply);
+    if (!principal) return;
+    const sessionId = request.headers['mcp-session-id'];
+    let session = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
+    if (typeof sessionId === 'string' && !session) {
+      reply.code(404).send({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null });
+      return;
+    }
+    if (session && session.user !== principal.name) {
+      reply.code(403).send({ jsonrpc: '2.0', error: { code: -32003, message: 'This session belongs to another user' }, id: null });
+      return;
+    }
+    if (!session) {
+      if (request.method !== 'POST' || !isInitializeRequest(request.body)) {
+        reply.code(400).send({ jsonrpc: '2.0', error: { code: -32000, message: 'No session: send initialize first' }, id: null });
+        return;
+      }
+      if (sessions.size >= MAX_SESSIONS) {
+        reply.code(503).send({ jsonrpc: '2.0', error: { code: -32000, message: 'Too many MCP sessions' }, id: null });
+        return;
+      }
+      session = openSession(principal);
+    }
+    session.lastUsedMs = Date.now();
+    const raw = Object.assign(request.raw, {
+      auth: { token: principal.token ?? '', clientId: principal.name, scopes: ['appmesh'], expiresAt: principal.expiresAt, extra: { principal } },
+    });
+    reply.hijack();
+    await session.transport.handleRequest(raw, reply.raw, request.body);
+  }
+
+  function openSession(principal: Principal): Session {
+    const server = createMcpServer(core, principal, (extra: ToolExtra) => (extra.authInfo?.extra?.principal as Principal | undefined) ?? principal);
+    const session: Session = {
+      server,
+      user: principal.name,
+      lastUsedMs: Date.now(),
+      transport: new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id) => void sessions.set(id, session),
+        onsessionclosed: (id) => void closeSession(id),
+      }),
+    };
+    void server.connect(session.transport);
+    return session;
+  }
+
+  app.post('/mcp', handle);
+  app.get('/mcp', handle);
+  app.delete('/mcp', handle);
+
+  return {
+    async close() {
+      clearInterval(sweeper);
+      await Promise.all([...sessions.keys()].map((id) => closeSession(id)));
+    },
+  };
+}
+
+/**
+ * DNS-rebinding defence: a browser page of another site must not drive the local MCP server.
+ * Requests without Origin (non-browser clients) pass.
+ */
+function checkOrigin(request: FastifyRequest): void {
+  const origin = request.headers.origin;
+  if (!origin) return;
+  let host: string;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    throw new ServiceError(403, 'Origin not allowed');
+  }
+  if (host.toLowerCase() !== (request.headers.host ?? '').toLowerCase()) throw new ServiceError(403, 'Origin not allowed');
+}

@@ -1,0 +1,28 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { Principal } from '../src/auth/principal.js';
+import type { Core } from '../src/service/core.js';
+import { AGENT_TOOLS } from './agent-tools.js';
+import { COMPAT_TOOLS } from './compat-tools.js';
+import { FILE_TOOLS } from './file-tools.js';
+import { registerResources } from './resources.js';
+import { registerTools, type ToolDef, type ToolExtra } from './tool-kit.js';
+
+export const ALL_TOOLS: readonly ToolDef[] = [...COMPAT_TOOLS, ...AGENT_TOOLS, ...FILE_TOOLS];
+
+const INSTRUCTIONS = [
+  'App Mesh TS runs and supervises programs on this machine.',
+  'Use run_command for shell commands: it waits up to yield_ms and otherwise hands back a handle (read_output, wait_run, write_stdin, kill_run).',
+  'Output is bounded; follow the cursor or read the output resource for the rest.',
+  'Use start_service for servers and watchers that must keep running, and tail_log to see them.',
+].join(' ');
+
+/**
+ * An MCP server for one caller: it lists the tools the caller's permissions allow; every call
+ * is authorised again by the service layer with the principal of that request.
+ */
+export function createMcpServer(core: Core, visibleTo: Principal, principalOf: (extra: ToolExtra) => Principal): McpServer {
+  const server = new McpServer({ name: 'appmesh-ts', version: '0.1.0' }, { instructions: INSTRUCTIONS });
+  registerTools(server, core, ALL_TOOLS, visibleTo, principalOf);
+  registerResources(server, core, principalOf);
+  return server;
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { startDaemon } from '../src/daemon.js';
+import { Logger } from '../src/util/log.js';
+import { createMcpServer } from './mcp-server.js';
+
+/**
+ * `appmesh-mcp`: the MCP face over stdio, for local MCP clients.
+ *  - APPMESH_URL + APPMESH_TOKEN: relays every message to that daemon's `/mcp` (nothing runs here).
+ *  - APPMESH_HOME (without APPMESH_URL): this process is the daemon, without a listener, and
+ *    serves as APPMESH_USER/APPMESH_PASSWORD (or APPMESH_TOKEN). Do not run another daemon on
+ *    the same home at the same time.
+ * stdout carries the protocol: every log line goes to stderr.
+ */
+const log = new Logger('WARN', (line) => process.stderr.write(`${line}\n`));
+const env = process.env;
+
+async function relay(url: string, token: string): Promise<void> {
+  const upstream = new StreamableHTTPClientTransport(new URL('/mcp', url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+  const local = new StdioServerTransport();
+  local.onmessage = (message: JSONRPCMessage) => {
+    upstream.send(message).catch((error: Error) => {
+      log.error(`relay to ${url} failed: ${error.message}`);
+      if ('id' in message && 'method' in message) {
+        void local.send({ jsonrpc: '2.0', id: message.id, error: { code: -32000, message: `App Mesh daemon unreachable: ${error.message}` } });
+      }
+    });
+  };
+  upstream.onmessage = (message) => void local.send(message);
+  upstream.onerror = (error) => log.error(`daemon connection: ${error.message}`);
+  local.onclose = () => void upstream.close().finally(() => process.exit(0));
+  await upstream.start();
+  await local.start();
+}
+
+async function inProcess(home: string): Promise<void> {
+  const daemon = await startDaemon({ home, env, listen: false, logger: log, announce: (text) => process.stderr.write(text) });
+  let token = env.APPMESH_TOKEN;
+  if (!token) {
+    const user = env.APPMESH_USER || 'admin';
+    const login = await daemon.core.auth.login({ authorization: `Basic ${Buffer.from(`${user}:${env.APPMESH_PASSWORD ?? ''}`).toString('base64')}`, client: 'stdio' });
+    token = login.access_token;
+  }
+  const principal = await daemon.core.auth.authenticate(token, undefined, 'stdio');
+  const server = createMcpServer(daemon.core, principal, () => principal);
+  const transport = new StdioServerTransport();
+  transport.onclose = () => void daemon.close().finally(() => process.exit(0));
+  await server.connect(transport);
+}
+
+try {
+  if (env.APPMESH_URL) {
+    if (!env.APPMESH_TOKEN) throw new Error('APPMESH_TOKEN is required with APPMESH_URL');
+    await relay(env.APPMESH_URL, env.APPMESH_TOKEN);
+  } else if (env.APPMESH_HOME) {
+    await inProcess(env.APPMESH_HOME);
+  } else {
+    throw new Error('set APPMESH_URL and APPMESH_TOKEN (relay to a daemon), or APPMESH_HOME (serve in-process)');
+  }
+} catch (error) {
+  log.error(`appmesh-mcp: ${(error as Error).message}`);
+  process.exit(1);
+}
