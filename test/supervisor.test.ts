@@ -126,6 +126,23 @@ describe('long-running applications', () => {
   });
 });
 
+describe('resource limits', () => {
+  test('a process tree above resource_limit.memory_mb is stopped, and its exit action applies', async () => {
+    await register('hog', {
+      command: 'python3 -c "import time; x = bytearray(80 * 1024 * 1024); x[::4096] = b\'1\' * len(x[::4096]); time.sleep(300)"',
+      resource_limit: { memory_mb: 30 },
+      behavior: { exit: 'standby' },
+    });
+    const app = await waitFor(async () => {
+      const view = await getApp(d, 'hog');
+      return view.return_code !== undefined ? view : undefined;
+    }, 15_000, 'the memory limit to stop the app');
+    expect(app.pid).toBeUndefined();
+    expect(String(app.last_error)).toMatch(/exceeded resource_limit.memory_mb 30/);
+    await d.request('DELETE', '/appmesh/app/hog');
+  });
+});
+
 describe('recurring applications', () => {
   test('an interval app runs repeatedly on its grid', async () => {
     const view = await register('ticker', { command: 'echo tick', start_interval_seconds: 'PT1S' });

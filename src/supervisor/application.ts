@@ -51,6 +51,8 @@ export class Application {
   private planTimer?: NodeJS.Timeout;
   private removalTimer?: NodeJS.Timeout;
   private healthCheckRunning = false;
+  /** Why the daemon ended the current run (a resource limit), for its exit's `last_error`. */
+  private limitNote?: string;
   private disposed = false;
   /** Filled by the view for CPU percentages between two reads. */
   cpuSample?: { ticks: number; atMs: number };
@@ -146,6 +148,17 @@ export class Application {
   async stopRun(): Promise<void> {
     const run = this.run;
     if (run?.running) await run.stop();
+  }
+
+  /**
+   * A run over its resource limit is stopped; unlike a deliberate stop the exit action applies
+   * (a `restart` app comes back), like a crash would.
+   */
+  async stopForLimit(reason: string): Promise<void> {
+    const run = this.run;
+    if (!run?.running) return;
+    this.limitNote = reason;
+    await run.kill();
   }
 
   async disable(): Promise<boolean> {
@@ -245,7 +258,8 @@ export class Application {
     }
     this.tasks.runEnded();
     this.lastExit = exit;
-    if (exit.code !== 0) this.recordError(`${this.name} exited with return code: ${exit.code}`);
+    if (exit.code !== 0) this.recordError(`${this.name} exited with return code: ${exit.code}${this.limitNote ? ` (${this.limitNote})` : ''}`);
+    this.limitNote = undefined;
     if (!this.definition.health_check_cmd) this.setHealth(1);
     if (exit.deliberate || this.disposed || this.kind !== 'managed' || !this.enabled) {
       this.evaluate(exit.atMs);

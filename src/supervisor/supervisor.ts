@@ -5,6 +5,7 @@ import { Application, type AppHost, type AppKind } from './application.js';
 import type { AppEvent, AppEventType } from './events.js';
 import type { AppStore } from '../store/app-store.js';
 import type { ExecIdentity } from '../auth/exec-user.js';
+import { readGroupUsage } from './process/proc-stats.js';
 
 export interface SupervisorSettings {
   outputDir: string;
@@ -141,6 +142,22 @@ export class Supervisor {
         }
       }),
     );
+    await this.enforceMemoryLimits();
+  }
+
+  /**
+   * `resource_limit.memory_mb` without cgroups: the RSS of each limited process tree is read
+   * every tick and a tree above its limit is stopped (best effort, tick-granular).
+   */
+  private async enforceMemoryLimits(): Promise<void> {
+    const limited = [...this.apps.values()].filter((app) => app.running && (app.definition.resource_limit?.memory_mb ?? 0) > 0);
+    if (limited.length === 0) return;
+    const usage = await readGroupUsage(limited.map((app) => app.run!.pid));
+    for (const app of limited) {
+      const memory = usage.get(app.run!.pid)?.memoryBytes ?? 0;
+      const limit = app.definition.resource_limit!.memory_mb! * 1024 * 1024;
+      if (memory > limit) await app.stopForLimit(`memory ${Math.round(memory / 1048576)} MiB exceeded resource_limit.memory_mb ${app.definition.resource_limit!.memory_mb}`);
+    }
   }
 
   private emit(appName: string, type: AppEventType, data: Record<string, unknown> | null): void {

@@ -115,6 +115,13 @@ export class ProcessRun {
     return this.exit === undefined;
   }
 
+  /** Ends the whole tree like a crash would (no `deliberate` mark): exit actions still apply. */
+  async kill(): Promise<RunExit> {
+    if (this.exit) return this.exit;
+    await terminateGroup(this.pid, this.graceMs);
+    return this.exited;
+  }
+
   /** Stops the whole tree (TERM, then KILL after the grace period); never triggers exit actions. */
   async stop(): Promise<RunExit> {
     if (this.exit) return this.exit;
