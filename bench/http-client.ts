@@ -12,9 +12,9 @@ export interface HttpClient {
   close(): void;
 }
 
-/** One keep-alive connection, so timed calls measure requests, not TCP handshakes. */
-export function keepAliveClient(base: string): HttpClient {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+/** Keep-alive connections (one unless asked), so timed calls measure requests, not TCP handshakes. */
+export function keepAliveClient(base: string, sockets = 1): HttpClient {
+  const agent = new Agent({ keepAlive: true, maxSockets: sockets });
   const url = new URL(base);
   return {
     call(method, path, options = {}) {

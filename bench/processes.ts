@@ -65,7 +65,12 @@ export function startBareServer(): Promise<Started> {
   return startAndWait((port) => ({ args: ['-e', BARE_SERVER(port)], env: process.env }));
 }
 
-async function startAndWait(build: (port: number) => { args: string[]; env: NodeJS.ProcessEnv; redact?: string }): Promise<Started> {
+/** A node script, given a free port as its only argument; ready once `readyPath` answers 200. */
+export function startNodeScript(script: string, readyPath: string): Promise<Started> {
+  return startAndWait((port) => ({ args: [script, String(port)], env: process.env }), readyPath);
+}
+
+async function startAndWait(build: (port: number) => { args: string[]; env: NodeJS.ProcessEnv; redact?: string }, readyPath = READY_PATH): Promise<Started> {
   const port = await freePort();
   const { args, env, redact } = build(port);
   let tail = '';
@@ -78,7 +83,7 @@ async function startAndWait(build: (port: number) => { args: string[]; env: Node
   child.stderr!.on('data', keep);
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if ((await probe(port, READY_PATH)) === 200) break;
+    if ((await probe(port, readyPath)) === 200) break;
     if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
       const output = redact ? tail.split(redact).join('<home>') : tail;
       throw new Error(`process did not become ready (exit ${child.exitCode ?? child.signalCode ?? 'none'}):\n${output}`);

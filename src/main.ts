@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { startDaemon } from './daemon.js';
+import { startDaemon, type Daemon } from './daemon.js';
 import { Logger } from './util/log.js';
 
 const log = new Logger();
@@ -8,17 +8,28 @@ const log = new Logger();
 process.on('uncaughtException', (error) => log.error(`uncaught exception: ${error.stack ?? error.message}`));
 process.on('unhandledRejection', (reason) => log.error(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`));
 
+let daemon: Daemon | undefined;
+let stopSignal: string | undefined;
+
+function stop(signal: string): void {
+  if (stopSignal) return;
+  stopSignal = signal;
+  // A signal during start-up is acted on as soon as the daemon is up (it answers readyz early).
+  if (daemon) shutDown(daemon);
+}
+
+function shutDown(running: Daemon): void {
+  log.info(`${stopSignal} received, stopping applications`);
+  void running.close().finally(() => process.exit(0));
+}
+
+// Installed before anything starts, so no signal finds the default handler (exit without stopping apps).
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGINT'));
+
 try {
-  const daemon = await startDaemon({ logger: log });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`${signal} received, stopping applications`);
-    void daemon.close().finally(() => process.exit(0));
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  daemon = await startDaemon({ logger: log });
+  if (stopSignal) shutDown(daemon);
 } catch (error) {
   log.error(`App Mesh TS failed to start: ${(error as Error).message}`);
   process.exit(1);

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { IClientOptions } from 'mqtt';
@@ -418,6 +419,25 @@ describe('the embedded broker authenticates and authorises per topic', () => {
     } finally {
       await other.stop();
     }
+  });
+
+  test('examples/mqtt-device.mjs logs in, runs a command and lists the apps, all over MQTT', async () => {
+    const example = join(import.meta.dirname, '..', 'examples', 'mqtt-device.mjs');
+    const env = { ...process.env, APPMESH_PASSWORD: ADMIN_PASSWORD, APPMESH_MQTT_URL: url, APPMESH_NODE: 'node-a' };
+    const output = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [example], { env, timeout: 20_000 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
+    });
+    expect(output).toMatch(/^exit code 0: \S+/);
+    expect(output).toContain('applications:');
+  });
+
+  test('broker passwords are masked in GET /appmesh/config and kept when the mask is sent back', async () => {
+    const set = await a.request('POST', '/appmesh/config', { body: { MQTT: { Password: 'broker-s3cret', TelemetryPassword: 'telemetry-s3cret' } } });
+    expect(set.status).toBe(200);
+    const shown = (await (await a.request('GET', '/appmesh/config')).json()) as { MQTT: Record<string, unknown> };
+    expect(shown.MQTT).toMatchObject({ Password: '*****', TelemetryPassword: '*****' });
+    expect((await a.request('POST', '/appmesh/config', { body: shown })).status).toBe(200);
+    expect(a.daemon.core.config().MQTT).toMatchObject({ Password: 'broker-s3cret', TelemetryPassword: 'telemetry-s3cret' });
   });
 
   test('MQTT.Enabled false: no broker, no bridge', async () => {

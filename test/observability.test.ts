@@ -168,7 +168,9 @@ describe('GET /appmesh/metrics', () => {
     expect((await d.request('PUT', `/appmesh/app/${name}`, { body: { command: 'sleep 60' } })).status).toBe(200);
     const running = await waitFor(async () => {
       const exposition = await scrape();
-      return value(exposition, 'appmesh_application_running', app) === 1 && value(exposition, 'appmesh_application_process_id', app)! > 0 ? exposition : undefined;
+      // Right after fork the child may not lead its own process group yet: wait for its memory too.
+      const ready = value(exposition, 'appmesh_application_running', app) === 1 && value(exposition, 'appmesh_application_process_id', app)! > 0;
+      return ready && value(exposition, 'appmesh_application_process_resident_memory_bytes', app)! > 0 ? exposition : undefined;
     }, 10_000, 'the app to run');
     const view = (await (await d.request('GET', `/appmesh/app/${name}`)).json()) as { pid: number };
     expect(value(running, 'appmesh_application_process_id', app)).toBe(view.pid);

@@ -56,7 +56,7 @@ const CLIENT_ADDRESS = 'mqtt';
  * (QoS 1) and the subscribed events. Bounded: payload size, requests served at once, time.
  */
 export class MqttBridge {
-  readonly subscriptions = new EventSubscriptions();
+  private readonly subscriptions = new EventSubscriptions();
   private readonly seen = new SeenRequests();
   private readonly publisher: EventsPublisher;
   private inFlight = 0;
@@ -92,10 +92,6 @@ export class MqttBridge {
     return bridge;
   }
 
-  get requestsInFlight(): number {
-    return this.inFlight;
-  }
-
   async close(): Promise<void> {
     this.closing = true;
     this.publisher.stop();
@@ -110,6 +106,7 @@ export class MqttBridge {
     let announcedDown = false;
     // mqtt.js subscribes again by itself after a reconnect that lost the session.
     client.on('connect', () => {
+      noDelay(client);
       backoff = MIN_RECONNECT_MS;
       client.options.reconnectPeriod = backoff;
       if (announcedDown) options.log.info(`MQTT bridge reconnected to ${redact(options.brokerUrl)}`);
@@ -181,10 +178,10 @@ export class MqttBridge {
     }
 
     if (parity && parity.topics.some((filter) => topicMatches(filter, topic))) {
+      if (v5Route === 'refused') return;
       const request = await parity.request(payload, properties?.correlationData?.toString('base64'));
       if (!request) return;
-      const route = v5Route === 'refused' ? undefined : v5Route;
-      const reply = await this.serve(request, route);
+      const reply = await this.serve(request, v5Route);
       if (reply?.http_status === 401) parity.forgetToken();
       if (reply && reply.http_status !== 200) log.warn(`MQTT telemetry from ${topic}: task to ${request.request_uri} answered ${reply.http_status}`);
     }
@@ -245,7 +242,7 @@ export class MqttBridge {
     return reply;
   }
 
-  private execute(request: MqttRequest, signal: AbortSignal): Promise<RestReply> {
+  private async execute(request: MqttRequest, signal: AbortSignal): Promise<RestReply> {
     const { rest, core } = this.options;
     const forward = () => dispatch(rest, request, CLIENT_ADDRESS, signal);
     const handler = subscriptionHandler(request, core, this.subscriptions, CLIENT_ADDRESS, forward);
@@ -262,9 +259,15 @@ export class MqttBridge {
     });
   }
 
+  /** Events are not queued while the broker is away (replies are): nothing would bound them. */
   private publish(topic: string, payload: string): void {
-    this.client.publish(topic, payload, { qos: 1 });
+    if (this.client.connected) this.client.publish(topic, payload, { qos: 1 });
   }
+}
+
+/** Replies are small packets: do not let Nagle's algorithm hold them back (TCP and TLS). */
+export function noDelay(client: MqttClient): void {
+  (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
 }
 
 /** Broker URLs may carry credentials: never log them. */

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, HTTPMethods } from 'fastify';
 import type { MqttRequest } from './request-schema.js';
 
 /** A reply's HTTP part: what the REST call answered. */
@@ -27,7 +27,8 @@ export async function dispatch(rest: FastifyInstance, request: MqttRequest, clie
   }
   const payload = requestPayload(request, headers);
   const response = await rest.inject({
-    method: request.http_method as 'GET',
+    // Any verb goes through: REST answers 404/405 for those it does not serve.
+    method: request.http_method as HTTPMethods,
     url: request.request_uri,
     query: request.query,
     headers,

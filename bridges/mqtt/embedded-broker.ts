@@ -60,7 +60,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     },
   });
 
-  const server: Server = createServer(broker.handle);
+  // Small request/reply packets: Nagle's algorithm would hold each one back for a delayed ACK.
+  const server: Server = createServer({ noDelay: true }, broker.handle);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -64,8 +64,4 @@ export class EventSubscriptions {
   dropApp(app: string): void {
     for (const [id, s] of this.byId) if (s.app === app) this.byId.delete(id);
   }
-
-  get size(): number {
-    return this.byId.size;
-  }
 }

@@ -19,7 +19,6 @@ export interface MqttFace {
   readonly embedded: boolean;
   readonly nodeId: string;
   readonly topics: Topics;
-  readonly bridge: MqttBridge;
   close(): Promise<void>;
 }
 
@@ -122,7 +121,6 @@ export async function startMqttFace({ core, rest, supervisor, authorizer, home, 
     embedded: Boolean(broker),
     nodeId: settings.NodeId,
     topics,
-    bridge,
     async close() {
       await bridge.close();
       await broker?.close();

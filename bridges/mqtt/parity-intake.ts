@@ -13,6 +13,8 @@ export interface ParitySettings {
 
 // Renew the bridge's own token this long before it expires.
 const RENEW_MARGIN_SECONDS = 60;
+// After a failed login, payloads are dropped for a while rather than each trying (and logging) again.
+const LOGIN_RETRY_MS = 30_000;
 
 /**
  * The original daemon's telemetry bridge: every payload on the configured topics (default
@@ -22,6 +24,7 @@ const RENEW_MARGIN_SECONDS = 60;
  */
 export class ParityIntake {
   private token?: { value: string; expiresAt: number };
+  private loginFailedAt = 0;
 
   constructor(private readonly core: Core, private readonly settings: ParitySettings, private readonly log: Logger) {}
 
@@ -51,13 +54,15 @@ export class ParityIntake {
   private async bearer(): Promise<string | undefined> {
     const now = Math.floor(Date.now() / 1000);
     if (this.token && this.token.expiresAt - RENEW_MARGIN_SECONDS > now) return this.token.value;
+    if (Date.now() - this.loginFailedAt < LOGIN_RETRY_MS) return undefined;
     try {
       const basic = Buffer.from(`${this.settings.user}:${this.settings.password}`).toString('base64');
       const issued = await this.core.auth.login({ authorization: `Basic ${basic}`, client: 'mqtt-telemetry' });
       this.token = { value: issued.access_token, expiresAt: issued.expire_time };
       return issued.access_token;
     } catch (error) {
-      this.log.warn(`MQTT telemetry intake: login as ${this.settings.user} failed: ${(error as Error).message}`);
+      this.loginFailedAt = Date.now();
+      this.log.warn(`MQTT telemetry intake: login as ${this.settings.user} failed (payloads dropped for ${LOGIN_RETRY_MS / 1000} s): ${(error as Error).message}`);
       return undefined;
     }
   }

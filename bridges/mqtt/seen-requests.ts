@@ -16,10 +16,6 @@ export class SeenRequests {
     return true;
   }
 
-  get size(): number {
-    return this.seen.size;
-  }
-
   private expire(now: number): void {
     for (const [key, expiresAt] of this.seen) {
       if (expiresAt > now) break;

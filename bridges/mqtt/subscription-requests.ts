@@ -1,6 +1,6 @@
 import type { Principal } from '../../src/auth/principal.js';
 import type { Core } from '../../src/service/core.js';
-import { ServiceError } from '../../src/service/errors.js';
+import { badRequest, ServiceError } from '../../src/service/errors.js';
 import { errorReply, jsonReply, type RestReply } from './dispatcher.js';
 import { ALL_APPS, parseEventTypes, type EventSubscriptions } from './event-subscriptions.js';
 import type { MqttRequest } from './request-schema.js';
@@ -34,7 +34,7 @@ export function subscriptionHandler(request: MqttRequest, core: Core, subscripti
   if (method === 'POST' && appPath) {
     return serve(async () => {
       const principal = await subscriber(core, target, client);
-      const name = decodeURIComponent(appPath[1]).trim();
+      const name = pathName(appPath[1]);
       const events = parseEventTypes(target.param('events'));
       await core.apps.get(principal, name);
       const subscription = subscriptions.add(principal.name, name, events);
@@ -62,7 +62,7 @@ export function subscriptionHandler(request: MqttRequest, core: Core, subscripti
   if (method === 'PUT' && registration && wanted !== undefined) {
     return serve(async () => {
       const principal = await subscriber(core, target, client);
-      const name = decodeURIComponent(registration[1]).trim();
+      const name = pathName(registration[1]);
       const subscription = subscriptions.add(principal.name, name, parseEventTypes(wanted));
       let reply: RestReply;
       try {
@@ -120,6 +120,14 @@ function parseTarget(request: MqttRequest): Target | undefined {
       return url.searchParams.get(name) ?? undefined;
     },
   };
+}
+
+function pathName(segment: string): string {
+  try {
+    return decodeURIComponent(segment).trim();
+  } catch {
+    throw badRequest('Invalid percent-encoding in the path');
+  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -87,18 +87,36 @@ export class ConfigService {
   }
 }
 
+/** Keys never shown to clients (the JWT signing secret, broker passwords). */
+const SECRET_PATHS = [['REST', 'JWT', 'JWTSalt'], ['MQTT', 'Password'], ['MQTT', 'TelemetryPassword']] as const;
+
+type Tree = Record<string, unknown>;
+const isTree = (value: unknown): value is Tree => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The object holding the last key of `path`, or undefined. */
+function parentOf(root: unknown, path: readonly string[]): Tree | undefined {
+  let node = root;
+  for (const key of path.slice(0, -1)) node = isTree(node) ? node[key] : undefined;
+  return isTree(node) ? node : undefined;
+}
+
 function masked(doc: ConfigDocument): ConfigDocument {
   const copy = structuredClone(doc);
-  if (copy.REST.JWT.JWTSalt) copy.REST.JWT.JWTSalt = SECRET_MASK;
+  for (const path of SECRET_PATHS) {
+    const parent = parentOf(copy, path);
+    if (parent?.[path[path.length - 1]]) parent[path[path.length - 1]] = SECRET_MASK;
+  }
   return copy;
 }
 
-/** SDKs read the whole document, change a key and send it all back, mask included. */
+/** SDKs read the whole document, change a key and send it all back, masks included. */
 function dropMaskedSecret(patch: unknown): unknown {
-  const jwt = (patch as { REST?: { JWT?: Record<string, unknown> } } | null)?.REST?.JWT;
-  if (!jwt || typeof jwt !== 'object' || jwt.JWTSalt !== SECRET_MASK) return patch;
-  const copy = structuredClone(patch) as { REST: { JWT: Record<string, unknown> } };
-  delete copy.REST.JWT.JWTSalt;
+  if (!SECRET_PATHS.some((path) => parentOf(patch, path)?.[path[path.length - 1]] === SECRET_MASK)) return patch;
+  const copy = structuredClone(patch);
+  for (const path of SECRET_PATHS) {
+    const parent = parentOf(copy, path);
+    if (parent?.[path[path.length - 1]] === SECRET_MASK) delete parent[path[path.length - 1]];
+  }
   return copy;
 }
 
