@@ -6,7 +6,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { keepAliveClient, type HttpClient } from './http-client.js';
-import { ADMIN_PASSWORD, cleanup, newHome, READY_PATH, removeHome, startDaemon, startNodeScript, stop } from './processes.js';
+import { ADMIN_PASSWORD, newHome, READY_PATH, removeHome, runBench, startDaemon, startNodeScript, stop } from './processes.js';
 import { interleaved, type Call, type Summary } from './stats.js';
 import { ms, perSecond, ratio, round, Table } from './table.js';
 
@@ -165,17 +165,4 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(summary));
 }
 
-let cleaning: Promise<void> | undefined;
-const cleanOnce = () => (cleaning ??= cleanup());
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => void cleanOnce().finally(() => process.exit(130)));
-}
-
-try {
-  await main();
-} catch (error) {
-  console.error(`bench failed: ${(error as Error).stack ?? String(error)}`);
-  process.exitCode = 1;
-} finally {
-  await cleanOnce();
-}
+await runBench(main);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import { keepAliveClient } from './http-client.js';
-import { ADMIN_PASSWORD, cleanup, newHome, sleep, startDaemon, stop } from './processes.js';
+import { ADMIN_PASSWORD, newHome, runBench, sleep, startDaemon, stop } from './processes.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 1024 * MiB;
@@ -187,17 +187,4 @@ async function main(): Promise<void> {
   }
 }
 
-let cleaning: Promise<void> | undefined;
-const cleanOnce = () => (cleaning ??= cleanup());
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => void cleanOnce().finally(() => process.exit(130)));
-}
-
-try {
-  await main();
-} catch (error) {
-  console.error(`bench failed: ${(error as Error).stack ?? String(error)}`);
-  process.exitCode = 1;
-} finally {
-  await cleanOnce();
-}
+await runBench(main);

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { keepAliveClient, type HttpClient } from './http-client.js';
-import { ADMIN_PASSWORD, cleanup, newHome, removeHome, startDaemon, stop } from './processes.js';
+import { ADMIN_PASSWORD, newHome, removeHome, runBench, startDaemon, stop } from './processes.js';
 import { interleaved, type Call, type Summary } from './stats.js';
 import { ms, perSecond, ratio, round, Table } from './table.js';
 
@@ -122,17 +122,4 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(summary));
 }
 
-let cleaning: Promise<void> | undefined;
-const cleanOnce = () => (cleaning ??= cleanup());
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => void cleanOnce().finally(() => process.exit(130)));
-}
-
-try {
-  await main();
-} catch (error) {
-  console.error(`bench failed: ${(error as Error).stack ?? String(error)}`);
-  process.exitCode = 1;
-} finally {
-  await cleanOnce();
-}
+await runBench(main);

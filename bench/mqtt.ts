@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { keepAliveClient, type HttpClient } from './http-client.js';
-import { ADMIN_PASSWORD, cleanup, freePort, newHome, removeHome, startDaemon, stop } from './processes.js';
+import { ADMIN_PASSWORD, freePort, newHome, removeHome, runBench, startDaemon, stop } from './processes.js';
 import { interleaved, type Call, type Summary } from './stats.js';
 
 // The same call over both faces: GET /appmesh/applications, on a daemon with a few apps.
@@ -107,11 +107,4 @@ async function main(): Promise<void> {
   }
 }
 
-try {
-  await main();
-} catch (error) {
-  console.error(`bench failed: ${(error as Error).stack ?? String(error)}`);
-  process.exitCode = 1;
-} finally {
-  await cleanup();
-}
+await runBench(main);

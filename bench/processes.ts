@@ -138,4 +138,24 @@ function stillOurSleep(pid: number): boolean {
   }
 }
 
+/**
+ * Runs a bench's main: whatever happens (an error, Ctrl-C), every process it started is stopped
+ * and every temporary home removed.
+ */
+export async function runBench(main: () => Promise<void>): Promise<void> {
+  let cleaning: Promise<void> | undefined;
+  const cleanOnce = () => (cleaning ??= cleanup());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void cleanOnce().finally(() => process.exit(130)));
+  }
+  try {
+    await main();
+  } catch (error) {
+    console.error(`bench failed: ${(error as Error).stack ?? String(error)}`);
+    process.exitCode = 1;
+  } finally {
+    await cleanOnce();
+  }
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

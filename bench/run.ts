@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import Fastify from 'fastify';
 import { keepAliveClient, type HttpClient } from './http-client.js';
-import { ADMIN_PASSWORD, cleanup, newHome, removeHome, rssMiB, sleep, startBareServer, startDaemon, stop, trackGroup } from './processes.js';
+import { ADMIN_PASSWORD, newHome, removeHome, rssMiB, runBench, sleep, startBareServer, startDaemon, stop, trackGroup } from './processes.js';
 import { median, timeSeries, type Summary } from './stats.js';
 
 const START_REPEATS = 3;
@@ -223,17 +223,4 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(summary));
 }
 
-let cleaning: Promise<void> | undefined;
-const cleanOnce = () => (cleaning ??= cleanup());
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => void cleanOnce().finally(() => process.exit(130)));
-}
-
-try {
-  await main();
-} catch (error) {
-  console.error(`bench failed: ${(error as Error).stack ?? String(error)}`);
-  process.exitCode = 1;
-} finally {
-  await cleanOnce();
-}
+await runBench(main);

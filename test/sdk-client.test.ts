@@ -2,7 +2,8 @@
 // The client logs in with `X-Set-Cookie: true` and then authenticates only by echoing the
 // Set-Cookie string back as its Cookie header, so every call after `login` exercises cookie auth.
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
-import { AppMeshClient, AppMeshError } from 'appmesh';
+import { AppMeshClient } from 'appmesh';
+import { expectRejection, quietSdkErrors } from './helpers/sdk-client.js';
 import { ADMIN_PASSWORD, processAlive, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
 
 let daemon: TestDaemon;
@@ -26,19 +27,8 @@ async function appNames(): Promise<string[]> {
   return (await client.list_apps()).map((app) => String(app.name));
 }
 
-async function expectRejection(promise: Promise<unknown>, statusCode: number): Promise<void> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(AppMeshError);
-  expect((error as AppMeshError).statusCode).toBe(statusCode);
-}
-
 beforeAll(async () => {
-  // The client console.logs every error it rejects with; keep expected failures quiet.
-  const log = console.log.bind(console);
-  vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
-    if (typeof args[0] === 'string' && args[0].startsWith('AppMeshClient error:')) return;
-    log(...args);
-  });
+  quietSdkErrors();
   daemon = await startTestDaemon();
   client = new AppMeshClient(daemon.url);
   await client.login('admin', ADMIN_PASSWORD);

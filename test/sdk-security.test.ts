@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { AppMeshClient, AppMeshError } from 'appmesh';
 import { generate } from 'otplib';
+import { quietSdkErrors } from './helpers/sdk-client.js';
 import { ADMIN_PASSWORD, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 let daemon: TestDaemon;
@@ -56,12 +57,7 @@ async function totp(secret: string, next = false): Promise<string> {
 }
 
 beforeAll(async () => {
-  // The client console.logs every error it rejects with; keep expected failures quiet.
-  const log = console.log.bind(console);
-  vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
-    if (typeof args[0] === 'string' && args[0].startsWith('AppMeshClient error:')) return;
-    log(...args);
-  });
+  quietSdkErrors();
   daemon = await startTestDaemon();
   admin = await loggedIn('admin', ADMIN_PASSWORD);
 });
