@@ -183,13 +183,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   };
 }
 
-function tlsFiles(home: string, config: ConfigDocument): { cert: string; key: string } | undefined {
-  const { SSLCertificateFile: cert, SSLCertificateKeyFile: key } = config.REST.SSL;
+function tlsFiles(home: string, config: ConfigDocument): { cert: string; key: string; ca?: Buffer } | undefined {
+  const { SSLCertificateFile: cert, SSLCertificateKeyFile: key, SSLCaPath: caPath } = config.REST.SSL;
   if (!cert && !key) return undefined;
   if (!cert || !key) throw new Error('REST.SSL needs both SSLCertificateFile and SSLCertificateKeyFile for HTTPS');
-  const paths = { cert: isAbsolute(cert) ? cert : join(home, cert), key: isAbsolute(key) ? key : join(home, key) };
+  const inHome = (path: string) => (isAbsolute(path) ? path : join(home, path));
+  const paths = { cert: inHome(cert), key: inHome(key) };
   for (const path of Object.values(paths)) if (!existsSync(path)) throw new Error(`TLS file ${path} does not exist`);
-  return paths;
+  const ca = caPath && existsSync(inHome(caPath)) ? readFileSync(inHome(caPath)) : undefined;
+  return { ...paths, ca };
 }
 
 async function loadOrCreateKey(file: string): Promise<Buffer> {

@@ -4,6 +4,7 @@ import type { Core } from '../service/core.js';
 import type { Principal } from '../auth/principal.js';
 import { tokenFromRequest } from './auth-carrier.js';
 import { sendError } from './error-mapper.js';
+import { forwardIfTargeted } from './forwarding.js';
 import { registerIdentityRoutes } from './routes/identity.js';
 import { registerAppRoutes } from './routes/apps.js';
 import { registerRunRoutes } from './routes/runs.js';
@@ -16,7 +17,8 @@ import { registerObservabilityRoutes } from './routes/observability.js';
 import { registerHttpMetrics } from './http-metrics.js';
 
 export interface RestOptions {
-  tls?: { cert: string; key: string };
+  /** HTTPS files; `ca` also verifies the daemons requests are relayed to. */
+  tls?: { cert: string; key: string; ca?: Buffer };
   bodyLimit: number;
 }
 
@@ -68,6 +70,8 @@ export function buildRestServer(core: Core, options: RestOptions): FastifyInstan
       reply.code(405).type('application/json').send({ message: `Method ${request.method} not allowed` });
       return reply;
     }
+    // Before any body is read: a relayed request streams through untouched.
+    if (await forwardIfTargeted(request, reply, core, { tls: Boolean(options.tls), ca: options.tls?.ca })) return reply;
   });
 
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply, core.log));
