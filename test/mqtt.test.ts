@@ -182,6 +182,29 @@ for (const broker of cases) {
       expect(seen.length).toBe(count);
     });
 
+    test('STDOUT events carry the whole output in order, the last one finished, before EXIT', async () => {
+      const script = 'for i in 1 2 3; do echo "line $i ✓"; sleep 0.3; done';
+      expect((await a.request('PUT', '/appmesh/app/chatty', { body: { command: script, shell: true, status: 0 } })).status).toBe(200);
+      const seen = await collect(device.client, 'appmesh/node-a/events/chatty/#');
+      const subscribed = await device.call('node-a', { http_method: 'POST', request_uri: '/appmesh/app/chatty/subscribe?events=STDOUT,EXIT' }, a.token);
+      expect(subscribed.http_status).toBe(200);
+      expect((await a.request('POST', '/appmesh/app/chatty/enable')).status).toBe(200);
+      await waitFor(() => seen.some((m) => m.topic.endsWith('/EXIT')), 10_000, 'the EXIT event');
+      const chunks = seen.filter((m) => m.topic.endsWith('/STDOUT')).map((m) => m.payload.data as { output: string; position: number; finished: boolean });
+      expect(chunks.length).toBeGreaterThanOrEqual(2);
+      expect(chunks.map((c) => c.output).join('')).toBe('line 1 ✓\nline 2 ✓\nline 3 ✓\n');
+      let position = 0;
+      for (const chunk of chunks) {
+        expect(chunk.position).toBe(position);
+        position += Buffer.byteLength(chunk.output);
+      }
+      expect(chunks.at(-1)!.finished).toBe(true);
+      expect(chunks.slice(0, -1).every((c) => !c.finished)).toBe(true);
+      const exitIndex = seen.findIndex((m) => m.topic.endsWith('/EXIT'));
+      expect(seen.findIndex((m) => m.topic.endsWith('/STDOUT') && (m.payload.data as { finished: boolean }).finished)).toBeLessThan(exitIndex);
+      await a.request('DELETE', '/appmesh/app/chatty');
+    });
+
     test('registering with subscribe_events subscribes before the app can start', async () => {
       const seen = await collect(device.client, 'appmesh/node-a/events/early/#');
       const reply = await device.call('node-a', {

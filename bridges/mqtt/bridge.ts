@@ -34,6 +34,8 @@ export interface BridgeOptions {
   core: Core;
   /** The supervisor's event emitter ('event'). */
   events: EventEmitter;
+  /** Where the bridge says whose STDOUT events its subscribers want produced. */
+  stdoutInterest: Set<(appName: string) => boolean>;
   parity?: ParityIntake;
   log: Logger;
   /** How long start() waits for the first connection before going on in the background. */
@@ -61,9 +63,11 @@ export class MqttBridge {
   private readonly publisher: EventsPublisher;
   private inFlight = 0;
   private closing = false;
+  private readonly wantsStdout = (appName: string) => this.subscriptions.wants({ app_name: appName, event_type: 'STDOUT' });
 
   private constructor(private readonly client: MqttClient, private readonly options: BridgeOptions) {
     this.publisher = new EventsPublisher(options.events, this.subscriptions, options.topics, (topic, payload) => this.publish(topic, payload));
+    options.stdoutInterest.add(this.wantsStdout);
   }
 
   static async start(options: BridgeOptions): Promise<MqttBridge> {
@@ -95,6 +99,7 @@ export class MqttBridge {
   async close(): Promise<void> {
     this.closing = true;
     this.publisher.stop();
+    this.options.stdoutInterest.delete(this.wantsStdout);
     // Give queued replies a moment to leave, then cut.
     const ended = await Promise.race([this.client.endAsync(false).then(() => true), delay(2000).then(() => false)]);
     if (!ended) await this.client.endAsync(true);

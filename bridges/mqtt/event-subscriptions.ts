@@ -53,7 +53,7 @@ export class EventSubscriptions {
     this.byId.delete(id);
   }
 
-  wants(event: AppEvent): boolean {
+  wants(event: Pick<AppEvent, 'app_name' | 'event_type'>): boolean {
     for (const s of this.byId.values()) {
       if ((s.app === event.app_name || s.app === ALL_APPS) && s.events.includes(event.event_type)) return true;
     }

@@ -4,6 +4,7 @@ import type { AppEventType } from './events.js';
 import type { ExecIdentity } from '../auth/exec-user.js';
 import { OutputFiles } from './output/output-files.js';
 import { TaskChannel } from './tasks/task-channel.js';
+import { StdoutPump } from './output/stdout-pump.js';
 import { ProcessRun, type RunExit } from './process/process-run.js';
 import { runCheck } from './process/run-check.js';
 import { nextBackoffSeconds } from './schedule/backoff.js';
@@ -20,6 +21,8 @@ export interface AppHost {
   killGraceMs(): number;
   maxOutputBytes(): number;
   baseEnv(): Record<string, string>;
+  /** Whether a subscriber wants this app's STDOUT events (reading output costs I/O). */
+  wantsStdout(appName: string): boolean;
   /** The OS account for the owner's processes; throws when it cannot be used. */
   execIdentity(owner: string | undefined): ExecIdentity;
   emit(app: Application, type: AppEventType, data: Record<string, unknown> | null): void;
@@ -43,6 +46,7 @@ export class Application {
   private readonly retiring = new Set<ProcessRun>();
   readonly output: OutputFiles;
   readonly tasks = new TaskChannel();
+  private readonly stdout: StdoutPump;
   starts = 0;
   health: 0 | 1 = 1;
   lastError?: string;
@@ -63,6 +67,7 @@ export class Application {
     private readonly host: AppHost,
   ) {
     this.output = new OutputFiles(host.outputDir, definition.name);
+    this.stdout = new StdoutPump(this.output.path(0), () => host.wantsStdout(this.name), (chunk) => host.emit(this, 'STDOUT', { ...chunk }));
   }
 
   get name(): string {
@@ -139,6 +144,7 @@ export class Application {
     this.starts++;
     this.nextStartMs = this.recurrence ? this.replan(nowMs) : undefined;
     this.host.emit(this, 'START', { pid: run.pid, process_uuid: run.uuid });
+    this.stdout.start();
     if (!this.definition.health_check_cmd) this.setHealth(0);
     void run.exited.then((exit) => this.onExit(run, exit));
     return run;
@@ -251,6 +257,8 @@ export class Application {
   }
 
   private onExit(run: ProcessRun, exit: RunExit): void {
+    // Per run: START, STDOUT chunks in order, the last one `finished`, then EXIT.
+    if (run === this.run) this.stdout.finish();
     this.host.emit(this, 'EXIT', { exit_code: exit.code, pid: run.pid, last_error: this.lastError ?? '' });
     if (run !== this.run) {
       this.retiring.delete(run);

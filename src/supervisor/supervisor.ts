@@ -24,6 +24,8 @@ export interface SupervisorSettings {
 export class Supervisor {
   readonly events = new EventEmitter();
   private readonly apps = new Map<string, Application>();
+  /** Faces with event subscribers say here which apps' STDOUT they want produced. */
+  readonly stdoutInterest = new Set<(appName: string) => boolean>();
   private readonly host: AppHost;
   private tickTimer?: NodeJS.Timeout;
   private sequence = 0;
@@ -40,6 +42,7 @@ export class Supervisor {
       killGraceMs: settings.killGraceMs,
       maxOutputBytes: settings.maxOutputBytes,
       baseEnv: () => baseEnv,
+      wantsStdout: (appName) => [...this.stdoutInterest].some((wants) => wants(appName)),
       execIdentity: settings.execIdentity,
       emit: (app, type, data) => this.emit(app.name, type, data),
       requestRemoval: (app) => {
