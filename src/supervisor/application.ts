@@ -225,6 +225,11 @@ export class Application {
     }
   }
 
+  /** STDOUT events are produced only while a subscriber wants them (each tick re-checks). */
+  pokeStdout(): void {
+    this.stdout.poke();
+  }
+
   /** Output size guard (each tick). */
   enforceOutputLimit(): void {
     if (this.running) this.output.truncateIfLarger(this.host.maxOutputBytes());

@@ -139,6 +139,7 @@ export class Supervisor {
         try {
           app.evaluate(now);
           app.enforceOutputLimit();
+          app.pokeStdout();
           await app.checkHealth(now);
         } catch (error) {
           this.settings.log('error', `tick of ${app.name} failed: ${(error as Error).message}`);

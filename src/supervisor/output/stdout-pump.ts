@@ -14,11 +14,12 @@ export interface StdoutChunk {
 /**
  * Turns a run's output file into STDOUT events while somebody subscribes to them: new bytes are
  * read every 100 ms, cut on UTF-8 character boundaries, and a last chunk marked `finished` is
- * produced when the run ends. Nobody listening costs one timer tick and no I/O.
+ * produced when the run ends. Nobody listening costs nothing.
  */
 export class StdoutPump {
   private position = 0;
   private timer?: NodeJS.Timeout;
+  private running = false;
   /** The file was not read while nobody listened: start from its current end next time. */
   private lost = false;
 
@@ -28,18 +29,39 @@ export class StdoutPump {
     private readonly emit: (chunk: StdoutChunk) => void,
   ) {}
 
+  /** A new run: its output is read from the start if somebody listens already. */
   start(): void {
+    this.stop();
+    this.running = true;
     this.position = 0;
     this.lost = false;
-    this.timer = setInterval(() => this.pump(false), POLL_MS);
-    this.timer.unref();
+    this.poke();
+  }
+
+  /**
+   * Re-checks whether anybody listens (each scheduler tick): the 100 ms timer runs only then,
+   * so a supervisor of many apps does not wake up for output nobody reads.
+   */
+  poke(): void {
+    if (!this.running) return;
+    if (this.wanted()) {
+      this.timer ??= setInterval(() => this.pump(false), POLL_MS).unref();
+    } else if (this.timer) {
+      this.stop();
+      this.lost = true;
+    }
   }
 
   /** The run ended: the rest of its output, then the `finished` marker. */
   finish(): void {
+    this.stop();
+    this.running = false;
+    this.pump(true);
+  }
+
+  private stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    this.pump(true);
   }
 
   private pump(final: boolean): void {
