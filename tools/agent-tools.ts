@@ -16,6 +16,9 @@ const MAX_BUDGET = 1_048_576;
 const MAX_YIELD_MS = 600_000;
 const PROGRESS_EVERY_MS = 1000;
 
+/** A handle stays readable for an hour after its longest possible run, then goes away. */
+const runLifecycle = (timeoutSeconds: number) => (timeoutSeconds > 0 ? Math.min(timeoutSeconds + 3600, 259_200) : 86_400);
+
 export const outputUri = (name: string) => `appmesh://apps/${encodeURIComponent(name)}/output`;
 
 const handle = { handle: z.string().describe('The handle returned by run_command (the run\'s application name)') };
@@ -92,7 +95,7 @@ export const AGENT_TOOLS: ToolDef[] = [
       const { core, principal } = context;
       const workingDir = args.working_dir ?? (await core.workspaces.open(principal, args.workspace)).path;
       const body = { command: args.command, shell: args.shell, working_dir: workingDir, env: args.env, ...(args.stdin !== undefined ? { metadata: args.stdin } : {}) };
-      const started = await core.apps.runAsync(principal, body, { timeout: String(args.timeout_seconds), lifecycle: String(Math.max(args.timeout_seconds, 86_400)) }, { interactive: args.interactive });
+      const started = await core.apps.runAsync(principal, body, { timeout: String(args.timeout_seconds), lifecycle: String(runLifecycle(args.timeout_seconds)) }, { interactive: args.interactive });
       return report(context, started.name, args.yield_ms, args.output_budget_bytes);
     },
   }),
