@@ -31,7 +31,7 @@ import { Authorizer } from './service/authorize.js';
 import type { Core } from './service/core.js';
 import { buildRestServer } from './rest/server.js';
 import { mountMcp } from '../tools/mount.js';
-import { startMqttFace, type MqttFace } from '../bridges/mqtt/index.js';
+import type { MqttFace } from '../bridges/mqtt/index.js';
 import { Logger } from './util/log.js';
 
 export interface DaemonOptions {
@@ -163,7 +163,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   }
   log.info(`App Mesh TS listening on ${url} (home ${home})`);
   // After REST, which serves the bridge's requests; it never fails the start.
-  const mqtt = options.listen === false ? undefined : await startMqttFace({ core, rest, supervisor, authorizer, home, log });
+  // Loaded after REST listens (the MQTT client and broker are large): readyz does not wait for them.
+  const mqtt = options.listen === false || !config().MQTT.Enabled ? undefined : await (await import('../bridges/mqtt/index.js')).startMqttFace({ core, rest, supervisor, authorizer, home, log });
 
   return {
     home,

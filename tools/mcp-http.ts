@@ -1,21 +1,19 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Principal } from '../src/auth/principal.js';
 import type { Core } from '../src/service/core.js';
 import { ServiceError } from '../src/service/errors.js';
-import { createMcpServer } from './mcp-server.js';
+import type { McpSession } from './mcp-session.js';
 import { publicBaseUrl } from './oauth/base-url.js';
-import type { ToolExtra } from './tool-kit.js';
 
-interface Session {
-  transport: StreamableHTTPServerTransport;
-  server: McpServer;
+interface Session extends McpSession {
   user: string;
   lastUsedMs: number;
 }
+
+/** The MCP SDK is large: it is loaded with the first session, not with the daemon. */
+const loadSessions = () => import('./mcp-session.js');
+
+const isInitialize = (body: unknown): boolean => typeof body === 'object' && body !== null && (body as { method?: unknown }).method === 'initialize';
 
 const SESSION_IDLE_MS = 30 * 60 * 1000;
 const MAX_SESSIONS = 1000;
@@ -73,7 +71,7 @@ export function registerMcpRoutes(app: FastifyInstance, core: Core): { close(): 
       return;
     }
     if (!session) {
-      if (request.method !== 'POST' || !isInitializeRequest(request.body)) {
+      if (request.method !== 'POST' || !isInitialize(request.body)) {
         reply.code(400).send({ jsonrpc: '2.0', error: { code: -32000, message: 'No session: send initialize first' }, id: null });
         return;
       }
@@ -81,7 +79,7 @@ export function registerMcpRoutes(app: FastifyInstance, core: Core): { close(): 
         reply.code(503).send({ jsonrpc: '2.0', error: { code: -32000, message: 'Too many MCP sessions' }, id: null });
         return;
       }
-      session = openSession(principal);
+      session = await openSession(principal);
     }
     session.lastUsedMs = Date.now();
     const raw = Object.assign(request.raw, {
@@ -91,19 +89,13 @@ export function registerMcpRoutes(app: FastifyInstance, core: Core): { close(): 
     await session.transport.handleRequest(raw, reply.raw, request.body);
   }
 
-  function openSession(principal: Principal): Session {
-    const server = createMcpServer(core, principal, (extra: ToolExtra) => (extra.authInfo?.extra?.principal as Principal | undefined) ?? principal);
+  async function openSession(principal: Principal): Promise<Session> {
+    const { openMcpSession } = await loadSessions();
     const session: Session = {
-      server,
+      ...openMcpSession(core, principal, (id) => void sessions.set(id, session), (id) => void closeSession(id)),
       user: principal.name,
       lastUsedMs: Date.now(),
-      transport: new StreamableHTTPServerTransport({
-        sessionIdGenerator: () => randomUUID(),
-        onsessioninitialized: (id) => void sessions.set(id, session),
-        onsessionclosed: (id) => void closeSession(id),
-      }),
     };
-    void server.connect(session.transport);
     return session;
   }
 

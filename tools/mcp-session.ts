@@ -1,0 +1,27 @@
+import { randomUUID } from 'node:crypto';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { Principal } from '../src/auth/principal.js';
+import type { Core } from '../src/service/core.js';
+import { createMcpServer } from './mcp-server.js';
+import type { ToolExtra } from './tool-kit.js';
+
+export interface McpSession {
+  transport: StreamableHTTPServerTransport;
+  server: McpServer;
+}
+
+/**
+ * One MCP session over Streamable HTTP: a server listing what `principal` may use, whose tool
+ * calls run as the principal of each request (set by the HTTP face in `authInfo`).
+ */
+export function openMcpSession(core: Core, principal: Principal, onInitialized: (id: string) => void, onClosed: (id: string) => void): McpSession {
+  const server = createMcpServer(core, principal, (extra: ToolExtra) => (extra.authInfo?.extra?.principal as Principal | undefined) ?? principal);
+  const transport = new StreamableHTTPServerTransport({
+    sessionIdGenerator: () => randomUUID(),
+    onsessioninitialized: onInitialized,
+    onsessionclosed: onClosed,
+  });
+  void server.connect(transport);
+  return { transport, server };
+}
