@@ -83,7 +83,7 @@ export class ConfigService {
     this.stored = next.stored;
     this.effective = withHostLabels(next.effective);
     this.log.setLevel(this.effective.BaseConfig.LogLevel);
-    this.audit.record({ event, user: principal.name, client: principal.client, outcome: 'success', detail: JSON.stringify(dropMaskedSecret(patch)).slice(0, 512) });
+    this.audit.record({ event, user: principal.name, client: principal.client, outcome: 'success', detail: keyPaths(patch).join(',').slice(0, 512) });
   }
 }
 
@@ -139,4 +139,10 @@ function osVersion(): string {
     }
   }
   return cachedOsVersion;
+}
+
+/** The keys a patch touches, never its values (a patch may carry secrets). */
+function keyPaths(patch: unknown, prefix = ''): string[] {
+  if (!patch || typeof patch !== 'object' || Array.isArray(patch)) return prefix ? [prefix] : [];
+  return Object.entries(patch).flatMap(([key, value]) => keyPaths(value, prefix ? `${prefix}.${key}` : key));
 }
