@@ -34,7 +34,16 @@ const CORS_HEADERS = {
   'Access-Control-Expose-Headers': 'X-Exit-Code, X-Output-Position, X-File-Mode, X-File-User, X-File-Group, Content-Type',
 };
 
+export interface RouteEntry {
+  method: string;
+  url: string;
+}
+
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every method and path registered (tests sweep it). */
+    routeTable: readonly RouteEntry[];
+  }
   interface FastifyRequest {
     /** Resolves the caller from the request's token (401 when absent or invalid). */
     principal(): Promise<Principal>;
@@ -54,6 +63,13 @@ export function buildRestServer(core: Core, options: RestOptions): FastifyInstan
     // Closing the daemon must not wait for long-polls and held sync runs.
     forceCloseConnections: true,
     ...(options.tls ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key), minVersion: 'TLSv1.2' as const } } : {}),
+  });
+
+  // The routes served, for checks that must cover every one of them.
+  const routeTable: RouteEntry[] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routeTable.push({ method, url: route.url });
   });
 
   // Any other body type is kept as bytes (task payloads, uploads decide for themselves).
