@@ -110,7 +110,8 @@ export class Application {
     if (this.disposed || this.kind !== 'managed') return;
     const allowed = this.enabled && isRunAllowed(nowMs, this.window);
     if (this.running && !allowed) {
-      this.stopRun();
+      // Outside its window (or disabled): a deliberate stop, no exit action.
+      void this.stopRun();
       if (this.enabled && !this.recurrence) this.nextStartMs = nextAllowedTime(nowMs, this.window);
     }
     if (this.enabled && this.nextStartMs !== undefined && this.nextStartMs <= nowMs) {
