@@ -120,5 +120,9 @@ describe('unauthenticated endpoints', () => {
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toEqual({ message: 'Path not found GET:/appmesh/nowhere' });
     expect((await d.request('PATCH', '/appmesh/applications', { token: null })).status).toBe(405);
+    // Subscriptions need a push channel (MQTT here): plain HTTP answers 405, as App Mesh does.
+    const subscribe = await d.request('POST', '/appmesh/app/any/subscribe?events=START');
+    expect(subscribe.status).toBe(405);
+    expect(((await subscribe.json()) as { message: string }).message).toMatch(/MQTT/);
   });
 });

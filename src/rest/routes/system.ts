@@ -1,7 +1,15 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Core } from '../../service/core.js';
 
 export function registerSystemRoutes(app: FastifyInstance, _core: Core): void {
   // Answered as soon as the daemon listens: scripts wait on it after starting the daemon.
   app.get('/appmesh/readyz', async (_request, reply) => reply.type('text/plain; charset=utf-8').send('OK'));
+
+  // Events are pushed over a lasting connection; plain HTTP has none (App Mesh answers 405 too).
+  const noPush = async (_request: unknown, reply: FastifyReply) =>
+    reply.code(405).send({ message: 'Event subscription needs a connection that can push: use the MQTT face (or an SDK over TCP/WebSocket)' });
+  app.post('/appmesh/app/:name/subscribe', noPush);
+  app.post('/appmesh/subscribe', noPush);
+  app.delete('/appmesh/app/:name/subscribe', noPush);
+  app.delete('/appmesh/subscribe', noPush);
 }
