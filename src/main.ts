@@ -26,6 +26,14 @@ function shutDown(running: Daemon): void {
 // Installed before anything starts, so no signal finds the default handler (exit without stopping apps).
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
+// SIGHUP re-reads config.yaml (listener and TLS changes still need a restart).
+process.on('SIGHUP', () => {
+  if (!daemon) return;
+  daemon.core.settings.reload().then(
+    () => log.info('SIGHUP: configuration reloaded'),
+    (error: Error) => log.error(`SIGHUP: configuration not reloaded: ${error.message}`),
+  );
+});
 
 try {
   daemon = await startDaemon({ logger: log });

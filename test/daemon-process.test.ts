@@ -113,6 +113,24 @@ describe('the daemon process', () => {
     expect(await processAlive(grandchild)).toBe(false);
   });
 
+  test('SIGHUP re-reads an edited config.yaml; an invalid edit is refused and the daemon keeps serving', async () => {
+    const home = await newHome();
+    homes.push(home);
+    const started = await startProcess(home, { APPMESH_ADMIN_PASSWORD: 'Given-Password-9' });
+    const token = await login(started.url, 'admin', 'Given-Password-9');
+    const logLevel = async () => ((await (await fetch(`${started.url}/appmesh/config`, { headers: { Authorization: `Bearer ${token}` } })).json()) as { BaseConfig: { LogLevel: string } }).BaseConfig.LogLevel;
+    expect(await logLevel()).toBe('INFO');
+    const file = join(home, 'config', 'config.yaml');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(file, (await readFile(file, 'utf8')).replace('LogLevel: INFO', 'LogLevel: WARN'));
+    started.child.kill('SIGHUP');
+    await waitFor(async () => (await logLevel()) === 'WARN', 10_000, 'the reload');
+    await writeFile(file, 'BaseConfig: [broken');
+    started.child.kill('SIGHUP');
+    await waitFor(() => started.stdout().includes('configuration not reloaded'), 10_000, 'the refusal');
+    expect(await logLevel()).toBe('WARN');
+  });
+
   test('a corrupt configuration stops the start with a clear error instead of being replaced', async () => {
     const home = await newHome();
     homes.push(home);

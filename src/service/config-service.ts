@@ -2,7 +2,7 @@ import { arch, hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Principal } from '../auth/principal.js';
-import { applyConfigPatch, ConfigError, saveConfig } from '../config/config-file.js';
+import { applyConfigPatch, ConfigError, loadConfig, saveConfig } from '../config/config-file.js';
 import type { ConfigDocument } from '../config/config-schema.js';
 import type { Logger } from '../util/log.js';
 import type { Authorizer } from './authorize.js';
@@ -65,6 +65,18 @@ export class ConfigService {
     this.authorizer.authorize(principal, 'label-delete');
     if (Object.hasOwn(this.stored.Labels, name)) await this.apply({ Labels: { [name]: null } }, principal, 'label.delete');
     return 'Label delete success';
+  }
+
+  /**
+   * Re-reads the file (SIGHUP, after an operator edited it); environment overrides are applied
+   * again. An invalid file changes nothing and the error says why.
+   */
+  async reload(): Promise<void> {
+    const { stored, effective } = await loadConfig(this.home, this.env);
+    this.stored = stored;
+    this.effective = withHostLabels(effective);
+    this.log.setLevel(this.effective.BaseConfig.LogLevel);
+    this.audit.record({ event: 'config.reload', outcome: 'success' });
   }
 
   private async apply(patch: unknown, principal: Principal, event: string): Promise<void> {
