@@ -14,7 +14,7 @@ const ORIGINAL_TOOLS = [
   'get_current_user', 'list_users', 'add_user', 'delete_user', 'lock_user', 'unlock_user', 'list_groups', 'list_permissions',
   'get_user_permissions', 'list_roles', 'update_role', 'delete_role', 'update_password', 'get_totp_secret', 'enable_totp', 'disable_totp',
 ];
-const AGENT_TOOLS = ['run_command', 'read_output', 'write_stdin', 'wait_run', 'kill_run', 'start_service', 'tail_log', 'workspace_open', 'workspace_list', 'workspace_remove'];
+const AGENT_TOOLS = ['run_command', 'read_output', 'search_output', 'write_stdin', 'wait_run', 'kill_run', 'start_service', 'tail_log', 'workspace_open', 'workspace_list', 'workspace_remove'];
 
 interface RunResult {
   status: 'running' | 'exited';
@@ -130,6 +130,19 @@ describe('MCP over Streamable HTTP', () => {
     const resource = await admin.readResource({ uri: result.output_resource });
     const content = resource.contents[0] as { text?: string };
     expect(createHash('sha256').update(content.text ?? '').digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
+  });
+
+  test('search_output finds lines in a long output with their offsets', async () => {
+    const run = await ok<RunResult>(admin, 'run_command', { command: 'for i in $(seq 1 20000); do if [ $((i % 5000)) = 0 ]; then echo "ERROR at $i"; else echo "ok line $i"; fi; done', yield_ms: 30_000 });
+    expect(run.status).toBe('exited');
+    const found = await ok<{ matches: { line: number; offset: number; text: string }[]; truncated: boolean }>(admin, 'search_output', { handle: run.handle, text: 'error at' });
+    expect(found.matches.map((match) => match.line)).toEqual([5000, 10000, 15000, 20000]);
+    expect(found.truncated).toBe(false);
+    const at = await ok<{ output: string }>(admin, 'read_output', { handle: run.handle, cursor: found.matches[1].offset, max_bytes: 15 });
+    expect(at.output).toBe('ERROR at 10000\n');
+    const limited = await ok<{ matches: unknown[]; truncated: boolean }>(admin, 'search_output', { handle: run.handle, text: 'ok line 1', max_matches: 3 });
+    expect(limited).toMatchObject({ truncated: true });
+    expect(limited.matches).toHaveLength(3);
   });
 
   test('cancelling an in-flight call kills the shell and its background grandchild', async () => {

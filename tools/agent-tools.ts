@@ -126,6 +126,19 @@ export const AGENT_TOOLS: ToolDef[] = [
     },
   }),
   defineTool({
+    name: 'search_output',
+    title: 'Search output',
+    description: 'Lines of a run\'s or app\'s output that contain a text (plain text, not a pattern), with line numbers and byte offsets to read around them with read_output.',
+    permissions: ['app-output-view'],
+    input: { ...handle, text: z.string().min(1), ignore_case: z.boolean().default(true), max_matches: z.number().int().min(1).max(1000).default(50) },
+    output: { matches: z.array(z.object({ line: z.number(), offset: z.number(), text: z.string() })), truncated: z.boolean() },
+    annotations: READ_ONLY,
+    run: async ({ core, principal }, args) => {
+      const matches = await core.apps.searchOutput(principal, args.handle, args.text, { ignoreCase: args.ignore_case, maxMatches: args.max_matches });
+      return { matches, truncated: matches.length >= args.max_matches };
+    },
+  }),
+  defineTool({
     name: 'write_stdin',
     title: 'Write to stdin',
     description: 'Writes text to the stdin of an interactive run (run_command with interactive: true); close sends end-of-file.',

@@ -3,6 +3,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Principal } from '../auth/principal.js';
 import { parseAppDefinition, type AppDefinition } from '../supervisor/app-definition.js';
 import type { Application } from '../supervisor/application.js';
+import type { OutputMatch } from '../supervisor/output/output-files.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { DurationSyntaxError, parseQueryInteger } from '../supervisor/schedule/duration.js';
 import type { Authorizer } from './authorize.js';
@@ -221,6 +222,16 @@ export class AppService {
     const chunk = await app.output.read(index, Math.max(0, position), Math.max(0, maxBytes));
     if (!chunk) throw badRequest(`No output at position ${position} of ${name}`);
     return chunk;
+  }
+
+  /** Lines of an output that contain a text (agents look for "error" in a long build log). */
+  async searchOutput(principal: Principal, name: string, needle: string, options: { ignoreCase: boolean; maxMatches: number; index?: number }): Promise<OutputMatch[]> {
+    const app = this.find(name);
+    this.authorizer.authorize(principal, 'app-output-view', app.definition, 'read');
+    if (!needle) throw badRequest('Search text must not be empty');
+    const matches = await app.output.search(options.index ?? 0, needle, { ...options, maxLineBytes: 2048 });
+    if (!matches) throw badRequest(`No output of ${name} to search`);
+    return matches;
   }
 
   runState(principal: Principal, name: string): RunState {

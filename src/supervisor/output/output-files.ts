@@ -1,6 +1,16 @@
 import { closeSync, constants, existsSync, ftruncateSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { once } from 'node:events';
 import { join } from 'node:path';
+
+export interface OutputMatch {
+  /** 1-based line number. */
+  line: number;
+  /** Byte offset of the line's start (a `read_output` cursor). */
+  offset: number;
+  text: string;
+}
 
 export interface OutputChunk {
   data: Buffer;
@@ -78,6 +88,63 @@ export class OutputFiles {
       return { data: data.subarray(0, filled), nextPosition: position + filled, size };
     } finally {
       await handle.close();
+    }
+  }
+
+  /**
+   * Lines of an output that contain `needle` (plain text, not a pattern: no expression can stall
+   * the daemon), with their line number and byte offset. Streams the file; bounded by `maxMatches`.
+   */
+  async search(index: number, needle: string, options: { ignoreCase: boolean; maxMatches: number; maxLineBytes: number }): Promise<OutputMatch[] | undefined> {
+    let stream;
+    try {
+      stream = createReadStream(this.path(index), { highWaterMark: 256 * 1024 });
+      await once(stream, 'open');
+    } catch {
+      return undefined;
+    }
+    const wanted = Buffer.from(options.ignoreCase ? needle.toLowerCase() : needle);
+    // A line is searched by its head only (4 × maxLineBytes): memory stays bounded whatever it holds.
+    const cap = options.maxLineBytes * 4;
+    const matches: OutputMatch[] = [];
+    let head: Buffer[] = [];
+    let headBytes = 0;
+    let lineLength = 0;
+    let lineStart = 0;
+    let line = 0;
+    const keep = (part: Buffer) => {
+      lineLength += part.length;
+      const room = cap - headBytes;
+      if (room <= 0) return;
+      const kept = part.subarray(0, room);
+      head.push(Buffer.from(kept));
+      headBytes += kept.length;
+    };
+    const endLine = () => {
+      line++;
+      const bytes = Buffer.concat(head);
+      const haystack = options.ignoreCase ? Buffer.from(bytes.toString('utf8').toLowerCase()) : bytes;
+      if (haystack.includes(wanted)) matches.push({ line, offset: lineStart, text: bytes.subarray(0, options.maxLineBytes).toString('utf8') });
+      lineStart += lineLength + 1;
+      head = [];
+      headBytes = 0;
+      lineLength = 0;
+    };
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        let position = 0;
+        for (let newline = chunk.indexOf(10); newline >= 0; newline = chunk.indexOf(10, position)) {
+          keep(chunk.subarray(position, newline));
+          endLine();
+          position = newline + 1;
+          if (matches.length >= options.maxMatches) return matches;
+        }
+        keep(chunk.subarray(position));
+      }
+      if (lineLength > 0) endLine();
+      return matches;
+    } finally {
+      stream.destroy();
     }
   }
 
