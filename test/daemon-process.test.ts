@@ -32,7 +32,7 @@ const homes: string[] = [];
 
 async function startProcess(home: string, env: Record<string, string> = {}): Promise<Started> {
   const port = await freePort();
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, APPMESH_HOME: home, APPMESH_REST_RestListenPort: String(port), ...env };
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, APPMESH_HOME: home, APPMESH_REST_RestListenPort: String(port), APPMESH_MQTT_EmbeddedBrokerPort: '0', ...env };
   delete childEnv.APPMESH_ADMIN_PASSWORD;
   Object.assign(childEnv, env);
   const child = spawn(process.execPath, [MAIN], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
