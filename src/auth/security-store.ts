@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parse, stringify } from 'yaml';
 import { z } from 'zod';
 import { writeFileAtomic } from '../store/atomic-file.js';
+import { Serial } from '../util/serial.js';
 import { DEFAULT_ROLES } from './permissions.js';
 
 const userSchema = z.object({
@@ -37,6 +38,8 @@ export class SecurityStoreError extends Error {}
  * Permissions are always computed from the current roles, so role edits apply at once.
  */
 export class SecurityStore {
+  private readonly writes = new Serial();
+
   private constructor(private readonly file: string, private doc: SecurityDocument) {}
 
   static async open(file: string): Promise<SecurityStore | undefined> {
@@ -102,11 +105,13 @@ export class SecurityStore {
 
   /** Applies `change` to a copy, saves it, and only then makes it current. */
   async update(change: (doc: SecurityDocument) => void): Promise<void> {
-    const next = structuredClone(this.doc);
-    change(next);
-    const validated = securitySchema.parse(next);
-    await writeFileAtomic(this.file, stringify(validated), { mode: 0o600 });
-    this.doc = validated;
+    await this.writes.run(async () => {
+      const next = structuredClone(this.doc);
+      change(next);
+      const validated = securitySchema.parse(next);
+      await writeFileAtomic(this.file, stringify(validated), { mode: 0o600 });
+      this.doc = validated;
+    });
   }
 
   private async save(): Promise<void> {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { writeFileAtomic } from '../store/atomic-file.js';
+import { Serial } from '../util/serial.js';
 
 const CAPACITY = 10_240;
 const storedSchema = z.record(z.string(), z.number());
@@ -10,6 +11,8 @@ const storedSchema = z.record(z.string(), z.number());
  * Saved before a revocation is acknowledged, so a restart never resurrects a revoked token.
  */
 export class TokenBlacklist {
+  private readonly writes = new Serial();
+
   private constructor(private readonly file: string, private readonly entries: Map<string, number>) {}
 
   static async open(file: string): Promise<TokenBlacklist> {
@@ -32,7 +35,8 @@ export class TokenBlacklist {
     if (this.entries.has(jti)) return false;
     this.entries.set(jti, expiresAt);
     this.prune();
-    await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries)), { mode: 0o600 });
+    // Each write holds every entry so far; in call order, the last write on disk is the fullest.
+    await this.writes.run(() => writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries)), { mode: 0o600 }));
     return true;
   }
 

@@ -5,6 +5,7 @@ import type { Principal } from '../auth/principal.js';
 import { applyConfigPatch, ConfigError, loadConfig, saveConfig } from '../config/config-file.js';
 import type { ConfigDocument } from '../config/config-schema.js';
 import type { Logger } from '../util/log.js';
+import { Serial } from '../util/serial.js';
 import type { Authorizer } from './authorize.js';
 import { badRequest, preconditionFailed } from './errors.js';
 
@@ -19,6 +20,7 @@ const LABEL_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
  */
 export class ConfigService {
   private effective: ConfigDocument;
+  private readonly writes = new Serial();
 
   constructor(
     private readonly home: string,
@@ -72,14 +74,20 @@ export class ConfigService {
    * again. An invalid file changes nothing and the error says why.
    */
   async reload(): Promise<void> {
-    const { stored, effective } = await loadConfig(this.home, this.env);
-    this.stored = stored;
-    this.effective = withHostLabels(effective);
-    this.log.setLevel(this.effective.BaseConfig.LogLevel);
-    this.audit.record({ event: 'config.reload', outcome: 'success' });
+    await this.writes.run(async () => {
+      const { stored, effective } = await loadConfig(this.home, this.env);
+      this.stored = stored;
+      this.effective = withHostLabels(effective);
+      this.log.setLevel(this.effective.BaseConfig.LogLevel);
+      this.audit.record({ event: 'config.reload', outcome: 'success' });
+    });
   }
 
   private async apply(patch: unknown, principal: Principal, event: string): Promise<void> {
+    await this.writes.run(() => this.applyNow(patch, principal, event));
+  }
+
+  private async applyNow(patch: unknown, principal: Principal, event: string): Promise<void> {
     let next: { stored: ConfigDocument; effective: ConfigDocument };
     try {
       next = applyConfigPatch(this.stored, patch, this.env);

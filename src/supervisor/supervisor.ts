@@ -6,6 +6,7 @@ import type { AppEvent, AppEventType } from './events.js';
 import type { AppStore } from '../store/app-store.js';
 import type { ExecIdentity } from '../auth/exec-user.js';
 import { readGroupUsage } from './process/proc-stats.js';
+import { Serial } from '../util/serial.js';
 
 export interface SupervisorSettings {
   outputDir: string;
@@ -24,6 +25,7 @@ export interface SupervisorSettings {
 export class Supervisor {
   readonly events = new EventEmitter();
   private readonly apps = new Map<string, Application>();
+  private readonly writes = new Serial();
   /** Faces with event subscribers say here which apps' STDOUT they want produced. */
   readonly stdoutInterest = new Set<(appName: string) => boolean>();
   private readonly host: AppHost;
@@ -91,20 +93,28 @@ export class Supervisor {
    */
   async register(definition: AppDefinition, kind: AppKind): Promise<Application> {
     if (this.closed) throw new Error('supervisor is shutting down');
-    const previous = this.apps.get(definition.name);
-    if (kind === 'managed') await this.store.save(definition);
     const app = new Application(definition, kind, this.host);
-    this.apps.set(definition.name, app);
+    // Disk and memory change together, one registration at a time; stopping the old process does not hold others up.
+    const previous = await this.writes.run(async () => {
+      if (kind === 'managed') await this.store.save(definition);
+      const replaced = this.apps.get(definition.name);
+      this.apps.set(definition.name, app);
+      return replaced;
+    });
     if (previous) await previous.dispose(false);
     if (kind === 'managed') app.activate();
     return app;
   }
 
   async remove(name: string): Promise<boolean> {
-    const app = this.apps.get(name);
+    const app = await this.writes.run(async () => {
+      const found = this.apps.get(name);
+      if (!found) return undefined;
+      this.apps.delete(name);
+      if (found.kind === 'managed') await this.store.remove(name);
+      return found;
+    });
     if (!app) return false;
-    this.apps.delete(name);
-    if (app.kind === 'managed') await this.store.remove(name);
     await app.dispose(true);
     this.emit(name, 'REMOVED', null);
     return true;
@@ -114,7 +124,8 @@ export class Supervisor {
     const app = this.apps.get(name);
     if (!app) return;
     const changed = enabled ? app.enable() : await app.disable();
-    if (changed && app.kind === 'managed') await this.store.save(app.definition);
+    // Saved in call order with the app's state at that moment: the last write is the latest state.
+    if (changed && app.kind === 'managed') await this.writes.run(() => this.store.save(app.definition));
   }
 
   /** Stops every process (the daemon is going down) without touching stored definitions. */
