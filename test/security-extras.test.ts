@@ -28,6 +28,25 @@ describe('password complexity (REST.PasswordComplexityEnabled)', () => {
   });
 });
 
+describe('login throttling under a parallel burst', () => {
+  let d: TestDaemon;
+  beforeAll(async () => {
+    d = await startTestDaemon();
+  });
+  afterAll(async () => {
+    await d.stop();
+  });
+
+  test('30 wrong passwords sent at once: only the first few are checked, the rest get 429', async () => {
+    const attempts = await Promise.all(Array.from({ length: 30 }, () =>
+      d.request('POST', '/appmesh/login', { token: null, headers: { Authorization: `Basic ${b64('admin:wrong-guess')}` } })));
+    const statuses = attempts.map((attempt) => attempt.status);
+    expect(statuses.filter((status) => status === 401).length).toBeLessThanOrEqual(5);
+    expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(25);
+    expect(statuses.every((status) => status === 401 || status === 429)).toBe(true);
+  });
+});
+
 describe('ES256 tokens', () => {
   let d: TestDaemon;
   beforeAll(async () => {

@@ -31,10 +31,42 @@ interface Counter {
 
 const MAX_TRACKED = 50_000;
 
+/** Logins of one client address waiting their turn; more are refused at once. */
+const MAX_WAITING = 32;
+
+interface Turns {
+  tail: Promise<void>;
+  waiting: number;
+}
+
 export class LoginThrottle {
   private readonly counters = new Map<string, Counter>();
+  private readonly turns = new Map<string, Turns>();
 
   constructor(private readonly limits: ThrottleLimits = DEFAULT_THROTTLE) {}
+
+  /**
+   * Takes the next turn for a password check from `client`: the checks of one address run one
+   * after another, so each sees the failures before it — a burst of parallel guesses cannot all be
+   * verified before the back-off starts (nor spend every core on PBKDF2). Resolves to the release
+   * function, or undefined when too many are waiting already.
+   */
+  async turn(client: string): Promise<(() => void) | undefined> {
+    const key = client;
+    const turns = this.turns.get(key) ?? { tail: Promise.resolve(), waiting: 0 };
+    if (turns.waiting >= MAX_WAITING) return undefined;
+    turns.waiting++;
+    this.turns.set(key, turns);
+    const previous = turns.tail;
+    let release!: () => void;
+    turns.tail = new Promise<void>((resolve) => (release = resolve));
+    await previous;
+    return () => {
+      turns.waiting--;
+      if (turns.waiting === 0) this.turns.delete(key);
+      release();
+    };
+  }
 
   /** Milliseconds the caller must wait, 0 when it may try now. */
   retryAfterMs(user: string, client: string, nowMs = Date.now()): number {

@@ -80,18 +80,26 @@ export class AuthService {
     const { user: name, password } = parseBasicAuth(request.authorization);
     const audience = this.loginAudience(request.audience);
     const lifetime = parseTokenLifetime(request.expireSeconds);
-    const wait = this.throttle.retryAfterMs(name, request.client);
-    if (wait > 0) {
-      this.audit.record({ event: 'login.throttled', user: name, client: request.client, outcome: 'failure' });
-      throw tooManyRequests(`Too many failed logins, retry in ${Math.ceil(wait / 1000)} s`, Math.ceil(wait / 1000));
+    const release = await this.throttle.turn(request.client);
+    if (!release) throw tooManyRequests('Too many logins at once from this client, retry in 1 s', 1);
+    let user;
+    let passwordOk: boolean;
+    try {
+      const wait = this.throttle.retryAfterMs(name, request.client);
+      if (wait > 0) {
+        this.audit.record({ event: 'login.throttled', user: name, client: request.client, outcome: 'failure' });
+        throw tooManyRequests(`Too many failed logins, retry in ${Math.ceil(wait / 1000)} s`, Math.ceil(wait / 1000));
+      }
+      user = this.security.user(name);
+      // Unknown users and wrong passwords cost the same time and look the same to the caller.
+      passwordOk = user
+        ? this.security.encryptKey ? await verifyPassword(password, user.key) : secretsEqual(password, user.key)
+        : await verifyPassword(password, DUMMY_HASH);
+      if (!user || !passwordOk || user.locked) this.throttle.recordFailure(name, request.client);
+    } finally {
+      release();
     }
-    const user = this.security.user(name);
-    // Unknown users and wrong passwords cost the same time and look the same to the caller.
-    const passwordOk = user
-      ? this.security.encryptKey ? await verifyPassword(password, user.key) : secretsEqual(password, user.key)
-      : await verifyPassword(password, DUMMY_HASH);
     if (!user || !passwordOk || user.locked) {
-      this.throttle.recordFailure(name, request.client);
       this.audit.record({ event: 'login', user: name, client: request.client, outcome: 'failure', detail: user?.locked && passwordOk ? 'locked' : undefined });
       throw unauthorized('Authentication failed');
     }
