@@ -61,6 +61,7 @@ async function benchLogins(url: string): Promise<void> {
   const salt = randomBytes(16);
   const kdf: Call = async () => void (await pbkdf2Async(ADMIN_PASSWORD, salt, PBKDF2_ITERATIONS, 32, 'sha256'));
   header.push(`POST /appmesh/login (Basic admin, PBKDF2-SHA256 ${PBKDF2_ITERATIONS} iterations per check): ${LOGINS} after ${LOGIN_WARMUP} warm-up, sequential and ${CONCURRENCY} in flight; ${cpus().length} CPUs`);
+  header.push('  password checks from one client address take turns (so parallel guesses meet the back-off): in flight from one client is expected to match sequential');
   try {
     // Many short slices: other load on the machine drifts on the scale of seconds.
     const seq = await interleaved({ login: async () => void (await login(one)), kdf }, { count: LOGINS, warmup: LOGIN_WARMUP, rounds: 10 });
