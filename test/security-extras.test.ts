@@ -47,6 +47,37 @@ describe('login throttling under a parallel burst', () => {
   });
 });
 
+describe('TOTP codes', () => {
+  let d: TestDaemon;
+  beforeAll(async () => {
+    d = await startTestDaemon();
+  });
+  afterAll(async () => {
+    await d.stop();
+  });
+
+  test('one code presented by two clients at the same moment logs in only one of them', async () => {
+    const { generate } = await import('otplib');
+    const uri = Buffer.from(((await (await d.request('POST', '/appmesh/totp/secret')).json()) as { mfa_uri: string }).mfa_uri, 'base64').toString();
+    const secret = new URL(uri).searchParams.get('secret')!;
+    expect((await d.request('POST', '/appmesh/totp/setup', { headers: { 'X-Totp-Code': await generate({ secret }) } })).status).toBe(200);
+    const code = await generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 });
+    const { request } = await import('node:http');
+    const url = new URL(d.url);
+    // Two client addresses, so the per-address turns do not serialise them.
+    const attempt = (localAddress: string) => new Promise<number>((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: '/appmesh/login', method: 'POST', localAddress, headers: { Authorization: `Basic ${b64(`admin:${ADMIN_PASSWORD}`)}`, 'X-Totp-Code': code } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const statuses = await Promise.all([attempt('127.0.0.1'), attempt('127.0.0.2')]);
+    expect(statuses.sort()).toEqual([200, 401]);
+  });
+});
+
 describe('ES256 tokens', () => {
   let d: TestDaemon;
   beforeAll(async () => {

@@ -289,16 +289,34 @@ export class AuthService {
   }
 
   private async checkTotp(name: string, user: StoredUser, code: string, client: string): Promise<void> {
-    const step = await verifyTotp(user.mfa_key, code, user.mfa_last_step);
+    // Codes are guessed like passwords: the same turns and back-off apply.
+    const release = await this.throttle.turn(client);
+    if (!release) throw tooManyRequests('Too many attempts at once from this client, retry in 1 s', 1);
+    let step: number | undefined;
+    try {
+      const wait = this.throttle.retryAfterMs(name, client);
+      if (wait > 0) throw tooManyRequests(`Too many failed attempts, retry in ${Math.ceil(wait / 1000)} s`, Math.ceil(wait / 1000));
+      step = await verifyTotp(user.mfa_key, code, user.mfa_last_step);
+      if (step === undefined) this.throttle.recordFailure(name, client);
+    } finally {
+      release();
+    }
     if (step === undefined) {
-      this.throttle.recordFailure(name, client);
       this.audit.record({ event: 'totp.verify', user: name, client, outcome: 'failure' });
       throw unauthorized('Invalid TOTP token');
     }
-    // Remember the step before answering: the same code must not work twice.
+    // Remember the step before answering: the same code must not work twice, even when two
+    // clients present it at the same moment (updates are serialised; the second sees the first).
+    let replayed = false;
     await this.security.update((doc) => {
-      doc.Users[name].mfa_last_step = step;
+      const last = doc.Users[name].mfa_last_step;
+      if (last !== undefined && step <= last) replayed = true;
+      else doc.Users[name].mfa_last_step = step;
     });
+    if (replayed) {
+      this.audit.record({ event: 'totp.verify', user: name, client, outcome: 'failure', detail: 'replayed' });
+      throw unauthorized('Invalid TOTP token');
+    }
   }
 
   private challenge(name: string, audience: string, lifetime: number, refreshTokenRequest: boolean): never {
