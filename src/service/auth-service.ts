@@ -166,8 +166,10 @@ export class AuthService {
     if (current.audience === REFRESH_AUDIENCE) throw unauthorized('A refresh token is not an access token');
     const user = this.security.user(current.subject)!;
     this.authorizer.authorize({ name: current.subject, group: user.group, audience: current.audience }, 'user-token-renew');
-    const response = await this.issueTokens(current.subject, user, current.audience, parseTokenLifetime(request.expireSeconds), Boolean(request.refreshTokenRequest));
-    await this.blacklist.revoke(current.jti, current.expiresAt);
+    const lifetime = parseTokenLifetime(request.expireSeconds);
+    // Revoked before the new one is issued: two renewals of one token cannot both succeed.
+    if (!(await this.blacklist.revoke(current.jti, current.expiresAt))) throw unauthorized('Token has been revoked');
+    const response = await this.issueTokens(current.subject, user, current.audience, lifetime, Boolean(request.refreshTokenRequest));
     this.audit.record({ event: 'token.renew', user: current.subject, client: request.client, outcome: 'success' });
     return response;
   }
