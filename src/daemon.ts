@@ -105,7 +105,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       killGraceMs: () => config().Limits.KillGraceSeconds * 1000,
       maxOutputBytes: () => config().Limits.MaxOutputBytesPerRun,
       log: (level, message) => log[level](message),
-      execIdentity: (owner) => resolveExecIdentity(owner ? security.user(owner)?.exec_user : undefined, execUserSettings()),
+      execIdentity: (owner) => resolveExecIdentity(owner, owner ? security.user(owner)?.exec_user : undefined, execUserSettings()),
     },
     new AppStore(join(home, 'apps'), secrets),
   );
@@ -122,7 +122,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     ),
     tasks: new TaskService(supervisor, authorizer, audit),
     workspaces: new WorkspaceService(
-      { idleSeconds: () => config().Limits.WorkspaceIdleSeconds, execIdentity: (owner) => resolveExecIdentity(security.user(owner)?.exec_user, execUserSettings()) },
+      { idleSeconds: () => config().Limits.WorkspaceIdleSeconds, execIdentity: (owner) => resolveExecIdentity(owner, security.user(owner)?.exec_user, execUserSettings()) },
       audit,
     ),
     users: new UserService(security, authorizer, audit, {

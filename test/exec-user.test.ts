@@ -35,6 +35,18 @@ describe.runIf(asRoot && unprivileged)('exec_user as root', () => {
     await d.request('DELETE', '/appmesh/app/as-nobody', { token: worker });
   });
 
+  test('a user without exec_user never runs as root: its own OS account, else nobody; admin maps to root', async () => {
+    await d.request('PUT', '/appmesh/user/plain', { body: { key: 'Plain-Password-1', group: 'p', roles: ['shell'] } });
+    const plain = await login(d.url, 'plain', 'Plain-Password-1');
+    const asPlain = await d.request('POST', '/appmesh/app/syncrun', { token: plain, body: { command: 'id -u' } });
+    expect(Number((await asPlain.text()).trim())).toBe(unprivileged!.uid);
+    const asAdmin = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'id -u' } });
+    expect((await asAdmin.text()).trim()).toBe('0');
+    const users = (await (await d.request('GET', '/appmesh/users')).json()) as Record<string, { exec_user: string }>;
+    expect(users.plain.exec_user).toBe('nobody');
+    expect(users.admin.exec_user).toBe('root');
+  });
+
   test('an unknown OS user is a start failure with a clear message', async () => {
     const rooty = await login(d.url, 'rooty', 'Rooty-Password-1');
     const response = await d.request('POST', '/appmesh/app/syncrun', { token: rooty, body: { command: 'id -u' } });

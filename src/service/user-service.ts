@@ -177,7 +177,7 @@ export class UserService {
       name,
       email: user.email,
       group: user.group,
-      exec_user: effectiveExecUserName(user.exec_user, this.settings.execUser()),
+      exec_user: effectiveExecUserName(name, user.exec_user, this.settings.execUser()),
       locked: user.locked,
       mfa_enabled: user.mfa_enabled,
       roles: user.roles,
