@@ -130,7 +130,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       execUser: execUserSettings,
     }),
     files: new FileService(authorizer, audit, {
-      allowedBaseDir: () => config().REST.FileAllowedBaseDir,
+      rules: () => ({ baseDir: config().REST.FileAllowedBaseDir, daemonHome: home, openInHome: [join(workDir, 'tmp')] }),
+      identity: (user) => resolveExecIdentity(user, security.user(user)?.exec_user, execUserSettings()),
       maxUploadBytes: () => config().Limits.MaxUploadBytes,
     }),
     config,

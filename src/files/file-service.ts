@@ -11,11 +11,18 @@ import type { Authorizer } from '../service/authorize.js';
 import { badRequest, forbidden, ServiceError } from '../service/errors.js';
 import { formDataBoundary, multipartPart, MultipartError } from './multipart.js';
 import { ownerNames, resolveGroupId, resolveUserId } from './owner.js';
-import { checkContained, checkFilePath, invalidPath, type CheckedPath } from './path-policy.js';
+import { mayAccess, mayReach, READ, SEARCH, WRITE } from './os-access.js';
+import type { ExecIdentity } from '../auth/exec-user.js';
+import { checkContained, checkFilePath, invalidPath, type CheckedPath, type PathRules } from './path-policy.js';
 
 export interface FileServiceSettings {
-  /** `REST.FileAllowedBaseDir`: empty for no jail. */
-  allowedBaseDir: () => string;
+  /** The jail and the daemon's own folder (see PathRules). */
+  rules: () => PathRules;
+  /**
+   * The OS account the caller's processes run as: a transfer may touch only what that account
+   * could, even though the daemon (maybe root) does the I/O.
+   */
+  identity: (user: string) => ExecIdentity;
   /** `Limits.MaxUploadBytes`. */
   maxUploadBytes: () => number;
 }
@@ -75,7 +82,7 @@ export class FileService {
     this.authorizer.authorize(principal, 'file-download');
     if (!rawPath) throw badRequest(MISSING_PATH);
     return this.audited(principal, 'file.download', rawPath, async () => {
-      const path = await checkFilePath(rawPath, this.settings.allowedBaseDir());
+      const path = await checkFilePath(rawPath, this.settings.rules());
       let handle: FileHandle;
       try {
         // O_NONBLOCK: opening a FIFO must not hang the request; O_NOFOLLOW: the canonical path has
@@ -88,6 +95,7 @@ export class FileService {
         const info = await handle.stat();
         if (!info.isFile()) throw new ServiceError(406, 'file not found');
         await this.checkOpened(handle, path);
+        await this.checkAccess(principal, path, info, READ);
         const { user, group } = await ownerNames(info.uid, info.gid);
         const download = { size: info.size, mode: info.mode & 0o777, user, group, name: posix.basename(path.requested) };
         if (info.size === 0) {
@@ -113,7 +121,7 @@ export class FileService {
       const limit = this.settings.maxUploadBytes();
       if (options.contentLength !== undefined && options.contentLength > limit + (boundary ? MULTIPART_OVERHEAD : 0)) throw tooLarge(limit);
 
-      const path = await checkFilePath(rawPath, this.settings.allowedBaseDir());
+      const path = await checkFilePath(rawPath, this.settings.rules());
       // lstat: a dangling link is an existing entry too.
       if (!options.overwrite && ((await exists(path.requested)) || (await exists(path.canonical)))) throw forbidden('file already exist');
       let mode = requestedMode;
@@ -127,6 +135,10 @@ export class FileService {
       const dirInfo = await stat(dir).catch(() => undefined);
       if (!dirInfo) throw badRequest(`Directory ${posix.dirname(path.requested)} does not exist`);
       if (!dirInfo.isDirectory()) throw badRequest(`${posix.dirname(path.requested)} is not a directory`);
+      const identity = this.identityOf(principal);
+      await this.checkAccess(principal, { requested: posix.dirname(path.requested), canonical: dir }, dirInfo, WRITE | SEARCH);
+      // A file uploaded for a user belongs to that user's OS account unless told otherwise.
+      const fileOwner = owner ?? (identity.switched ? { uid: identity.user.uid, gid: identity.user.gid } : undefined);
 
       const name = posix.basename(path.canonical);
       const temp = posix.join(dir, `.${name.slice(0, TEMP_NAME_CHARS)}.${randomBytes(6).toString('hex')}.part`);
@@ -144,7 +156,7 @@ export class FileService {
         await writeAll(limitBytes(content, limit), createWriteStream('', { fd: handle.fd, autoClose: false, highWaterMark: 1024 * 1024 }));
         await handle.sync();
         // Owner first: chown may clear mode bits set before it.
-        if (owner) await handle.chown(owner.uid, owner.gid);
+        if (fileOwner) await handle.chown(fileOwner.uid, fileOwner.gid);
         if (mode !== undefined) await handle.chmod(mode);
         await handle.close();
         if (options.overwrite) await rename(temp, posix.join(dir, name));
@@ -163,7 +175,7 @@ export class FileService {
   async readRange(principal: Principal, rawPath: string, offset: number, length: number): Promise<{ data: Buffer; size: number; mode: number }> {
     const download = await this.download(principal, rawPath);
     download.stream.destroy();
-    const path = await checkFilePath(rawPath, this.settings.allowedBaseDir());
+    const path = await checkFilePath(rawPath, this.settings.rules());
     const handle = await open(path.canonical, constants.O_RDONLY | constants.O_NOFOLLOW).catch((error: unknown) => {
       throw openError(error);
     });
@@ -181,9 +193,10 @@ export class FileService {
   /** Entries of a directory, under the same path rules as transfers. */
   async list(principal: Principal, rawPath: string): Promise<{ path: string; entries: FileEntry[]; truncated: boolean }> {
     this.authorizer.authorize(principal, 'file-download');
-    const path = await checkFilePath(rawPath, this.settings.allowedBaseDir());
+    const path = await checkFilePath(rawPath, this.settings.rules());
     const info = await stat(path.canonical).catch(() => undefined);
     if (!info?.isDirectory()) throw new ServiceError(406, `${path.requested} is not a directory`);
+    await this.checkAccess(principal, path, info, READ | SEARCH);
     const names = (await readdir(path.canonical)).sort();
     const entries = await Promise.all(names.slice(0, MAX_LIST_ENTRIES).map(async (name) => describe(name, posix.join(path.canonical, name))));
     return { path: path.requested, entries: entries.filter((entry): entry is FileEntry => entry !== undefined), truncated: names.length > MAX_LIST_ENTRIES };
@@ -191,11 +204,29 @@ export class FileService {
 
   async stat(principal: Principal, rawPath: string): Promise<FileEntry & { path: string; user: string; group: string }> {
     this.authorizer.authorize(principal, 'file-download');
-    const path = await checkFilePath(rawPath, this.settings.allowedBaseDir());
+    const path = await checkFilePath(rawPath, this.settings.rules());
     const info = await stat(path.canonical).catch(() => undefined);
     if (!info) throw new ServiceError(406, 'file not found');
+    await this.checkAccess(principal, path, info, 0);
     const entry = (await describe(posix.basename(path.requested), path.canonical))!;
     return { ...entry, path: path.requested, ...(await ownerNames(info.uid, info.gid)) };
+  }
+
+  private identityOf(principal: Principal): ExecIdentity {
+    try {
+      return this.settings.identity(principal.name);
+    } catch (error) {
+      throw forbidden((error as Error).message);
+    }
+  }
+
+  /** The caller's OS account must be able to reach the path and use it with `bits` (0: reach only). */
+  private async checkAccess(principal: Principal, path: CheckedPath, info: { mode: number; uid: number; gid: number }, bits: number): Promise<void> {
+    const { user, switched } = this.identityOf(principal);
+    if (!switched) return;
+    if (!(await mayReach(path.canonical, user)) || (bits && !mayAccess(info, user, bits))) {
+      throw forbidden(`Permission denied: ${user.name} may not ${bits & WRITE ? 'write to' : 'read'} ${path.requested}`);
+    }
   }
 
   /**
@@ -205,7 +236,7 @@ export class FileService {
   private async checkOpened(handle: FileHandle, path: CheckedPath): Promise<void> {
     const opened = await readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
     if (opened === undefined || opened === path.canonical || !opened.startsWith('/')) return;
-    await checkContained(opened, this.settings.allowedBaseDir());
+    await checkContained(opened, this.settings.rules());
   }
 
   private async audited<T>(principal: Principal, event: string, rawPath: string, operation: () => Promise<T>): Promise<T> {

@@ -33,7 +33,16 @@ export function decodeFilePath(raw: string): string {
  * Decodes and checks a requested path: absolute, no NUL, no `..`, outside the system folders and,
  * when `baseDir` is set, inside it once every symlink is resolved. Throws 403 "Invalid file path".
  */
-export async function checkFilePath(raw: string, baseDir: string): Promise<CheckedPath> {
+/** What confines transfers: the jail (`REST.FileAllowedBaseDir`, empty for none) and the daemon's own folder. */
+export interface PathRules {
+  baseDir: string;
+  /** The daemon's state (keys, users, definitions): never transferred, whoever asks... */
+  daemonHome?: string;
+  /** ...except these folders inside it (the default working directory of applications). */
+  openInHome?: readonly string[];
+}
+
+export async function checkFilePath(raw: string, rules: PathRules): Promise<CheckedPath> {
   const decoded = decodeFilePath(raw);
   if (decoded.includes('\0')) throw invalidPath('it contains a NUL character');
   if (!decoded.startsWith('/')) throw invalidPath('it must be absolute');
@@ -42,7 +51,7 @@ export async function checkFilePath(raw: string, baseDir: string): Promise<Check
   const requested = posix.normalize(decoded);
   if (await inSystemDir(requested)) throw invalidPath(`${requested} is inside a system folder`);
   const canonical = await canonicalPath(requested);
-  await checkContained(canonical, baseDir);
+  await checkContained(canonical, rules);
   return { requested, canonical };
 }
 
@@ -50,10 +59,16 @@ export async function checkFilePath(raw: string, baseDir: string): Promise<Check
  * The rules a resolved path must satisfy. Also run on the path the kernel reports for an opened
  * file, so a symlink swapped in between the check and the open is still caught.
  */
-export async function checkContained(canonical: string, baseDir: string): Promise<void> {
+export async function checkContained(canonical: string, rules: PathRules): Promise<void> {
   if (await inSystemDir(canonical)) throw invalidPath(`it resolves into a system folder (${canonical})`);
-  if (!baseDir) return;
-  const base = await canonicalPath(posix.resolve(baseDir));
+  if (rules.daemonHome) {
+    const home = await canonicalPath(posix.resolve(rules.daemonHome));
+    const open = await Promise.all((rules.openInHome ?? []).map((dir) => canonicalPath(posix.resolve(dir))));
+    // Reading its keys or user store would hand anyone with file-download the whole daemon.
+    if (isInside(canonical, home) && !open.some((dir) => isInside(canonical, dir))) throw invalidPath("it is inside the daemon's own folder");
+  }
+  if (!rules.baseDir) return;
+  const base = await canonicalPath(posix.resolve(rules.baseDir));
   if (!isInside(canonical, base)) throw invalidPath('it resolves outside the allowed base directory');
 }
 
