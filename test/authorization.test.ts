@@ -74,6 +74,17 @@ describe('app ACL (owner, group, permission digits)', () => {
     await d.request('DELETE', '/appmesh/app/private', { token: operator });
   });
 
+  test("a run copied from another user's app does not inherit its sec_env", async () => {
+    const body = { command: 'printenv SECRET_TOKEN', sec_env: { SECRET_TOKEN: 'owner-only-value' }, permission: 22, status: 0 };
+    expect((await d.request('PUT', '/appmesh/app/with-secret', { token: operator, body })).status).toBe(200);
+    const byOwner = await d.request('POST', '/appmesh/app/syncrun', { token: operator, body: { name: 'with-secret' } });
+    expect(await byOwner.text()).toBe('owner-only-value\n');
+    const byReader = await d.request('POST', '/appmesh/app/syncrun', { token: outsider, body: { name: 'with-secret' } });
+    expect(byReader.status).toBe(200);
+    expect(await byReader.text()).not.toContain('owner-only-value');
+    await d.request('DELETE', '/appmesh/app/with-secret', { token: operator });
+  });
+
   test('group read (12): the group reads but cannot write; other groups see nothing', async () => {
     expect((await d.request('PUT', '/appmesh/app/shared', { token: operator, body: { command: 'sleep 30', permission: 12 } })).status).toBe(200);
     expect((await d.request('GET', '/appmesh/app/shared', { token: viewer })).status).toBe(200);

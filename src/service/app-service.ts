@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AuditLog } from '../audit/audit-log.js';
+import { ADMIN_USER } from '../auth/exec-user.js';
 import type { Principal } from '../auth/principal.js';
 import { parseAppDefinition, type AppDefinition } from '../supervisor/app-definition.js';
 import type { Application } from '../supervisor/application.js';
@@ -296,8 +297,13 @@ export class AppService {
         throw badRequest(`Should not specify command for an existing application ${requested}`);
       }
       const overrides = parseAppDefinition({ command: 'true', metadata: source?.metadata, env: source?.env, sec_env: source?.sec_env }, { nameOptional: true });
+      // The owner's secrets go only to the owner's (or admin's) runs: another reader could
+      // otherwise steer the copy (env, metadata) into printing them.
+      const { sec_env: ownerSecrets, ...shared } = existing.definition;
+      const mayInherit = existing.definition.owner === principal.name || principal.name === ADMIN_USER;
       const copy: AppDefinition = {
-        ...existing.definition,
+        ...shared,
+        ...(mayInherit && ownerSecrets ? { sec_env: ownerSecrets } : {}),
         name: this.copyName(requested),
         owner: principal.name,
         status: 2,
