@@ -1,3 +1,6 @@
+import { readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { lookupOsUser, runningAsRoot } from '../src/auth/os-user.js';
 import { getApp, login, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
@@ -45,6 +48,18 @@ describe.runIf(asRoot && unprivileged)('exec_user as root', () => {
     const users = (await (await d.request('GET', '/appmesh/users')).json()) as Record<string, { exec_user: string }>;
     expect(users.plain.exec_user).toBe('nobody');
     expect(users.admin.exec_user).toBe('root');
+  });
+
+  test("a health check runs as the owner's OS account, not as the daemon", async () => {
+    const marker = join(tmpdir(), `appmesh-health-${process.pid}-${Date.now()}`);
+    const plain = await login(d.url, 'plain', 'Plain-Password-1');
+    await d.request('PUT', '/appmesh/user/plain', { body: { key: 'x', group: 'p', roles: ['shell', 'manage', 'view'] } });
+    const body = { command: 'sleep 30', health_check_cmd: `sh -c 'id -u > ${marker}'` };
+    expect((await d.request('PUT', '/appmesh/app/checked-by-plain', { token: plain, body })).status).toBe(200);
+    const uid = await waitFor(async () => (await readFile(marker, 'utf8').catch(() => '')).trim() || undefined, 10_000, 'the health check');
+    expect(Number(uid)).toBe(unprivileged!.uid);
+    await d.request('DELETE', '/appmesh/app/checked-by-plain');
+    await rm(marker, { force: true });
   });
 
   test('an unknown OS user is a start failure with a clear message', async () => {

@@ -217,7 +217,10 @@ export class Application {
     }
     this.healthCheckRunning = true;
     try {
-      const exitCode = await runCheck(command, { cwd: this.host.defaultWorkingDir, timeoutMs: HEALTH_CHECK_TIMEOUT_MS });
+      // The owner's command: it runs as the owner's OS account, like the app itself.
+      const identity = this.host.execIdentity(this.definition.owner);
+      const cwd = identity.switched ? '/' : this.host.defaultWorkingDir;
+      const exitCode = await runCheck(command, { cwd, timeoutMs: HEALTH_CHECK_TIMEOUT_MS, user: identity.switched ? identity.user : undefined });
       this.setHealth(exitCode === 0 ? 0 : 1);
     } catch {
       this.setHealth(1);

@@ -6,7 +6,7 @@ import { signalGroup } from './process-group.js';
  * Runs a short check command (argv, no shell) and resolves its exit code; a check that outlives
  * `timeoutMs` is killed with its whole group and counts as failed (-1).
  */
-export function runCheck(command: string, options: { cwd: string; timeoutMs: number }): Promise<number> {
+export function runCheck(command: string, options: { cwd: string; timeoutMs: number; user?: { uid: number; gid: number } }): Promise<number> {
   return new Promise((resolve) => {
     let argv: string[];
     try {
@@ -19,7 +19,7 @@ export function runCheck(command: string, options: { cwd: string; timeoutMs: num
       resolve(-1);
       return;
     }
-    const child = spawn(argv[0], argv.slice(1), { cwd: options.cwd, stdio: 'ignore', detached: true });
+    const child = spawn(argv[0], argv.slice(1), { cwd: options.cwd, stdio: 'ignore', detached: true, ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {}) });
     const timer = setTimeout(() => child.pid && signalGroup(child.pid, 'SIGKILL'), options.timeoutMs);
     child.once('error', () => {
       clearTimeout(timer);
