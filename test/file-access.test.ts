@@ -62,5 +62,9 @@ describe.runIf(runningAsRoot() && lookupOsUser('nobody'))("a user's transfers ar
     await chmod(open, 0o777);
     expect((await upload(join(open, 'mine.txt'), 'x', token)).status).toBe(200);
     expect((await stat(join(open, 'mine.txt'))).uid).toBe(lookupOsUser('nobody')!.uid);
+    const giveAway = await d.request('POST', '/appmesh/file/upload', {
+      token, body: 'x', headers: { 'X-File-Path': encodeURIComponent(join(open, 'root-owned.txt')), 'X-File-User': 'root', 'Content-Type': 'application/octet-stream' },
+    });
+    expect(giveAway.status).toBe(403);
   });
 });

@@ -137,6 +137,10 @@ export class FileService {
       if (!dirInfo.isDirectory()) throw badRequest(`${posix.dirname(path.requested)} is not a directory`);
       const identity = this.identityOf(principal);
       await this.checkAccess(principal, { requested: posix.dirname(path.requested), canonical: dir }, dirInfo, WRITE | SEARCH);
+      // Giving a file away is for accounts that could do it themselves (root).
+      if (identity.switched && owner && ((owner.uid !== -1 && owner.uid !== identity.user.uid) || (owner.gid !== -1 && owner.gid !== identity.user.gid))) {
+        throw forbidden(`Permission denied: ${identity.user.name} may not give files to another owner`);
+      }
       // A file uploaded for a user belongs to that user's OS account unless told otherwise.
       const fileOwner = owner ?? (identity.switched ? { uid: identity.user.uid, gid: identity.user.gid } : undefined);
 
