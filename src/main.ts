@@ -27,17 +27,23 @@ function shutDown(running: Daemon): void {
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
 // SIGHUP re-reads config.yaml (listener and TLS changes still need a restart).
-process.on('SIGHUP', () => {
-  if (!daemon) return;
-  daemon.core.settings.reload().then(
+let reloadPending = false;
+function reload(running: Daemon): void {
+  running.core.settings.reload().then(
     () => log.info('SIGHUP: configuration reloaded'),
     (error: Error) => log.error(`SIGHUP: configuration not reloaded: ${error.message}`),
   );
+}
+process.on('SIGHUP', () => {
+  // During start-up (readyz already answers) the reload waits for the daemon.
+  if (daemon) reload(daemon);
+  else reloadPending = true;
 });
 
 try {
   daemon = await startDaemon({ logger: log });
   if (stopSignal) shutDown(daemon);
+  else if (reloadPending) reload(daemon);
 } catch (error) {
   log.error(`App Mesh TS failed to start: ${(error as Error).message}`);
   process.exit(1);
