@@ -64,6 +64,24 @@ describe('configuration', () => {
   });
 });
 
+describe('keys only admin may change', () => {
+  test('a config-set user cannot change who runs as whom, but can send the whole document back', async () => {
+    const { login } = await import('./helpers/test-daemon.js');
+    await d.request('PUT', '/appmesh/user/operator', { body: { key: 'Operator-Pass-1', group: 'ops', roles: ['manage', 'view'] } });
+    const token = await login(d.url, 'operator', 'Operator-Pass-1');
+    for (const patch of [{ BaseConfig: { DisableExecUser: true } }, { BaseConfig: { DefaultExecUser: 'root' } }, { REST: { FileAllowedBaseDir: '/' } }, { REST: { JWT: { JWTSalt: 'x'.repeat(40) } } }]) {
+      const refused = await d.request('POST', '/appmesh/config', { token, body: patch });
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { message: string }).message).toMatch(/Only admin may change/);
+    }
+    const whole = await getConfig();
+    whole.BaseConfig.LogLevel = 'NOTICE';
+    expect((await d.request('POST', '/appmesh/config', { token, body: whole })).status).toBe(200);
+    expect((await getConfig()).BaseConfig.LogLevel).toBe('NOTICE');
+    expect((await d.request('POST', '/appmesh/config', { body: { BaseConfig: { DefaultExecUser: '' } } })).status).toBe(200);
+  });
+});
+
 describe('labels', () => {
   test('host labels are set automatically', async () => {
     const labels = (await (await d.request('GET', '/appmesh/labels')).json()) as Record<string, string>;

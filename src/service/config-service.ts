@@ -2,12 +2,19 @@ import { arch, hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Principal } from '../auth/principal.js';
+import { ADMIN_USER } from '../auth/exec-user.js';
 import { applyConfigPatch, ConfigError, loadConfig, saveConfig } from '../config/config-file.js';
 import type { ConfigDocument } from '../config/config-schema.js';
 import type { Logger } from '../util/log.js';
 import { Serial } from '../util/serial.js';
 import type { Authorizer } from './authorize.js';
 import { badRequest, preconditionFailed } from './errors.js';
+
+/** Configuration keys only the administrator may change. */
+const ADMIN_ONLY_KEYS = [
+  'BaseConfig.DefaultExecUser', 'BaseConfig.DisableExecUser', 'REST.JWT', 'REST.SSL', 'REST.FileAllowedBaseDir',
+  'REST.CsrfAllowedOrigins', 'REST.RestListenAddress', 'MQTT.AllowAnonymous', 'MQTT.FleetUsers', 'MQTT.BrokerUrl',
+];
 
 /** What a client sees instead of a secret; sent back unchanged it means "keep the secret". */
 export const SECRET_MASK = '*****';
@@ -46,6 +53,7 @@ export class ConfigService {
 
   async update(principal: Principal, patch: unknown): Promise<ConfigDocument> {
     this.authorizer.authorize(principal, 'config-set');
+
     await this.apply(dropMaskedSecret(patch), principal, 'config.set');
     return masked(this.effective);
   }
@@ -95,6 +103,10 @@ export class ConfigService {
       if (error instanceof ConfigError) throw badRequest(error.message);
       throw error;
     }
+    // Keys that decide who runs as whom or whom to trust: changing them is as good as root. A
+    // document sent back whole is fine as long as those values stay as they are.
+    const changed = ADMIN_ONLY_KEYS.find((key) => JSON.stringify(valueAt(this.stored, key)) !== JSON.stringify(valueAt(next.stored, key)));
+    if (changed && principal.name !== ADMIN_USER) throw badRequest(`Only ${ADMIN_USER} may change ${changed}`);
     try {
       await saveConfig(this.home, next.stored);
     } catch (error) {
@@ -165,4 +177,8 @@ function osVersion(): string {
 function keyPaths(patch: unknown, prefix = ''): string[] {
   if (!patch || typeof patch !== 'object' || Array.isArray(patch)) return prefix ? [prefix] : [];
   return Object.entries(patch).flatMap(([key, value]) => keyPaths(value, prefix ? `${prefix}.${key}` : key));
+}
+
+function valueAt(doc: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined), doc);
 }
