@@ -56,6 +56,20 @@ describe('permissions', () => {
   });
 });
 
+describe('exec_user', () => {
+  test('only admin sets the OS account a user runs as; a user manager can still round-trip a user', async () => {
+    await d.request('POST', '/appmesh/role/usermgr-only', { body: ['user-add', 'user-list'] });
+    await d.request('PUT', '/appmesh/user/manager', { body: { key: 'Manager-Pass-1', group: 'm', roles: ['usermgr-only'] } });
+    const manager = await login(d.url, 'manager', 'Manager-Pass-1');
+    const escalate = await d.request('PUT', '/appmesh/user/manager', { token: manager, body: { group: 'm', roles: ['usermgr-only'], exec_user: 'root' } });
+    expect(escalate.status).toBe(400);
+    expect(((await escalate.json()) as { message: string }).message).toBe('Only admin may set exec_user');
+    const listed = ((await (await d.request('GET', '/appmesh/users', { token: manager })).json()) as Record<string, Record<string, unknown>>).viewer;
+    const { name: _name, ...roundTrip } = listed;
+    expect((await d.request('PUT', '/appmesh/user/viewer', { token: manager, body: roundTrip })).status).toBe(200);
+  });
+});
+
 describe('app ACL (owner, group, permission digits)', () => {
   test('a private app (11) is invisible and untouchable for others, visible to admin', async () => {
     expect((await d.request('PUT', '/appmesh/app/private', { token: operator, body: { command: 'sleep 30', permission: 11 } })).status).toBe(200);

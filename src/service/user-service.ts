@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.js';
-import { effectiveExecUserName, type ExecUserSettings } from '../auth/exec-user.js';
+import { ADMIN_USER, effectiveExecUserName, type ExecUserSettings } from '../auth/exec-user.js';
 import { hashPassword, secretsEqual, verifyPassword } from '../auth/password.js';
 import { ALL_PERMISSIONS } from '../auth/permissions.js';
 import type { Principal } from '../auth/principal.js';
@@ -64,13 +64,20 @@ export class UserService {
       key = this.security.encryptKey ? await hashPassword(input.key) : input.key;
     }
     if (name === 'admin' && input.locked) throw badRequest('User admin can not be locked');
+    // A user object read from the API and sent back shows the effective account: that is no change.
+    let execUser = input.exec_user ?? '';
+    if (existing && execUser === effectiveExecUserName(name, existing.exec_user, this.settings.execUser())) execUser = existing.exec_user;
+    // The OS account a user runs as is the one thing that reaches beyond App Mesh: only admin sets it.
+    if (execUser !== (existing?.exec_user ?? '') && principal.name !== ADMIN_USER) {
+      throw badRequest(`Only ${ADMIN_USER} may set exec_user`);
+    }
     await this.security.update((doc) => {
       const current = doc.Users[name];
       doc.Users[name] = {
         ...(current ?? { key: key!, mfa_enabled: false, mfa_key: '', token_epoch: 0 }),
         email: input.email ?? '',
         group: input.group ?? '',
-        exec_user: input.exec_user ?? '',
+        exec_user: execUser,
         locked: input.locked ?? false,
         metadata: typeof input.metadata === 'object' ? JSON.stringify(input.metadata) : (input.metadata ?? ''),
         roles: input.roles ?? [],
