@@ -93,7 +93,7 @@ const resourceLimitSchema = z.preprocess(
 
 const commandText = z.preprocess(trimmed, z.string().max(MAX_COMMAND_LENGTH, 'must be shorter than 2048 characters').refine((text) => !text.includes('\0'), 'must not contain NUL'));
 
-const appInputSchema = z.object({
+export const appInputSchema = z.object({
   name: optional(z.preprocess(trimmed, z.string().regex(APP_NAME_PATTERN, 'must be 1-128 characters of A-Z, a-z, 0-9, _ and -'))),
   command: optional(commandText),
   shell: optional(z.boolean()),

@@ -1,9 +1,15 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Core } from '../../service/core.js';
+import { openApiDocument } from '../openapi.js';
+import { buildVersion } from '../../observability/build-info.js';
 
 export function registerSystemRoutes(app: FastifyInstance, _core: Core): void {
   // Answered as soon as the daemon listens: scripts wait on it after starting the daemon.
   app.get('/appmesh/readyz', async (_request, reply) => reply.type('text/plain; charset=utf-8').send('OK'));
+
+  // Built on first request, when every route (MCP and OAuth included) is registered.
+  let document: Record<string, unknown> | undefined;
+  app.get('/openapi.json', async () => (document ??= openApiDocument(app.routeTable, buildVersion)));
 
   // Events are pushed over a lasting connection; plain HTTP has none (App Mesh answers 405 too).
   const noPush = async (_request: unknown, reply: FastifyReply) =>
