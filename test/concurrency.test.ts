@@ -45,6 +45,13 @@ describe('concurrent changes lose nothing', () => {
     for (const token of tokens) expect((await d.request('GET', '/appmesh/user/self', { token })).status).toBe(401);
   });
 
+  test('one token renewed twice at once yields one new token', async () => {
+    const { ADMIN_PASSWORD, login } = await import('./helpers/test-daemon.js');
+    const token = await login(d.url, 'admin', ADMIN_PASSWORD);
+    const renewals = await Promise.all([1, 2].map(() => d.request('POST', '/appmesh/token/renew', { token })));
+    expect(renewals.map((renewal) => renewal.status).sort()).toEqual([200, 401]);
+  });
+
   test('the same app replaced 10 times at once ends with one definition, on disk as in memory', async () => {
     await Promise.all(Array.from({ length: 10 }, (_, index) => d.request('PUT', '/appmesh/app/raced', { body: { command: `sleep ${100 + index}` } })));
     const inMemory = ((await (await d.request('GET', '/appmesh/app/raced')).json()) as { command: string }).command;
