@@ -45,11 +45,12 @@ describe('concurrent changes lose nothing', () => {
     for (const token of tokens) expect((await d.request('GET', '/appmesh/user/self', { token })).status).toBe(401);
   });
 
-  test('one token renewed twice at once yields one new token', async () => {
+  test('one token renewed ten times at once yields one new token', async () => {
     const { ADMIN_PASSWORD, login } = await import('./helpers/test-daemon.js');
     const token = await login(d.url, 'admin', ADMIN_PASSWORD);
-    const renewals = await Promise.all([1, 2].map(() => d.request('POST', '/appmesh/token/renew', { token })));
-    expect(renewals.map((renewal) => renewal.status).sort()).toEqual([200, 401]);
+    const renewals = await Promise.all(Array.from({ length: 10 }, () => d.request('POST', '/appmesh/token/renew', { token })));
+    expect(renewals.filter((renewal) => renewal.status === 200)).toHaveLength(1);
+    expect(renewals.filter((renewal) => renewal.status === 401)).toHaveLength(9);
   });
 
   test('the same app replaced 10 times at once ends with one definition, on disk as in memory', async () => {
