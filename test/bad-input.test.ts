@@ -50,6 +50,19 @@ describe('malformed input gets a 4xx JSON error and changes nothing', () => {
     await expectClientError(run);
   });
 
+  test('a bad %-escape or an over-long name in the path is a 4xx with only a message', async () => {
+    for (const path of ['/appmesh/app/%E0%A4%A', `/appmesh/app/${'a'.repeat(5000)}`]) {
+      const response = await d.request('GET', path);
+      expect(response.status).toBeGreaterThanOrEqual(400);
+      expect(response.status).toBeLessThan(500);
+      expect(Object.keys((await response.json()) as object)).toEqual(['message']);
+    }
+  });
+
+  test('a NUL in working_dir is refused', async () => {
+    await expectClientError(await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'true', working_dir: '/tmp\u0000x' } }));
+  });
+
   test('a body beyond the limit is 413 with a JSON message', async () => {
     const response = await d.request('PUT', '/appmesh/app/huge', { body: { command: 'true', description: 'x'.repeat(5 * 1024 * 1024) } });
     await expectClientError(response, 413);

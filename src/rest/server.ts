@@ -62,6 +62,10 @@ export function buildRestServer(core: Core, options: RestOptions): FastifyInstan
     keepAliveTimeout: 72_000,
     // Closing the daemon must not wait for long-polls and held sync runs.
     forceCloseConnections: true,
+    // Router failures (a bad %-escape, a too-long name) get the same `{"message"}` body as the rest.
+    frameworkErrors: (error, _request, reply) => {
+      (reply as unknown as FastifyReply).code(error.statusCode ?? 400).type('application/json').send({ message: error.message });
+    },
     ...(options.tls ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key), minVersion: 'TLSv1.2' as const } } : {}),
   });
 

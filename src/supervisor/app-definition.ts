@@ -109,7 +109,7 @@ export const appInputSchema = z.object({
     }
     return value;
   }, z.unknown()).optional(),
-  working_dir: optional(z.preprocess(trimmed, z.string().max(4096))),
+  working_dir: optional(z.preprocess(trimmed, z.string().max(4096).refine((text) => !text.includes('\0'), 'must not contain NUL'))),
   status: optional(integerLike.pipe(z.number().min(0).max(2))),
   permission: optional(integerLike.pipe(z.number().min(0).max(99))),
   env: optional(stringMap),
