@@ -103,6 +103,18 @@ export class AppService {
     return (await viewApps([app], this.settings.timezoneOffsetMinutes()))[0];
   }
 
+  /**
+   * May the caller subscribe to the events of `name` (or of every app, when absent)? The rule of
+   * every face that pushes events: `app-subscribe`, plus read access to the app, or `app-view-all`.
+   * `registering`: the caller is registering the app now (it will own it), so only the permission.
+   */
+  authorizeSubscription(principal: Principal, name?: string, registering = false): void {
+    this.authorizer.authorize(principal, 'app-subscribe');
+    if (registering) return;
+    if (name === undefined) this.authorizer.authorize(principal, 'app-view-all');
+    else this.authorizer.authorize(principal, undefined, this.find(name).definition, 'read');
+  }
+
   /** Health needs no token (load balancers and scripts poll it): "0" healthy, "1" not. */
   health(name: string): 0 | 1 {
     return this.find(name).health;
