@@ -33,3 +33,24 @@ describe('limits', () => {
     await d.request('DELETE', '/appmesh/app/stubborn');
   });
 });
+
+describe('workspaces', () => {
+  test('a workspace unused for Limits.WorkspaceIdleSeconds is removed with its files', async () => {
+    const { existsSync } = await import('node:fs');
+    const { writeFile } = await import('node:fs/promises');
+    const idle = await startTestDaemon({ env: { APPMESH_Limits_WorkspaceIdleSeconds: '1' } });
+    try {
+      const principal = await idle.daemon.core.auth.authenticate(idle.token);
+      const workspace = await idle.daemon.core.workspaces.open(principal, 'scratch');
+      await writeFile(`${workspace.path}/notes.txt`, 'temporary');
+      await idle.daemon.core.workspaces.removeIdle();
+      expect(existsSync(workspace.path)).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 2100));
+      await idle.daemon.core.workspaces.removeIdle();
+      expect(existsSync(workspace.path)).toBe(false);
+      expect(idle.daemon.core.workspaces.list(principal)).toEqual([]);
+    } finally {
+      await idle.stop();
+    }
+  });
+});

@@ -32,7 +32,7 @@ export class WorkspaceService {
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly settings: WorkspaceSettings, private readonly audit: AuditLog) {
-    this.sweeper = setInterval(() => void this.sweep(), 60_000);
+    this.sweeper = setInterval(() => void this.removeIdle(), 60_000);
     this.sweeper.unref();
   }
 
@@ -81,7 +81,8 @@ export class WorkspaceService {
     this.workspaces.clear();
   }
 
-  private async sweep(): Promise<void> {
+  /** Removes the workspaces unused for longer than the idle time (every minute). */
+  async removeIdle(): Promise<void> {
     const cutoff = Math.floor(Date.now() / 1000) - this.settings.idleSeconds();
     for (const [key, workspace] of this.workspaces) {
       if (workspace.last_used_at >= cutoff) continue;
