@@ -95,6 +95,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   });
   const blacklist = await TokenBlacklist.open(join(home, 'config', 'revoked-tokens.json'));
   const execUserSettings = () => ({ defaultExecUser: config().BaseConfig.DefaultExecUser, disableExecUser: config().BaseConfig.DisableExecUser });
+  // The one answer to "which OS account does this user's work run as" (processes, workspaces, files).
+  const execIdentity = (owner: string | undefined) => resolveExecIdentity(owner, owner ? security.user(owner)?.exec_user : undefined, execUserSettings());
 
   const workDir = config().BaseConfig.WorkingDirectory ? resolve(home, config().BaseConfig.WorkingDirectory) : join(home, 'work');
   const supervisor = new Supervisor(
@@ -105,7 +107,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       killGraceMs: () => config().Limits.KillGraceSeconds * 1000,
       maxOutputBytes: () => config().Limits.MaxOutputBytesPerRun,
       log: (level, message) => log[level](message),
-      execIdentity: (owner) => resolveExecIdentity(owner, owner ? security.user(owner)?.exec_user : undefined, execUserSettings()),
+      execIdentity,
     },
     new AppStore(join(home, 'apps'), secrets),
   );
@@ -122,7 +124,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     ),
     tasks: new TaskService(supervisor, authorizer, audit),
     workspaces: new WorkspaceService(
-      { idleSeconds: () => config().Limits.WorkspaceIdleSeconds, execIdentity: (owner) => resolveExecIdentity(owner, security.user(owner)?.exec_user, execUserSettings()) },
+      { idleSeconds: () => config().Limits.WorkspaceIdleSeconds, execIdentity },
       audit,
     ),
     users: new UserService(security, authorizer, audit, {
@@ -131,7 +133,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     }),
     files: new FileService(authorizer, audit, {
       rules: () => ({ baseDir: config().REST.FileAllowedBaseDir, daemonHome: home, openInHome: [join(workDir, 'tmp')] }),
-      identity: (user) => resolveExecIdentity(user, security.user(user)?.exec_user, execUserSettings()),
+      identity: execIdentity,
       maxUploadBytes: () => config().Limits.MaxUploadBytes,
     }),
     config,
@@ -162,9 +164,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     await supervisor.close();
     throw error;
   }
-  log.info(`App Mesh TS listening on ${url} (home ${home})`);
-  // After REST, which serves the bridge's requests; it never fails the start.
-  // Loaded after REST listens (the MQTT client and broker are large): readyz does not wait for them.
+  if (url) log.info(`App Mesh TS listening on ${url} (home ${home})`);
+  // After REST, whose pipeline serves the bridge's requests; it never fails the start. Loaded only
+  // now (the MQTT client and broker are large), so readyz does not wait for it.
   const mqtt = options.listen === false || !config().MQTT.Enabled ? undefined : await (await import('../bridges/mqtt/index.js')).startMqttFace({ core, rest, supervisor, authorizer, home, log });
 
   return {
