@@ -28,6 +28,17 @@ const baseConfigSchema = z.object({
   WorkingDirectory: z.string().default(''),
   LogLevel: logLevel.default('INFO'),
   PosixTimezone: z.string().default(''),
+  /**
+   * ACL of an app or run whose `permission` is unset or 0 (two digits: tens = other groups,
+   * units = owner's group; 1 deny, 2 read, 3 read+write). 11: private to its owner and admin;
+   * 33 restores the original's open default.
+   */
+  DefaultAppPermission: int().min(11).max(33).default(11),
+  /** Root daemon: users without `exec_user` get a uid/gid of their own from this range (never reused). */
+  DynamicUserIdMin: int().min(1000).max(2 ** 31 - 2).default(61184),
+  DynamicUserIdMax: int().min(1000).max(2 ** 31 - 2).default(65519),
+  /** Filesystem/network sandbox of runs whose app or user names none: `none` or `isolated` (bubblewrap). */
+  DefaultSandbox: z.enum(['none', 'isolated']).default('none'),
 });
 
 const jwtSchema = z.object({
@@ -80,6 +91,16 @@ const limitsSchema = z.object({
   WorkspaceIdleSeconds: int().positive().default(24 * 3600),
   /** Largest file accepted by /appmesh/file/upload (streamed, never held in memory). */
   MaxUploadBytes: int().positive().default(2048 * MiB),
+  /** Per user (a parent cgroup per user): processes of all its apps and runs together. */
+  MaxProcessesPerUser: int().positive().default(1024),
+  /** Per user: memory of all its process trees together; 0: 80 % of the host's memory. */
+  MaxMemoryPerUserMB: int().min(0).default(0),
+  /** Per-user shares of what the daemon holds: one user at its cap gets 429, others keep working. */
+  MaxRunsPerUser: int().positive().default(32),
+  MaxAppsPerUser: int().positive().default(256),
+  MaxMcpSessionsPerUser: int().positive().default(32),
+  MaxSubscriptionsPerUser: int().positive().default(64),
+  MaxWorkspacesPerUser: int().positive().default(32),
 });
 
 // The MQTT face (bridges/mqtt): broker, topics and the bounds of the bridge.
