@@ -30,6 +30,7 @@ describe('schema', () => {
     expect(doc.BaseConfig).toEqual({
       Description: '', DefaultExecUser: '', DisableExecUser: false, ScheduleIntervalSeconds: 1,
       WorkingDirectory: '', LogLevel: 'INFO', PosixTimezone: '',
+      DefaultAppPermission: 11, DynamicUserIdMin: 61184, DynamicUserIdMax: 65519, DefaultSandbox: 'none',
     });
     expect(doc.REST.RestListenPort).toBe(6060);
     expect(doc.REST.RestTcpPort).toBe(6059);
