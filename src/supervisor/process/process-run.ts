@@ -18,6 +18,17 @@ export interface RunSpec {
   outputFd: number;
   /** OS account to run as; absent: the daemon's own. */
   user?: { name: string; uid: number; gid: number };
+  /** The App Mesh user owning the run: its process tree goes under this user's parent cgroup. */
+  owner?: string;
+  /** Kernel-enforced memory limit of the run's process tree (cgroup); absent or 0: none of its own. */
+  memoryLimitBytes?: number;
+  /** Relative CPU weight of the run's process tree (cgroup v1 `cpu.shares` scale); absent or 0: default. */
+  cpuShares?: number;
+  /**
+   * Argv prefix placed after the privilege drop and right before the command's argv (a sandbox
+   * such as bubblewrap, which then executes the command).
+   */
+  sandboxArgv?: string[];
 }
 
 export interface RunExit {
