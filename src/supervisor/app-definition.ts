@@ -16,6 +16,10 @@ const DEFAULT_NON_POSITIVE_INTERVAL = 604_800;
 export const EXIT_ACTIONS = ['standby', 'restart', 'keepalive', 'remove'] as const;
 export type ExitAction = (typeof EXIT_ACTIONS)[number];
 
+/** `isolated`: bubblewrap (read-only system, private /tmp and processes, network only on request). */
+export const SANDBOX_PROFILES = ['none', 'isolated'] as const;
+export type SandboxProfile = (typeof SANDBOX_PROFILES)[number];
+
 /** Treat `null`, `""` and whitespace-only strings as absent. */
 const unset = (value: unknown): unknown => (value === null || (typeof value === 'string' && value.trim() === '') ? undefined : value);
 const trimmed = (value: unknown): unknown => (typeof value === 'string' ? value.trim() : value);
@@ -57,6 +61,11 @@ const durationSeconds = z.unknown().transform((value, ctx) => {
 const exitAction = z.preprocess(
   (value) => (typeof value === 'string' ? value.trim().toLowerCase() : value),
   z.enum(EXIT_ACTIONS, { message: `must be one of ${EXIT_ACTIONS.join(', ')}` }),
+);
+
+export const sandboxProfileSchema = z.preprocess(
+  (value) => (typeof value === 'string' ? value.trim().toLowerCase() : value),
+  z.enum(SANDBOX_PROFILES, { message: `must be one of ${SANDBOX_PROFILES.join(', ')}` }),
 );
 
 const behaviorSchema = z.object({
@@ -126,6 +135,10 @@ export const appInputSchema = z.object({
   behavior: optional(behaviorSchema),
   resource_limit: resourceLimitSchema,
   version: optional(integerLike),
+  /** Absent: the owner's default, else BaseConfig.DefaultSandbox. */
+  sandbox: optional(sandboxProfileSchema),
+  /** An isolated run has no network unless this is true. */
+  sandbox_network: optional(z.boolean()),
 });
 
 /** A validated definition, as stored (without the owner's plain secrets: see `sec_env`). */
@@ -155,6 +168,8 @@ export interface AppDefinition {
   resource_limit?: { memory_mb?: number; memory_virt_mb?: number; cpu_shares?: number };
   register_time: number;
   version?: number;
+  sandbox?: SandboxProfile;
+  sandbox_network?: boolean;
 }
 
 export interface ParseAppOptions {
@@ -191,6 +206,9 @@ export function parseAppDefinition(body: unknown, options: ParseAppOptions = {})
     if (memory <= 0 || input.resource_limit.memory_virt_mb < memory) {
       throw badRequest('resource_limit.memory_virt_mb needs memory_mb > 0 and must not be below it');
     }
+  }
+  if (input.sandbox === 'none' && input.sandbox_network === false) {
+    throw badRequest("Invalid application field 'sandbox_network': only an isolated sandbox can turn the network off");
   }
   if (input.resource_limit?.cpu_shares === 1) throw badRequest('resource_limit.cpu_shares must be 0 or 2-262144');
 
@@ -243,6 +261,8 @@ export function parseAppDefinition(body: unknown, options: ParseAppOptions = {})
     resource_limit: input.resource_limit && Object.values(input.resource_limit).some((value) => value) ? input.resource_limit : undefined,
     register_time: options.registerTime ?? Math.floor(Date.now() / 1000),
     version: input.version || undefined,
+    sandbox: input.sandbox,
+    sandbox_network: input.sandbox_network,
   };
   if (!definition.command) throw badRequest('Application command is required');
   return stripUndefined(definition);
