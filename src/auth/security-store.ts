@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../store/atomic-file.js';
 import { Serial } from '../util/serial.js';
 import { DEFAULT_ROLES } from './permissions.js';
+import { SANDBOX_PROFILES } from '../supervisor/app-definition.js';
 
 const userSchema = z.object({
   email: z.string().default(''),
@@ -20,6 +21,8 @@ const userSchema = z.object({
   mfa_last_step: z.number().int().min(0).optional(),
   metadata: z.string().default(''),
   roles: z.array(z.string()).default([]),
+  /** The sandbox of this user's apps and runs that name none; set by admin, and `isolated` is a floor. */
+  sandbox: z.enum(SANDBOX_PROFILES).optional(),
 });
 
 const securitySchema = z.object({
