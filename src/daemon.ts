@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { hostname, homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -12,6 +12,9 @@ import { TokenService } from './auth/token-service.js';
 import { TokenBlacklist } from './auth/token-blacklist.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { resolveExecIdentity } from './auth/exec-user.js';
+import { OsIdentities } from './auth/os-identities.js';
+import { runningAsRoot } from './auth/os-user.js';
+import { assertPrivateFolder } from './store/private-folder.js';
 import { AuditLog } from './audit/audit-log.js';
 import { UserService } from './service/user-service.js';
 import { FileService } from './files/file-service.js';
@@ -69,6 +72,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const env = options.env ?? process.env;
   const home = resolve(options.home ?? defaultHome(env));
   const log = options.logger ?? new Logger();
+  assertPrivateFolder(home, 'The home folder');
   mkdirSync(join(home, 'config'), { recursive: true, mode: 0o700 });
 
   let { stored, effective } = await loadConfig(home, env);
@@ -94,11 +98,25 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     keyDir: join(home, 'ssl'),
   });
   const blacklist = await TokenBlacklist.open(join(home, 'config', 'revoked-tokens.json'));
-  const execUserSettings = () => ({ defaultExecUser: config().BaseConfig.DefaultExecUser, disableExecUser: config().BaseConfig.DisableExecUser });
+  const workDir = config().BaseConfig.WorkingDirectory ? resolve(home, config().BaseConfig.WorkingDirectory) : join(home, 'work');
+  assertPrivateFolder(workDir, 'BaseConfig.WorkingDirectory');
+  mkdirSync(workDir, { recursive: true, mode: 0o700 });
+  // On a root daemon every user gets an OS identity of its own, with a home below the work folder.
+  const identities = runningAsRoot() ? openOsIdentities(home, workDir, config, log) : undefined;
+  if (identities) {
+    await security.useBeforeSave((doc) => identities.assignMissing(doc));
+    void identities.removeStaleHomes(() => new Set(security.userNames().map((name) => security.user(name)?.os_uid ?? 0)));
+  }
+  const execUserSettings = () => ({
+    defaultExecUser: config().BaseConfig.DefaultExecUser,
+    disableExecUser: config().BaseConfig.DisableExecUser,
+    ownIdentity: (owner: string) => {
+      const uid = security.user(owner)?.os_uid;
+      return identities && uid !== undefined ? identities.identity(owner, uid) : undefined;
+    },
+  });
   // The one answer to "which OS account does this user's work run as" (processes, workspaces, files).
   const execIdentity = (owner: string | undefined) => resolveExecIdentity(owner, owner ? security.user(owner)?.exec_user : undefined, execUserSettings());
-
-  const workDir = config().BaseConfig.WorkingDirectory ? resolve(home, config().BaseConfig.WorkingDirectory) : join(home, 'work');
   const supervisor = new Supervisor(
     {
       outputDir: join(workDir, 'stdout'),
@@ -132,7 +150,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       execUser: execUserSettings,
     }),
     files: new FileService(authorizer, audit, {
-      rules: () => ({ baseDir: config().REST.FileAllowedBaseDir, daemonHome: home, openInHome: [join(workDir, 'tmp')] }),
+      rules: () => ({ baseDir: config().REST.FileAllowedBaseDir, daemonHome: home, openInHome: [join(workDir, 'tmp'), ...(identities ? [identities.homesRoot] : [])] }),
       identity: execIdentity,
       maxUploadBytes: () => config().Limits.MaxUploadBytes,
     }),
@@ -185,6 +203,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       await audit.flush();
     },
   };
+}
+
+/**
+ * The users' homes live in `<work>/users`; the home and work folders become traversable (0711) so
+ * each identity reaches its own home, while everything else in them stays 0700/0600.
+ */
+function openOsIdentities(home: string, workDir: string, config: () => ConfigDocument, log: Logger): OsIdentities {
+  for (const folder of new Set([home, workDir])) chmodSync(folder, 0o711);
+  return new OsIdentities(join(workDir, 'users'), () => ({ min: config().BaseConfig.DynamicUserIdMin, max: config().BaseConfig.DynamicUserIdMax }), (message) => log.warn(message));
 }
 
 function tlsFiles(home: string, config: ConfigDocument): { cert: string; key: string; ca?: Buffer } | undefined {

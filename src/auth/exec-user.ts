@@ -3,6 +3,8 @@ import { daemonOsUser, lookupOsUser, runningAsRoot, type OsUser } from './os-use
 export interface ExecUserSettings {
   defaultExecUser: string;
   disableExecUser: boolean;
+  /** Root daemon: the OS identity of the user's own (dynamic uid); undefined when it has none. */
+  ownIdentity?: (owner: string) => OsUser | undefined;
 }
 
 /** The OS account a process runs as, and whether the daemon must switch to it. */
@@ -15,18 +17,16 @@ export class ExecUserError extends Error {}
 
 /** The user that stands for the daemon's own account (all permissions, runs as the daemon). */
 export const ADMIN_USER = 'admin';
-/** Where a user without an OS account of its own runs when the daemon is root. */
-const UNPRIVILEGED_FALLBACK = 'nobody';
-
 /**
  * The OS account of an owner's processes:
- *  1. the owner's `exec_user` (the literal `root`, or the daemon's own name, means "do not switch");
+ *  1. the owner's `exec_user`, set by admin (the literal `root`, or the daemon's own name, means
+ *     "do not switch");
  *  2. `BaseConfig.DefaultExecUser`;
  *  3. for `admin` and for apps without an owner, the daemon's own account;
- *  4. on a root daemon, an OS account with the owner's name, else `nobody` — a user is never
- *     root unless it maps to root (its `exec_user` says `root`, or it is `admin`).
+ *  4. on a root daemon, the owner's own dynamic identity (a uid nobody else has). App Mesh names
+ *     never map to OS accounts by name, and a user is never root unless admin maps it there.
  * Any other name resolving to uid 0 is refused; a daemon that is not root cannot switch at all and
- * says so instead of silently running as itself.
+ * says so instead of silently running as itself (without `exec_user`, everything runs as it).
  */
 export function resolveExecIdentity(owner: string | undefined, ownerExecUser: string | undefined, settings: ExecUserSettings): ExecIdentity {
   const daemon = daemonOsUser();
@@ -34,11 +34,9 @@ export function resolveExecIdentity(owner: string | undefined, ownerExecUser: st
   const wanted = ownerExecUser?.trim() || settings.defaultExecUser.trim();
   if (wanted) return switchTo(wanted, daemon);
   if (owner === undefined || owner === ADMIN_USER || !runningAsRoot()) return { user: daemon, switched: false };
-  const own = lookupOsUser(owner);
+  const own = settings.ownIdentity?.(owner);
   if (own && own.uid !== 0) return { user: own, switched: true };
-  const fallback = lookupOsUser(UNPRIVILEGED_FALLBACK);
-  if (fallback && fallback.uid !== 0) return { user: fallback, switched: true };
-  throw new ExecUserError(`user ${owner} has no OS account to run as: set its exec_user or BaseConfig.DefaultExecUser`);
+  throw new ExecUserError(`user ${owner} has no OS identity to run as (no free uid in BaseConfig.DynamicUserIdMin..Max?): admin may set its exec_user`);
 }
 
 function switchTo(name: string, daemon: OsUser): ExecIdentity {

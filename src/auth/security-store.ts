@@ -3,7 +3,8 @@ import { parse, stringify } from 'yaml';
 import { z } from 'zod';
 import { writeFileAtomic } from '../store/atomic-file.js';
 import { Serial } from '../util/serial.js';
-import { DEFAULT_ROLES } from './permissions.js';
+import { ADMIN_USER } from './exec-user.js';
+import { ALL_PERMISSIONS, DEFAULT_ROLES } from './permissions.js';
 import { SANDBOX_PROFILES } from '../supervisor/app-definition.js';
 
 const userSchema = z.object({
@@ -23,12 +24,16 @@ const userSchema = z.object({
   roles: z.array(z.string()).default([]),
   /** The sandbox of this user's apps and runs that name none; set by admin, and `isolated` is a floor. */
   sandbox: z.enum(SANDBOX_PROFILES).optional(),
+  /** Root daemon: the uid (and gid) of the OS identity of its own that this user's work runs as. */
+  os_uid: z.number().int().positive().optional(),
 });
 
 const securitySchema = z.object({
   EncryptKey: z.boolean().default(true),
   Users: z.record(z.string(), userSchema).default({}),
   Roles: z.record(z.string(), z.array(z.string())).default({}),
+  /** Next uid to hand out: only ever grows, so a uid is never given to a second user. */
+  NextOsUid: z.number().int().positive().optional(),
 });
 
 export type StoredUser = z.infer<typeof userSchema>;
@@ -42,6 +47,8 @@ export class SecurityStoreError extends Error {}
  */
 export class SecurityStore {
   private readonly writes = new Serial();
+  /** Runs inside every change before it is saved (gives new users their OS identity). */
+  private beforeSave?: (doc: SecurityDocument) => void;
 
   private constructor(private readonly file: string, private doc: SecurityDocument) {}
 
@@ -97,7 +104,9 @@ export class SecurityStore {
     return this.doc.Roles;
   }
 
+  /** What a user may do. `admin` holds every permission whatever its roles say: it cannot be locked out. */
   permissionsOf(userName: string): Set<string> {
+    if (userName === ADMIN_USER && this.user(userName)) return new Set(ALL_PERMISSIONS);
     const user = this.user(userName);
     const permissions = new Set<string>();
     for (const role of user?.roles ?? []) {
@@ -111,10 +120,20 @@ export class SecurityStore {
     await this.writes.run(async () => {
       const next = structuredClone(this.doc);
       change(next);
+      this.beforeSave?.(next);
       const validated = securitySchema.parse(next);
       await writeFileAtomic(this.file, stringify(validated), { mode: 0o600 });
       this.doc = validated;
     });
+  }
+
+  /**
+   * Installs a step applied to every change in the same atomic write, then applies it once to the
+   * current document (users created before the step existed).
+   */
+  async useBeforeSave(step: (doc: SecurityDocument) => void): Promise<void> {
+    this.beforeSave = step;
+    await this.update(() => undefined);
   }
 
   private async save(): Promise<void> {
