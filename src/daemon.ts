@@ -12,6 +12,8 @@ import { TokenService } from './auth/token-service.js';
 import { TokenBlacklist } from './auth/token-blacklist.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { resolveExecIdentity } from './auth/exec-user.js';
+import { DEFAULT_BWRAP_PATH } from './containment/sandbox.js';
+import { SandboxPolicy } from './containment/sandbox-policy.js';
 import { OsIdentities } from './auth/os-identities.js';
 import { runningAsRoot } from './auth/os-user.js';
 import { assertPrivateFolder } from './store/private-folder.js';
@@ -117,6 +119,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   });
   // The one answer to "which OS account does this user's work run as" (processes, workspaces, files).
   const execIdentity = (owner: string | undefined) => resolveExecIdentity(owner, owner ? security.user(owner)?.exec_user : undefined, execUserSettings());
+  // Which starts go into bubblewrap (APPMESH_BWRAP names another binary); runs never see the daemon's folders.
+  const sandbox = new SandboxPolicy({
+    globalDefault: () => config().BaseConfig.DefaultSandbox,
+    userDefault: (owner) => security.user(owner)?.sandbox,
+    bwrapPath: env.APPMESH_BWRAP?.trim() || DEFAULT_BWRAP_PATH,
+    hiddenDirs: [home, workDir],
+  });
   const supervisor = new Supervisor(
     {
       outputDir: join(workDir, 'stdout'),
@@ -126,6 +135,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       maxOutputBytes: () => config().Limits.MaxOutputBytesPerRun,
       log: (level, message) => log[level](message),
       execIdentity,
+      sandboxArgv: (definition, context) => sandbox.argv(definition.owner, definition, context),
     },
     new AppStore(join(home, 'apps'), secrets),
   );
@@ -137,6 +147,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       {
         timezoneOffsetMinutes: () => parsePosixTimezoneOffset(config().BaseConfig.PosixTimezone),
         maxConcurrentRuns: () => config().Limits.MaxConcurrentRuns,
+        sandbox,
       },
       audit,
     ),

@@ -7,6 +7,7 @@ import type { Application } from '../supervisor/application.js';
 import type { OutputMatch } from '../supervisor/output/output-files.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { DurationSyntaxError, parseQueryInteger } from '../supervisor/schedule/duration.js';
+import type { SandboxPolicy } from '../containment/sandbox-policy.js';
 import type { Authorizer } from './authorize.js';
 import { viewApp, viewApps, type AppView } from './app-view.js';
 import { badRequest, expectationFailed, noSuchApp, preconditionFailed, ServiceError, serviceUnavailable } from './errors.js';
@@ -78,6 +79,8 @@ function runState(app: Application): RunState {
 export interface AppServiceSettings {
   timezoneOffsetMinutes: () => number | undefined;
   maxConcurrentRuns: () => number;
+  /** Refuses a sandbox that cannot be honoured, before anything is registered. */
+  sandbox: SandboxPolicy;
 }
 
 /** Application and run operations: one method per operation, authorised here for every face. */
@@ -128,6 +131,7 @@ export class AppService {
     const existing = this.supervisor.get(name);
     if (existing) this.authorizer.authorize(principal, 'app-reg', existing.definition, 'write');
     const definition: AppDefinition = { ...parsed, name, owner: principal.name, status: parsed.status === 0 ? 0 : 1 };
+    this.settings.sandbox.check(principal.name, definition);
     let app: Application;
     try {
       app = await this.supervisor.register(definition, 'managed');
@@ -280,6 +284,7 @@ export class AppService {
     if (running >= this.settings.maxConcurrentRuns()) throw serviceUnavailable('Too many concurrent runs, try again later');
 
     const definition = this.runDefinition(principal, body);
+    this.settings.sandbox.check(principal.name, definition);
     const app = await this.supervisor.register(definition, 'oneshot');
     let run;
     try {

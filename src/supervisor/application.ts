@@ -25,6 +25,8 @@ export interface AppHost {
   wantsStdout(appName: string): boolean;
   /** The OS account for the owner's processes; throws when it cannot be used. */
   execIdentity(owner: string | undefined): ExecIdentity;
+  /** The sandbox prefix of a start (bubblewrap), or undefined; throws when the sandbox cannot be honoured. */
+  sandboxArgv(definition: AppDefinition, context: { workingDir: string; home?: string }): string[] | undefined;
   emit(app: Application, type: AppEventType, data: Record<string, unknown> | null): void;
   /** The `remove` exit action and run lifecycles end here. */
   requestRemoval(app: Application): void;
@@ -258,9 +260,11 @@ export class Application {
       APP_MESH_APPLICATION_NAME: definition.name,
     };
     const stdin = definition.metadata === undefined ? undefined : typeof definition.metadata === 'string' ? definition.metadata : JSON.stringify(definition.metadata);
+    // Decided before the output file is opened: a sandbox that cannot be honoured fails the start.
+    const sandboxArgv = this.host.sandboxArgv(definition, { workingDir, home: identity.user.home });
     const outputFd = this.output.openForNewRun(definition.stdout_cache_num ?? 0);
     return ProcessRun.start(
-      { command: definition.command ?? '', shell: definition.shell ?? false, workingDir, env, stdin, interactive, outputFd, user: identity.switched ? identity.user : undefined },
+      { command: definition.command ?? '', shell: definition.shell ?? false, workingDir, env, stdin, interactive, outputFd, user: identity.switched ? identity.user : undefined, sandboxArgv },
       this.host.killGraceMs(),
     );
   }

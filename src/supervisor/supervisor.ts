@@ -16,6 +16,7 @@ export interface SupervisorSettings {
   maxOutputBytes: () => number;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
   execIdentity: (owner: string | undefined) => ExecIdentity;
+  sandboxArgv: AppHost['sandboxArgv'];
 }
 
 /**
@@ -46,6 +47,7 @@ export class Supervisor {
       baseEnv: () => baseEnv,
       wantsStdout: (appName) => [...this.stdoutInterest].some((wants) => wants(appName)),
       execIdentity: settings.execIdentity,
+      sandboxArgv: settings.sandboxArgv,
       emit: (app, type, data) => this.emit(app.name, type, data),
       requestRemoval: (app) => {
         if (this.apps.get(app.name) === app) void this.remove(app.name).catch((error: Error) => settings.log('error', `removing ${app.name} failed: ${error.message}`));
