@@ -5,6 +5,7 @@ import { hashPassword, secretsEqual, verifyPassword } from '../auth/password.js'
 import { ALL_PERMISSIONS } from '../auth/permissions.js';
 import type { Principal } from '../auth/principal.js';
 import type { SecurityStore, StoredUser } from '../auth/security-store.js';
+import { sandboxProfileSchema } from '../supervisor/app-definition.js';
 import type { Authorizer } from './authorize.js';
 import { badRequest, notFound } from './errors.js';
 
@@ -19,6 +20,8 @@ const userInputSchema = z.object({
   locked: z.boolean().optional(),
   metadata: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
   roles: z.array(z.string().regex(ROLE_NAME_PATTERN, 'must be a role name')).max(64).optional(),
+  /** The default sandbox of the user's apps and runs; `""` or null: none of its own. */
+  sandbox: z.union([sandboxProfileSchema, z.literal(''), z.null()]).optional(),
 });
 
 const passwordChangeSchema = z.object({
@@ -71,6 +74,9 @@ export class UserService {
     if (execUser !== (existing?.exec_user ?? '') && principal.name !== ADMIN_USER) {
       throw badRequest(`Only ${ADMIN_USER} may set exec_user`);
     }
+    // Left out means unchanged: omitting it must not lift a floor admin set. Only admin changes it.
+    const sandbox = input.sandbox === undefined ? existing?.sandbox : input.sandbox || undefined;
+    if (sandbox !== existing?.sandbox && principal.name !== ADMIN_USER) throw badRequest(`Only ${ADMIN_USER} may set sandbox`);
     await this.security.update((doc) => {
       const current = doc.Users[name];
       doc.Users[name] = {
@@ -81,6 +87,7 @@ export class UserService {
         locked: input.locked ?? false,
         metadata: typeof input.metadata === 'object' ? JSON.stringify(input.metadata) : (input.metadata ?? ''),
         roles: input.roles ?? [],
+        sandbox,
       } as StoredUser;
     });
     this.audit.record({ event: existing ? 'user.update' : 'user.add', user: principal.name, target: name, client: principal.client, outcome: 'success' });
@@ -189,6 +196,7 @@ export class UserService {
       mfa_enabled: user.mfa_enabled,
       roles: user.roles,
     };
+    if (user.sandbox) view.sandbox = user.sandbox;
     if (user.token_epoch) view.token_epoch = user.token_epoch;
     if (user.metadata) view.metadata = user.metadata;
     return view;
