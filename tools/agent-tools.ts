@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { RunState } from '../src/service/app-service.js';
 import { ServiceError } from '../src/service/errors.js';
+import { SANDBOX_PROFILES } from '../src/supervisor/app-definition.js';
 import { boundOutput } from './output-budget.js';
 import { ADDITIVE, DESTRUCTIVE, EXECUTES, IDEMPOTENT_WRITE, READ_ONLY, defineTool, type ToolContext, type ToolDef } from './tool-kit.js';
 
@@ -85,6 +86,8 @@ export const AGENT_TOOLS: ToolDef[] = [
       env: z.record(z.string(), z.string()).optional(),
       stdin: z.string().optional().describe('Text written to stdin first'),
       interactive: z.boolean().default(false).describe('Keep stdin open for write_stdin'),
+      sandbox: z.enum(SANDBOX_PROFILES).optional().describe('isolated: read-only system, only the working directory and home writable, private /tmp and process list, no network unless network is true. Default: your account\'s'),
+      network: z.boolean().optional().describe('In the isolated sandbox: keep the network (default off)'),
       yield_ms: z.number().int().min(0).max(MAX_YIELD_MS).default(10_000),
       timeout_seconds: z.number().int().min(0).max(259_200).default(3600).describe('Hard limit: the process tree is killed after it (0 = none)'),
       ...budget,
@@ -94,7 +97,7 @@ export const AGENT_TOOLS: ToolDef[] = [
     run: async (context, args) => {
       const { core, principal } = context;
       const workingDir = args.working_dir ?? (await core.workspaces.open(principal, args.workspace)).path;
-      const body = { command: args.command, shell: args.shell, working_dir: workingDir, env: args.env, ...(args.stdin !== undefined ? { metadata: args.stdin } : {}) };
+      const body = { command: args.command, shell: args.shell, working_dir: workingDir, env: args.env, ...(args.stdin !== undefined ? { metadata: args.stdin } : {}), sandbox: args.sandbox, sandbox_network: args.network };
       const started = await core.apps.runAsync(principal, body, { timeout: String(args.timeout_seconds), lifecycle: String(runLifecycle(args.timeout_seconds)) }, { interactive: args.interactive });
       return report(context, started.name, args.yield_ms, args.output_budget_bytes);
     },
