@@ -39,6 +39,8 @@ export function viewApp(app: Application, usage: GroupUsage | undefined, offsetM
   if (d.health_check_cmd) view.health_check_cmd = d.health_check_cmd;
   if (d.working_dir) view.working_dir = d.working_dir;
   if (d.resource_limit) view.resource_limit = d.resource_limit;
+  if (d.sandbox) view.sandbox = d.sandbox;
+  if (d.sandbox_network !== undefined) view.sandbox_network = d.sandbox_network;
   if (d.env) view.env = d.env;
   if (d.version) view.version = d.version;
   view.status = d.status;
