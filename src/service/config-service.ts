@@ -10,10 +10,18 @@ import { Serial } from '../util/serial.js';
 import type { Authorizer } from './authorize.js';
 import { badRequest, preconditionFailed } from './errors.js';
 
-/** Configuration keys only the administrator may change. */
+/**
+ * Configuration keys only the administrator may change: who runs as whom, whom the daemon trusts,
+ * where it writes or listens and how much it accepts. A key names a value or a whole section; a
+ * patch is judged by what it changes in the stored document, however it is shaped.
+ */
 const ADMIN_ONLY_KEYS = [
-  'BaseConfig.DefaultExecUser', 'BaseConfig.DisableExecUser', 'REST.JWT', 'REST.SSL', 'REST.FileAllowedBaseDir',
-  'REST.CsrfAllowedOrigins', 'REST.RestListenAddress', 'MQTT.AllowAnonymous', 'MQTT.FleetUsers', 'MQTT.BrokerUrl',
+  'BaseConfig.DefaultExecUser', 'BaseConfig.DisableExecUser', 'BaseConfig.WorkingDirectory', 'BaseConfig.DefaultAppPermission',
+  'BaseConfig.DynamicUserIdMin', 'BaseConfig.DynamicUserIdMax', 'BaseConfig.DefaultSandbox',
+  'REST.RestEnabled', 'REST.RestListenAddress', 'REST.RestListenPort', 'REST.RestTcpPort', 'REST.WebSocketPort',
+  'REST.PrometheusExporterListenPort', 'REST.PasswordComplexityEnabled', 'REST.CorsDisabled', 'REST.CsrfAllowedOrigins',
+  'REST.FileAllowedBaseDir', 'REST.JWT', 'REST.SSL',
+  'Limits', 'MQTT', 'MCP',
 ];
 
 /** What a client sees instead of a secret; sent back unchanged it means "keep the secret". */
@@ -54,7 +62,8 @@ export class ConfigService {
   async update(principal: Principal, patch: unknown): Promise<ConfigDocument> {
     this.authorizer.authorize(principal, 'config-set');
 
-    await this.apply(dropMaskedSecret(patch), principal, 'config.set');
+    const sent = dropMaskedSecret(patch);
+    await this.apply(principal.name === ADMIN_USER ? sent : dropEchoedAdminKeys(sent, this.effective), principal, 'config.set');
     return masked(this.effective);
   }
 
@@ -105,7 +114,7 @@ export class ConfigService {
     }
     // Keys that decide who runs as whom or whom to trust: changing them is as good as root. A
     // document sent back whole is fine as long as those values stay as they are.
-    const changed = ADMIN_ONLY_KEYS.find((key) => JSON.stringify(valueAt(this.stored, key)) !== JSON.stringify(valueAt(next.stored, key)));
+    const changed = ADMIN_ONLY_KEYS.find((key) => !sameValue(valueAt(this.stored, key), valueAt(next.stored, key)));
     if (changed && principal.name !== ADMIN_USER) throw badRequest(`Only ${ADMIN_USER} may change ${changed}`);
     try {
       await saveConfig(this.home, next.stored);
@@ -178,6 +187,25 @@ function keyPaths(patch: unknown, prefix = ''): string[] {
   if (!patch || typeof patch !== 'object' || Array.isArray(patch)) return prefix ? [prefix] : [];
   return Object.entries(patch).flatMap(([key, value]) => keyPaths(value, prefix ? `${prefix}.${key}` : key));
 }
+
+/**
+ * A document read from the API and sent back shows the running values (environment overrides
+ * included): an admin-only value sent back as it runs is no change, so it is left out of the patch.
+ */
+function dropEchoedAdminKeys(patch: unknown, running: ConfigDocument): unknown {
+  const echoed = keyPaths(patch).filter((path) => isAdminOnly(path) && sameValue(valueAt(patch, path), valueAt(running, path)));
+  if (echoed.length === 0) return patch;
+  const copy = structuredClone(patch);
+  for (const path of echoed) {
+    const keys = path.split('.');
+    delete parentOf(copy, keys)?.[keys[keys.length - 1]];
+  }
+  return copy;
+}
+
+const isAdminOnly = (path: string) => ADMIN_ONLY_KEYS.some((key) => path === key || path.startsWith(`${key}.`));
+
+const sameValue = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 function valueAt(doc: unknown, path: string): unknown {
   return path.split('.').reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined), doc);
