@@ -60,6 +60,13 @@ export class UserService {
     if (!USER_NAME_PATTERN.test(name) || name === 'self') throw badRequest(`Invalid user name ${name.slice(0, 64)}`);
     const input = parse(userInputSchema, body, 'user');
     const existing = this.security.user(name);
+    this.requireAdminFor(principal, name, 'change');
+    this.checkGrant(principal, (input.roles ?? []).filter((role) => !existing?.roles.includes(role)));
+    const adminGroup = this.security.user(ADMIN_USER)?.group ?? '';
+    // Joining admin's group would open admin's group-shared apps to the user.
+    if (adminGroup && input.group === adminGroup && existing?.group !== adminGroup && principal.name !== ADMIN_USER) {
+      throw badRequest(`Only ${ADMIN_USER} may put a user into group ${adminGroup}`);
+    }
     let key: string | undefined;
     if (!existing) {
       if (!input.key) throw badRequest('no password provided');
@@ -97,7 +104,7 @@ export class UserService {
   async remove(principal: Principal, name: string): Promise<string> {
     this.authorizer.authorize(principal, 'user-delete');
     this.requireUser(name);
-    if (name === 'admin') throw badRequest('User admin can not be deleted');
+    if (name === ADMIN_USER) throw badRequest('User admin can not be deleted');
     await this.security.update((doc) => {
       delete doc.Users[name];
     });
@@ -108,7 +115,8 @@ export class UserService {
   async setLocked(principal: Principal, name: string, locked: boolean): Promise<string> {
     this.authorizer.authorize(principal, locked ? 'user-lock' : 'user-unlock');
     this.requireUser(name);
-    if (locked && name === 'admin') throw badRequest('User admin can not be locked');
+    if (locked && name === ADMIN_USER) throw badRequest('User admin can not be locked');
+    this.requireAdminFor(principal, name, locked ? 'lock' : 'unlock');
     await this.security.update((doc) => {
       doc.Users[name].locked = locked;
     });
@@ -120,6 +128,7 @@ export class UserService {
   async changePassword(principal: Principal, target: string, body: unknown): Promise<string> {
     const name = target === 'self' ? principal.name : target;
     this.authorizer.authorize(principal, name === principal.name ? 'passwd-change-self' : 'passwd-change-user');
+    this.requireAdminFor(principal, name, 'change the password of');
     const user = this.requireUser(name);
     const input = parse(passwordChangeSchema, body, 'password change');
     const oldPassword = decodeBase64(input.old_password, 'old_password');
@@ -155,6 +164,9 @@ export class UserService {
     const permissions = parse(z.array(z.string()).max(256), body, 'role');
     const unknown = permissions.filter((permission) => !ALL_PERMISSIONS.includes(permission));
     if (unknown.length) throw badRequest(`Unknown permission ${unknown[0].slice(0, 64)}`);
+    // What a role already grants may stay; what it adds must be the editor's to give.
+    const current = Object.hasOwn(this.security.roles(), role) ? this.security.roles()[role] : [];
+    this.checkPermissionsHeld(principal, permissions.filter((permission) => !current.includes(permission)));
     await this.security.update((doc) => {
       if (permissions.length === 0) delete doc.Roles[role];
       else doc.Roles[role] = [...new Set(permissions)];
@@ -200,6 +212,30 @@ export class UserService {
     if (user.token_epoch) view.token_epoch = user.token_epoch;
     if (user.metadata) view.metadata = user.metadata;
     return view;
+  }
+
+  /** `admin` is changed by `admin` only: no other account can lock it out or take it over. */
+  private requireAdminFor(principal: Principal, target: string, action: string): void {
+    if (target === ADMIN_USER && principal.name !== ADMIN_USER) throw badRequest(`Only ${ADMIN_USER} may ${action} user ${ADMIN_USER}`);
+  }
+
+  /**
+   * Roles given to a user must not grant more than the giver holds. An undefined role is refused
+   * too: it would grant whatever it is defined with later.
+   */
+  private checkGrant(principal: Principal, roles: readonly string[]): void {
+    if (principal.name === ADMIN_USER) return;
+    const defined = this.security.roles();
+    const undefinedRole = roles.find((role) => !Object.hasOwn(defined, role));
+    if (undefinedRole) throw badRequest(`Role ${undefinedRole} does not exist`);
+    this.checkPermissionsHeld(principal, roles.flatMap((role) => defined[role]));
+  }
+
+  private checkPermissionsHeld(principal: Principal, permissions: readonly string[]): void {
+    if (principal.name === ADMIN_USER) return;
+    const held = this.security.permissionsOf(principal.name);
+    const missing = permissions.find((permission) => !held.has(permission));
+    if (missing) throw badRequest(`Permission denied: user '${principal.name}' cannot grant permission '${missing}' it does not hold`);
   }
 
   private requireUser(name: string): StoredUser {
