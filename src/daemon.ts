@@ -29,10 +29,12 @@ import { buildVersion } from './observability/build-info.js';
 import { writeFileAtomic } from './store/atomic-file.js';
 import { AppStore } from './store/app-store.js';
 import { Supervisor } from './supervisor/supervisor.js';
+import { Containment } from './containment/containment.js';
 import { parsePosixTimezoneOffset } from './supervisor/schedule/time-text.js';
 import { AppService } from './service/app-service.js';
 import { AuthService } from './service/auth-service.js';
 import { Authorizer } from './service/authorize.js';
+import { UserShares } from './service/user-shares.js';
 import type { Core } from './service/core.js';
 import { buildRestServer } from './rest/server.js';
 import { mountMcp } from '../tools/mount.js';
@@ -89,7 +91,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const secrets = new SecretBox(await loadOrCreateKey(join(home, 'config', 'secret.key')));
   const security = await openSecurityStore(home, env, log, options.announce ?? ((text) => process.stdout.write(text)));
   const audit = new AuditLog(join(home, 'audit.log'), (error) => log.error(`audit log: ${error.message}`));
-  const authorizer = new Authorizer(security);
+  // The default ACL is read at each check, so a change applies at once (settings is set just below).
+  const authorizer = new Authorizer(security, { defaultAppPermission: (): number => settings.current.BaseConfig.DefaultAppPermission });
   const settings = new ConfigService(home, env, stored, effective, authorizer, audit, log);
   // Everything reads the running configuration through this, so updates apply without a restart.
   const config = (): ConfigDocument => settings.current;
@@ -126,6 +129,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     bwrapPath: env.APPMESH_BWRAP?.trim() || DEFAULT_BWRAP_PATH,
     hiddenDirs: [home, workDir],
   });
+  // A cgroup per process tree under a parent per user (APPMESH_CGROUPS=off: process groups only).
+  const containment = Containment.open({
+    home,
+    env,
+    limits: { maxProcesses: () => config().Limits.MaxProcessesPerUser, maxMemoryMB: () => config().Limits.MaxMemoryPerUserMB },
+    log: (level, message) => log[level](message),
+  });
   const supervisor = new Supervisor(
     {
       outputDir: join(workDir, 'stdout'),
@@ -136,9 +146,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       log: (level, message) => log[level](message),
       execIdentity,
       sandboxArgv: (definition, context) => sandbox.argv(definition.owner, definition, context),
+      containment,
     },
     new AppStore(join(home, 'apps'), secrets),
   );
+  const shares = new UserShares(() => config().Limits);
   const core: Core = {
     auth: new AuthService(security, tokens, blacklist, new LoginThrottle(), authorizer, audit, { audiences: () => config().REST.JWT.Audience }),
     apps: new AppService(
@@ -148,12 +160,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         timezoneOffsetMinutes: () => parsePosixTimezoneOffset(config().BaseConfig.PosixTimezone),
         maxConcurrentRuns: () => config().Limits.MaxConcurrentRuns,
         sandbox,
+        shares,
       },
       audit,
     ),
     tasks: new TaskService(supervisor, authorizer, audit),
     workspaces: new WorkspaceService(
-      { idleSeconds: () => config().Limits.WorkspaceIdleSeconds, execIdentity },
+      { idleSeconds: () => config().Limits.WorkspaceIdleSeconds, execIdentity, maxPerUser: () => config().Limits.MaxWorkspacesPerUser },
       audit,
     ),
     users: new UserService(security, authorizer, audit, {
@@ -167,6 +180,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     }),
     config,
     settings,
+    shares,
     observability: new ObservabilityService(new DaemonMetrics(supervisor, buildVersion), supervisor, authorizer, {
       version: buildVersion,
       home,

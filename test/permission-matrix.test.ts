@@ -22,8 +22,9 @@ const PROBE = 'probe';
 const PROBE_PASSWORD = 'Probe-Password-1';
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
+/** Admin's app, opened to everyone (33): the rows test the permission, not the owner's ACL. */
 const ensureApp = (name: string, body: Record<string, unknown> = { command: 'sleep 60' }) => async (d: TestDaemon) => {
-  if ((await d.request('GET', `/appmesh/app/${name}`)).status !== 200) await d.request('PUT', `/appmesh/app/${name}`, { body: { ...body, name } });
+  if ((await d.request('GET', `/appmesh/app/${name}`)).status !== 200) await d.request('PUT', `/appmesh/app/${name}`, { body: { ...body, name, permission: 33 } });
 };
 const ensureUser = (name: string) => async (d: TestDaemon) => {
   if ((await d.request('GET', '/appmesh/users').then((r) => r.json()) as Record<string, unknown>)[name]) return;
