@@ -28,6 +28,13 @@ export const PROTECTED_RESOURCE_PATH = '/.well-known/oauth-protected-resource';
  */
 export function registerMcpRoutes(app: FastifyInstance, core: Core): { close(): Promise<void> } {
   const sessions = new Map<string, Session>();
+  /** Sessions whose initialize is being served: they count against the caps already. */
+  let opening = 0;
+  const sessionsOf = (user: string) => {
+    let held = 0;
+    for (const session of sessions.values()) if (session.user === user) held++;
+    return held;
+  };
   const sweeper = setInterval(() => {
     const cutoff = Date.now() - SESSION_IDLE_MS;
     for (const [id, session] of sessions) if (session.lastUsedMs < cutoff) void closeSession(id);
@@ -75,12 +82,33 @@ export function registerMcpRoutes(app: FastifyInstance, core: Core): { close(): 
         reply.code(400).send({ jsonrpc: '2.0', error: { code: -32000, message: 'No session: send initialize first' }, id: null });
         return;
       }
-      if (sessions.size >= MAX_SESSIONS) {
+      if (sessions.size + opening >= MAX_SESSIONS) {
         reply.code(503).send({ jsonrpc: '2.0', error: { code: -32000, message: 'Too many MCP sessions' }, id: null });
         return;
       }
-      session = await openSession(principal);
+      let release: () => void;
+      try {
+        release = core.shares.reserve('MaxMcpSessionsPerUser', principal.name, sessionsOf(principal.name));
+      } catch (error) {
+        if (!(error instanceof ServiceError)) throw error;
+        reply.code(error.status).headers(error.headers).send({ jsonrpc: '2.0', error: { code: -32000, message: error.message }, id: null });
+        return;
+      }
+      // Held until the initialize below has registered the session (or failed).
+      opening++;
+      try {
+        session = await openSession(principal);
+        await serve(session, principal, request, reply);
+      } finally {
+        opening--;
+        release();
+      }
+      return;
     }
+    await serve(session, principal, request, reply);
+  }
+
+  async function serve(session: Session, principal: Principal, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     session.lastUsedMs = Date.now();
     const raw = Object.assign(request.raw, {
       auth: { token: principal.token ?? '', clientId: principal.name, scopes: ['appmesh'], expiresAt: principal.expiresAt, extra: { principal } },

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AppEvent, AppEventType } from '../../src/supervisor/events.js';
-import { badRequest, notFound, ServiceError } from '../../src/service/errors.js';
+import { badRequest, notFound } from '../../src/service/errors.js';
 
 /** Canonical order of the subscription API. */
 export const EVENT_TYPES: readonly AppEventType[] = ['START', 'EXIT', 'STDOUT', 'HEALTH', 'STATUS', 'REMOVED'];
@@ -25,16 +25,19 @@ export function parseEventTypes(text: string | undefined): AppEventType[] {
 
 /**
  * The live event subscriptions (in memory: nothing survives a restart, clients subscribe again).
- * Bounded per user so that forgotten subscriptions cannot grow without limit.
+ * Each user's share is bounded by the core (Limits.MaxSubscriptionsPerUser), asked with `heldBy`.
  */
 export class EventSubscriptions {
   private readonly byId = new Map<string, EventSubscription>();
 
-  constructor(private readonly maxPerUser = 64) {}
+  /** How many subscriptions a user holds now. */
+  heldBy(owner: string): number {
+    let held = 0;
+    for (const s of this.byId.values()) if (s.owner === owner) held++;
+    return held;
+  }
 
   add(owner: string, app: string, events: AppEventType[]): EventSubscription {
-    const owned = [...this.byId.values()].filter((s) => s.owner === owner).length;
-    if (owned >= this.maxPerUser) throw new ServiceError(429, `Too many event subscriptions for user ${owner} (${this.maxPerUser}); unsubscribe first`);
     const subscription = { id: randomUUID(), owner, app, events };
     this.byId.set(subscription.id, subscription);
     return subscription;

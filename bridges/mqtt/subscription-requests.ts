@@ -36,7 +36,7 @@ export function subscriptionHandler(request: MqttRequest, core: Core, subscripti
       const principal = await subscriber(core, target, client);
       const name = pathName(appPath[1]);
       const events = parseEventTypes(target.param('events'));
-      core.apps.authorizeSubscription(principal, name);
+      core.apps.authorizeSubscription(principal, name, false, subscriptions.heldBy(principal.name));
       const subscription = subscriptions.add(principal.name, name, events);
       return jsonReply(200, { subscription_id: subscription.id, app_name: name, events });
     });
@@ -45,7 +45,7 @@ export function subscriptionHandler(request: MqttRequest, core: Core, subscripti
     return serve(async () => {
       const principal = await subscriber(core, target, client);
       const events = parseEventTypes(target.param('events'));
-      core.apps.authorizeSubscription(principal);
+      core.apps.authorizeSubscription(principal, undefined, false, subscriptions.heldBy(principal.name));
       const subscription = subscriptions.add(principal.name, ALL_APPS, events);
       return jsonReply(200, { subscription_id: subscription.id, app_name: ALL_APPS, events });
     });
@@ -63,7 +63,7 @@ export function subscriptionHandler(request: MqttRequest, core: Core, subscripti
     return serve(async () => {
       const principal = await subscriber(core, target, client);
       const name = pathName(registration[1]);
-      core.apps.authorizeSubscription(principal, name, true);
+      core.apps.authorizeSubscription(principal, name, true, subscriptions.heldBy(principal.name));
       const subscription = subscriptions.add(principal.name, name, parseEventTypes(wanted));
       let reply: RestReply;
       try {

@@ -11,6 +11,7 @@ import type { SandboxPolicy } from '../containment/sandbox-policy.js';
 import type { Authorizer } from './authorize.js';
 import { viewApp, viewApps, type AppView } from './app-view.js';
 import { badRequest, expectationFailed, noSuchApp, preconditionFailed, ServiceError, serviceUnavailable } from './errors.js';
+import type { UserShares } from './user-shares.js';
 
 /** The internal app name of the original daemon: never listed, never editable. */
 const RESERVED_APP_NAME = 'agent';
@@ -81,11 +82,15 @@ export interface AppServiceSettings {
   maxConcurrentRuns: () => number;
   /** Refuses a sandbox that cannot be honoured, before anything is registered. */
   sandbox: SandboxPolicy;
+  /** Per-user caps on runs, apps and subscriptions. */
+  shares: UserShares;
 }
 
 /** Application and run operations: one method per operation, authorised here for every face. */
 export class AppService {
   private readonly copyCounters = new Map<string, number>();
+  /** Runs registered but not started yet: they count against the caps already. */
+  private startingRuns = 0;
 
   constructor(
     private readonly supervisor: Supervisor,
@@ -110,12 +115,15 @@ export class AppService {
    * May the caller subscribe to the events of `name` (or of every app, when absent)? The rule of
    * every face that pushes events: `app-subscribe`, plus read access to the app, or `app-view-all`.
    * `registering`: the caller is registering the app now (it will own it), so only the permission.
+   * `held`: the subscriptions the caller already holds (Limits.MaxSubscriptionsPerUser).
    */
-  authorizeSubscription(principal: Principal, name?: string, registering = false): void {
+  authorizeSubscription(principal: Principal, name: string | undefined, registering: boolean, held: number): void {
     this.authorizer.authorize(principal, 'app-subscribe');
-    if (registering) return;
-    if (name === undefined) this.authorizer.authorize(principal, 'app-view-all');
-    else this.authorizer.authorize(principal, undefined, this.find(name).definition, 'read');
+    if (!registering) {
+      if (name === undefined) this.authorizer.authorize(principal, 'app-view-all');
+      else this.authorizer.authorize(principal, undefined, this.find(name).definition, 'read');
+    }
+    this.settings.shares.admit('MaxSubscriptionsPerUser', principal.name, held);
   }
 
   /** Health needs no token (load balancers and scripts poll it): "0" healthy, "1" not. */
@@ -132,12 +140,17 @@ export class AppService {
     if (existing) this.authorizer.authorize(principal, 'app-reg', existing.definition, 'write');
     const definition: AppDefinition = { ...parsed, name, owner: principal.name, status: parsed.status === 0 ? 0 : 1 };
     this.settings.sandbox.check(principal.name, definition);
+    // Replacing one's own app takes no new place; a new app, or one taken over, does.
+    const takesPlace = !(existing?.kind === 'managed' && existing.definition.owner === principal.name);
+    const release = takesPlace ? this.settings.shares.reserve('MaxAppsPerUser', principal.name, this.appsOf(principal.name)) : () => undefined;
     let app: Application;
     try {
       app = await this.supervisor.register(definition, 'managed');
     } catch (error) {
       // Nothing was replaced: the definition is saved before anything changes.
       throw preconditionFailed(`Failed to save application ${name}: ${(error as Error).message}`);
+    } finally {
+      release();
     }
     this.audit.record({ event: existing ? 'app.replace' : 'app.register', user: principal.name, target: name, client: principal.client, outcome: 'success', detail: definition.command });
     return viewApp(app, undefined, this.settings.timezoneOffsetMinutes());
@@ -280,18 +293,26 @@ export class AppService {
     const timeout = queryInteger(query.timeout, DEFAULT_RUN_TIMEOUT, 0, MAX_RUN_SECONDS);
     const lifecycle = queryInteger(query.lifecycle, DEFAULT_RUN_LIFECYCLE, timeout, MAX_RUN_SECONDS);
     if (timeout === 0 && lifecycle === 0) throw badRequest('Zero timeout and lifecycle speficied');
-    const running = this.supervisor.list().filter((app) => app.kind === 'oneshot' && app.running).length;
-    if (running >= this.settings.maxConcurrentRuns()) throw serviceUnavailable('Too many concurrent runs, try again later');
+    const runs = this.supervisor.list().filter((app) => app.kind === 'oneshot' && app.running);
+    if (runs.length + this.startingRuns >= this.settings.maxConcurrentRuns()) throw serviceUnavailable('Too many concurrent runs, try again later');
 
     const definition = this.runDefinition(principal, body);
     this.settings.sandbox.check(principal.name, definition);
-    const app = await this.supervisor.register(definition, 'oneshot');
+    const release = this.settings.shares.reserve('MaxRunsPerUser', principal.name, runs.filter((app) => app.definition.owner === principal.name).length);
+    this.startingRuns++;
+    let app: Application;
     let run;
     try {
-      run = app.start(Date.now(), { interactive: options.interactive });
-    } catch (error) {
-      await this.supervisor.remove(app.name);
-      throw badRequest(`Start application ${definition.name} failed: ${(error as Error).message}`);
+      app = await this.supervisor.register(definition, 'oneshot');
+      try {
+        run = app.start(Date.now(), { interactive: options.interactive });
+      } catch (error) {
+        await this.supervisor.remove(app.name);
+        throw badRequest(`Start application ${definition.name} failed: ${(error as Error).message}`);
+      }
+    } finally {
+      this.startingRuns--;
+      release();
     }
     if (timeout > 0) {
       const timer = setTimeout(() => void run.stop(), timeout * 1000);
@@ -351,6 +372,11 @@ export class AppService {
     do name = [...randomBytes(10)].map((byte) => RUN_NAME_ALPHABET[byte % RUN_NAME_ALPHABET.length]).join('');
     while (this.supervisor.has(name));
     return name;
+  }
+
+  /** Managed apps the user owns (its share of Limits.MaxAppsPerUser). */
+  private appsOf(user: string): number {
+    return this.supervisor.list().filter((app) => app.kind === 'managed' && app.definition.owner === user).length;
   }
 
   private find(name: string): Application {

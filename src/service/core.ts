@@ -8,6 +8,7 @@ import type { ObservabilityService } from './observability-service.js';
 import type { TaskService } from './task-service.js';
 import type { ConfigService } from './config-service.js';
 import type { WorkspaceService } from './workspace-service.js';
+import type { UserShares } from './user-shares.js';
 
 /** The service layer every face (REST, MCP, MQTT) calls: one method per operation. */
 export interface Core {
@@ -22,6 +23,8 @@ export interface Core {
   settings: ConfigService;
   /** The effective configuration (file + environment overrides). */
   config: () => ConfigDocument;
+  /** Per-user caps (Limits.Max*PerUser) for what a face holds itself, e.g. MCP sessions. */
+  shares: UserShares;
   /** Prometheus metrics and host resources. */
   observability: ObservabilityService;
   log: Logger;
