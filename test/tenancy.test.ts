@@ -1,9 +1,10 @@
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { call, mcpClient, ok } from './helpers/mcp-client.js';
 import { collect, Device } from './helpers/mqtt-device.js';
-import { getApp, login, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
+import { getApp, login, newHome, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
 
 /**
  * Tenancy: an app or run without an explicit `permission` belongs to its owner (and admin).
@@ -28,7 +29,11 @@ const names = async (token: string) => ((await (await d.request('GET', '/appmesh
 const message = async (response: Response) => ((await response.json()) as { message: string }).message;
 
 beforeAll(async () => {
-  d = await startTestDaemon({ env: { APPMESH_MQTT_NodeId: NODE } });
+  // An app an operator placed in the apps folder by hand: it has no owner.
+  const home = await newHome();
+  await mkdir(join(home, 'apps'), { recursive: true });
+  await writeFile(join(home, 'apps', 'orphan.yaml'), 'name: orphan\ncommand: sleep 60\nstatus: 0\n');
+  d = await startTestDaemon({ home, env: { APPMESH_MQTT_NodeId: NODE } });
   const users = { mallory: ['outsiders', ['view', 'shell']], eve: ['outsiders', ['manage', 'view', 'shell']], bob: ['team', ['manage', 'view', 'shell']] } as const;
   for (const [name, [group, roles]] of Object.entries(users)) {
     expect((await d.request('PUT', `/appmesh/user/${name}`, { body: { key: PASSWORD, group, roles } })).status).toBe(200);
@@ -130,6 +135,18 @@ describe("another user's registered app", () => {
   });
 });
 
+describe('an app without an owner', () => {
+  test("is admin's only", async () => {
+    expect(await names(d.token)).toContain('orphan');
+    expect(await names(eve)).not.toContain('orphan');
+    expect(await message(await d.request('GET', '/appmesh/app/orphan', { token: eve }))).toBe('User eve is not allowed to VIEW app orphan');
+    expect(await message(await d.request('POST', '/appmesh/app/orphan/enable', { token: eve }))).toBe('User eve is not allowed to EDIT app orphan');
+    expect((await d.request('PUT', '/appmesh/app/orphan', { token: eve, body: { command: 'id' } })).status).toBe(400);
+    expect((await d.request('DELETE', '/appmesh/app/orphan', { token: eve })).status).toBe(400);
+    expect(await getApp(d, 'orphan')).toMatchObject({ command: 'sleep 60', status: 0 });
+  });
+});
+
 describe("another user's tasks", () => {
   test('mallory can neither send, cancel, fetch nor answer them', async () => {
     expect((await d.request('PUT', '/appmesh/app/worker', { body: { command: `${process.execPath} ${WORKER}`, env: { DAEMON_URL: d.url }, behavior: { exit: 'restart' } } })).status).toBe(200);
@@ -180,7 +197,7 @@ describe('BaseConfig.DefaultAppPermission', () => {
     expect((await d.request('PUT', '/appmesh/app/admin-private', { body: { command: 'sleep 60', status: 0, permission: 11 } })).status).toBe(200);
     expect((await d.request('POST', '/appmesh/config', { body: { BaseConfig: { DefaultAppPermission: 33 } } })).status).toBe(200);
     try {
-      expect(await names(mallory)).toEqual(expect.arrayContaining(['admin-svc', 'bob-svc']));
+      expect(await names(mallory)).toEqual(expect.arrayContaining(['admin-svc', 'bob-svc', 'orphan']));
       expect(await names(mallory)).not.toContain('admin-private');
       expect((await d.request('GET', '/appmesh/app/admin-svc', { token: mallory })).status).toBe(200);
       expect((await d.request('POST', '/appmesh/app/bob-svc/disable', { token: eve })).status).toBe(200);
