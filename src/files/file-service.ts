@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants, createWriteStream } from 'node:fs';
+import { constants, createWriteStream, existsSync, type Stats } from 'node:fs';
 import { link, lstat, open, readdir, readlink, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
@@ -11,7 +11,7 @@ import type { Authorizer } from '../service/authorize.js';
 import { badRequest, forbidden, ServiceError } from '../service/errors.js';
 import { formDataBoundary, multipartPart, MultipartError } from './multipart.js';
 import { ownerNames, resolveGroupId, resolveUserId } from './owner.js';
-import { mayAccess, mayReach, READ, SEARCH, WRITE } from './os-access.js';
+import { askHelper, HelperError, readWithHelper, writeWithHelper, type RunAs } from './io-helper-client.js';
 import type { ExecIdentity } from '../auth/exec-user.js';
 import { checkContained, checkFilePath, invalidPath, type CheckedPath, type PathRules } from './path-policy.js';
 
@@ -19,8 +19,8 @@ export interface FileServiceSettings {
   /** The jail and the daemon's own folder (see PathRules). */
   rules: () => PathRules;
   /**
-   * The OS account the caller's processes run as: a transfer may touch only what that account
-   * could, even though the daemon (maybe root) does the I/O.
+   * The OS account the caller's processes run as: a switched one does its file I/O in a helper
+   * holding that account's credentials.
    */
   identity: (user: string) => ExecIdentity;
   /** `Limits.MaxUploadBytes`. */
@@ -69,8 +69,16 @@ const MULTIPART_OVERHEAD = 1024 * 1024;
 const READ_CHUNK_BYTES = 1024 * 1024;
 // Keeps the temporary name within NAME_MAX whatever the target's name length.
 const TEMP_NAME_CHARS = 100;
+// Entries of an opened folder are reached through its descriptor where /proc offers one.
+const PROC_FD = existsSync('/proc/self/fd') ? '/proc/self/fd' : undefined;
 
-/** File download and upload: the sandbox's I/O, done with the daemon's own OS identity. */
+/**
+ * File download and upload: the sandbox's I/O. For a caller whose work runs as another OS account
+ * (a switched identity), every open, write, listing and removal happens in the I/O helper holding
+ * that account's uid/gid, so the kernel decides; the path rules are a second fence before it. For
+ * the daemon's own account the daemon does the I/O itself, never following a final link and never
+ * blocking on what is not a regular file.
+ */
 export class FileService {
   constructor(
     private readonly authorizer: Authorizer,
@@ -83,136 +91,182 @@ export class FileService {
     if (!rawPath) throw badRequest(MISSING_PATH);
     return this.audited(principal, 'file.download', rawPath, async () => {
       const path = await checkFilePath(rawPath, this.settings.rules());
-      let handle: FileHandle;
-      try {
-        // O_NONBLOCK: opening a FIFO must not hang the request; O_NOFOLLOW: the canonical path has
-        // no link left, so a link found here was swapped in after the check.
-        handle = await open(path.canonical, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-      } catch (error) {
-        throw openError(error);
-      }
-      try {
-        const info = await handle.stat();
-        if (!info.isFile()) throw new ServiceError(406, 'file not found');
-        await this.checkOpened(handle, path);
-        await this.checkAccess(principal, path, info, READ);
-        const { user, group } = await ownerNames(info.uid, info.gid);
-        const download = { size: info.size, mode: info.mode & 0o777, user, group, name: posix.basename(path.requested) };
-        if (info.size === 0) {
-          await handle.close();
-          return { ...download, stream: Readable.from([]) };
-        }
-        // Exactly the size announced in Content-Length, even if the file grows meanwhile.
-        return { ...download, stream: handle.createReadStream({ start: 0, end: info.size - 1, highWaterMark: READ_CHUNK_BYTES }) };
-      } catch (error) {
-        await handle.close().catch(() => undefined);
-        throw error;
-      }
+      const runAs = this.runAsOf(principal);
+      return runAs ? this.downloadAs(runAs, path) : this.downloadHere(path);
     });
+  }
+
+  private async downloadAs(runAs: RunAs, path: CheckedPath): Promise<FileDownload> {
+    const { header, stream } = await readWithHelper({ op: 'read', path: path.canonical }, runAs, (opened) => this.checkOpenedPath(opened.opened, path)).catch((error: unknown) => {
+      throw readError(error);
+    });
+    const { user, group } = await ownerNames(header.uid ?? -1, header.gid ?? -1);
+    return { stream, size: header.size ?? 0, mode: header.mode ?? 0, user, group, name: posix.basename(path.requested) };
+  }
+
+  private async downloadHere(path: CheckedPath): Promise<FileDownload> {
+    const handle = await openRegularFile(path.canonical);
+    try {
+      const info = await handle.stat();
+      await this.checkOpened(handle, path);
+      const { user, group } = await ownerNames(info.uid, info.gid);
+      const download = { size: info.size, mode: info.mode & 0o777, user, group, name: posix.basename(path.requested) };
+      if (info.size === 0) {
+        await handle.close();
+        return { ...download, stream: Readable.from([]) };
+      }
+      // Exactly the size announced in Content-Length, even if the file grows meanwhile.
+      return { ...download, stream: handle.createReadStream({ start: 0, end: info.size - 1, highWaterMark: READ_CHUNK_BYTES }) };
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw error;
+    }
   }
 
   async upload(principal: Principal, rawPath: string | undefined, body: Readable, options: UploadOptions = {}): Promise<void> {
     this.authorizer.authorize(principal, 'file-upload');
     if (!rawPath) throw badRequest(MISSING_PATH);
     await this.audited(principal, 'file.upload', rawPath, async () => {
-      const requestedMode = parseMode(options.mode);
+      const mode = parseMode(options.mode);
       const owner = await resolveOwner(options.user, options.group);
       const boundary = multipartBoundary(options.contentType);
       const limit = this.settings.maxUploadBytes();
       if (options.contentLength !== undefined && options.contentLength > limit + (boundary ? MULTIPART_OVERHEAD : 0)) throw tooLarge(limit);
-
       const path = await checkFilePath(rawPath, this.settings.rules());
-      // lstat: a dangling link is an existing entry too.
-      if (!options.overwrite && ((await exists(path.requested)) || (await exists(path.canonical)))) throw forbidden('file already exist');
-      let mode = requestedMode;
-      if (options.overwrite) {
-        const current = await lstat(path.canonical).catch(() => undefined);
-        if (current && !current.isFile()) throw badRequest(`${path.requested} is not a regular file`);
-        // A replaced file keeps its permissions unless new ones are given.
-        if (current && mode === undefined) mode = current.mode & 0o777;
-      }
-      const dir = posix.dirname(path.canonical);
-      const dirInfo = await stat(dir).catch(() => undefined);
-      if (!dirInfo) throw badRequest(`Directory ${posix.dirname(path.requested)} does not exist`);
-      if (!dirInfo.isDirectory()) throw badRequest(`${posix.dirname(path.requested)} is not a directory`);
       const identity = this.identityOf(principal);
-      await this.checkAccess(principal, { requested: posix.dirname(path.requested), canonical: dir }, dirInfo, WRITE | SEARCH);
       // Giving a file away is for accounts that could do it themselves (root).
       if (identity.switched && owner && ((owner.uid !== -1 && owner.uid !== identity.user.uid) || (owner.gid !== -1 && owner.gid !== identity.user.gid))) {
         throw forbidden(`Permission denied: ${identity.user.name} may not give files to another owner`);
       }
-      // A file uploaded for a user belongs to that user's OS account unless told otherwise.
-      const fileOwner = owner ?? (identity.switched ? { uid: identity.user.uid, gid: identity.user.gid } : undefined);
-
-      const name = posix.basename(path.canonical);
-      const temp = posix.join(dir, `.${name.slice(0, TEMP_NAME_CHARS)}.${randomBytes(6).toString('hex')}.part`);
-      // 'wx' (O_CREAT|O_EXCL) never follows a link planted at the temporary name.
-      const handle = await open(temp, 'wx', 0o600).catch((error: NodeJS.ErrnoException) => {
-        throw new ServiceError(error.code === 'EACCES' || error.code === 'EPERM' ? 403 : 500, `Cannot create a file in ${posix.dirname(path.requested)}: ${error.code}`);
-      });
-      let published = false;
-      try {
-        await this.checkOpened(handle, { requested: path.requested, canonical: temp });
-        // The stream is never destroyed here, so an error can still be answered on the connection.
-        const source = body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
-        const content = boundary ? multipartPart(source, boundary, 'file') : source;
-        // A stream on the bare fd: one made by the FileHandle holds a reference that keeps close() waiting.
-        await writeAll(limitBytes(content, limit), createWriteStream('', { fd: handle.fd, autoClose: false, highWaterMark: 1024 * 1024 }));
-        await handle.sync();
-        // Owner first: chown may clear mode bits set before it.
-        if (fileOwner) await handle.chown(fileOwner.uid, fileOwner.gid);
-        if (mode !== undefined) await handle.chmod(mode);
-        await handle.close();
-        if (options.overwrite) await rename(temp, posix.join(dir, name));
-        else await publish(temp, posix.join(dir, name));
-        published = true;
-        await syncDirectory(dir);
-      } catch (error) {
-        await handle.close().catch(() => undefined);
-        if (!published) await unlink(temp).catch(() => undefined);
-        throw uploadError(error);
+      // The stream is never destroyed here, so an error can still be answered on the connection.
+      const source = body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
+      const content = limitBytes(boundary ? multipartPart(source, boundary, 'file') : source, limit);
+      const overwrite = options.overwrite === true;
+      if (identity.switched) {
+        // The helper runs as the caller's account: what it creates is that account's already.
+        await writeWithHelper({ op: 'write', path: path.canonical, overwrite, mode }, runAsOf(identity), (opened) => this.checkOpenedPath(opened.opened, path), content)
+          .catch((error: unknown) => {
+            throw uploadError(writeError(error, path));
+          });
+        return;
       }
+      await this.uploadHere(path, content, { mode, owner, overwrite });
     });
+  }
+
+  private async uploadHere(path: CheckedPath, content: AsyncIterable<Buffer>, options: { mode?: number; owner?: { uid: number; gid: number }; overwrite: boolean }): Promise<void> {
+    // lstat: a dangling link is an existing entry too.
+    if (!options.overwrite && ((await exists(path.requested)) || (await exists(path.canonical)))) throw forbidden('file already exist');
+    let mode = options.mode;
+    if (options.overwrite) {
+      const current = await lstat(path.canonical).catch(() => undefined);
+      if (current && !current.isFile()) throw badRequest(`${path.requested} is not a regular file`);
+      // A replaced file keeps its permissions unless new ones are given.
+      if (current && mode === undefined) mode = current.mode & 0o777;
+    }
+    const dir = posix.dirname(path.canonical);
+    const dirInfo = await stat(dir).catch(() => undefined);
+    if (!dirInfo) throw badRequest(`Directory ${posix.dirname(path.requested)} does not exist`);
+    if (!dirInfo.isDirectory()) throw badRequest(`${posix.dirname(path.requested)} is not a directory`);
+
+    const name = posix.basename(path.canonical);
+    const temp = posix.join(dir, `.${name.slice(0, TEMP_NAME_CHARS)}.${randomBytes(6).toString('hex')}.part`);
+    // O_EXCL never follows a link planted at the temporary name.
+    const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600).catch((error: NodeJS.ErrnoException) => {
+      throw new ServiceError(error.code === 'EACCES' || error.code === 'EPERM' ? 403 : 500, `Cannot create a file in ${posix.dirname(path.requested)}: ${error.code}`);
+    });
+    let published = false;
+    try {
+      await this.checkOpened(handle, { requested: path.requested, canonical: temp });
+      // A stream on the bare fd: one made by the FileHandle holds a reference that keeps close() waiting.
+      await writeAll(content, createWriteStream('', { fd: handle.fd, autoClose: false, highWaterMark: 1024 * 1024 }));
+      await handle.sync();
+      // Owner first: chown may clear mode bits set before it.
+      if (options.owner) await handle.chown(options.owner.uid, options.owner.gid);
+      if (mode !== undefined) await handle.chmod(mode);
+      await handle.close();
+      if (options.overwrite) await rename(temp, posix.join(dir, name));
+      else await publish(temp, posix.join(dir, name));
+      published = true;
+      await syncDirectory(dir);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      if (!published) await unlink(temp).catch(() => undefined);
+      throw uploadError(error);
+    }
   }
 
   /** A byte range of a file (agents read files in pieces). */
   async readRange(principal: Principal, rawPath: string, offset: number, length: number): Promise<{ data: Buffer; size: number; mode: number }> {
-    const download = await this.download(principal, rawPath);
-    download.stream.destroy();
-    const path = await checkFilePath(rawPath, this.settings.rules());
-    const handle = await open(path.canonical, constants.O_RDONLY | constants.O_NOFOLLOW).catch((error: unknown) => {
-      throw openError(error);
+    this.authorizer.authorize(principal, 'file-download');
+    return this.audited(principal, 'file.download', rawPath, async () => {
+      const path = await checkFilePath(rawPath, this.settings.rules());
+      const runAs = this.runAsOf(principal);
+      if (runAs) {
+        const { header, stream } = await readWithHelper({ op: 'read', path: path.canonical, offset, length }, runAs, (opened) => this.checkOpenedPath(opened.opened, path)).catch((error: unknown) => {
+          throw readError(error);
+        });
+        const chunks: Buffer[] = [];
+        for await (const chunk of stream) chunks.push(chunk as Buffer);
+        return { data: Buffer.concat(chunks), size: header.size ?? 0, mode: header.mode ?? 0 };
+      }
+      const handle = await openRegularFile(path.canonical);
+      try {
+        await this.checkOpened(handle, path);
+        const info = await handle.stat();
+        const start = Math.min(Math.max(0, offset), info.size);
+        const data = Buffer.alloc(Math.max(0, Math.min(length, info.size - start)));
+        const { bytesRead } = await handle.read(data, 0, data.length, start);
+        return { data: data.subarray(0, bytesRead), size: info.size, mode: info.mode & 0o777 };
+      } finally {
+        await handle.close();
+      }
     });
-    try {
-      await this.checkOpened(handle, path);
-      const start = Math.min(Math.max(0, offset), download.size);
-      const data = Buffer.alloc(Math.max(0, Math.min(length, download.size - start)));
-      const { bytesRead } = await handle.read(data, 0, data.length, start);
-      return { data: data.subarray(0, bytesRead), size: download.size, mode: download.mode };
-    } finally {
-      await handle.close();
-    }
   }
 
   /** Entries of a directory, under the same path rules as transfers. */
   async list(principal: Principal, rawPath: string): Promise<{ path: string; entries: FileEntry[]; truncated: boolean }> {
     this.authorizer.authorize(principal, 'file-download');
     const path = await checkFilePath(rawPath, this.settings.rules());
-    const info = await stat(path.canonical).catch(() => undefined);
-    if (!info?.isDirectory()) throw new ServiceError(406, `${path.requested} is not a directory`);
-    await this.checkAccess(principal, path, info, READ | SEARCH);
-    const names = (await readdir(path.canonical)).sort();
-    const entries = await Promise.all(names.slice(0, MAX_LIST_ENTRIES).map(async (name) => describe(name, posix.join(path.canonical, name))));
-    return { path: path.requested, entries: entries.filter((entry): entry is FileEntry => entry !== undefined), truncated: names.length > MAX_LIST_ENTRIES };
+    const runAs = this.runAsOf(principal);
+    if (runAs) {
+      const header = await askHelper({ op: 'list', path: path.canonical, max: MAX_LIST_ENTRIES }, runAs).catch((error: unknown) => {
+        throw listError(error, path);
+      });
+      await this.checkOpenedPath(header.opened, path);
+      return { path: path.requested, entries: header.entries ?? [], truncated: header.truncated === true };
+    }
+    const handle = await open(path.canonical, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((error: unknown) => {
+      throw listError(error, path);
+    });
+    try {
+      await this.checkOpened(handle, path);
+      // Entries are reached through the opened folder, not through a path that can be swapped.
+      const base = PROC_FD ? `${PROC_FD}/${handle.fd}` : path.canonical;
+      const names = (await readdir(base)).sort();
+      const entries = await Promise.all(names.slice(0, MAX_LIST_ENTRIES).map(async (name) => describe(name, posix.join(base, name))));
+      return { path: path.requested, entries: entries.filter((entry): entry is FileEntry => entry !== undefined), truncated: names.length > MAX_LIST_ENTRIES };
+    } finally {
+      await handle.close();
+    }
   }
 
   async stat(principal: Principal, rawPath: string): Promise<FileEntry & { path: string; user: string; group: string }> {
     this.authorizer.authorize(principal, 'file-download');
     const path = await checkFilePath(rawPath, this.settings.rules());
-    const info = await stat(path.canonical).catch(() => undefined);
-    if (!info) throw new ServiceError(406, 'file not found');
-    await this.checkAccess(principal, path, info, 0);
-    const entry = (await describe(posix.basename(path.requested), path.canonical))!;
+    const runAs = this.runAsOf(principal);
+    if (runAs) {
+      const header = await askHelper({ op: 'stat', path: path.canonical }, runAs).catch((error: unknown) => {
+        throw statError(error);
+      });
+      await this.checkOpenedPath(header.opened, path);
+      if (!header.entry) throw new ServiceError(500, 'the file helper gave no description');
+      return { ...header.entry, path: path.requested, ...(await ownerNames(header.uid ?? -1, header.gid ?? -1)) };
+    }
+    const info = await lstat(path.canonical).catch((error: unknown) => {
+      throw statError(error);
+    });
+    const entry = entryOf(posix.basename(path.requested), info);
     return { ...entry, path: path.requested, ...(await ownerNames(info.uid, info.gid)) };
   }
 
@@ -224,13 +278,10 @@ export class FileService {
     }
   }
 
-  /** The caller's OS account must be able to reach the path and use it with `bits` (0: reach only). */
-  private async checkAccess(principal: Principal, path: CheckedPath, info: { mode: number; uid: number; gid: number }, bits: number): Promise<void> {
-    const { user, switched } = this.identityOf(principal);
-    if (!switched) return;
-    if (!(await mayReach(path.canonical, user)) || (bits && !mayAccess(info, user, bits))) {
-      throw forbidden(`Permission denied: ${user.name} may not ${bits & WRITE ? 'write to' : 'read'} ${path.requested}`);
-    }
+  /** The identity the helper must hold for this caller; undefined when the daemon acts as itself. */
+  private runAsOf(principal: Principal): RunAs | undefined {
+    const identity = this.identityOf(principal);
+    return identity.switched ? runAsOf(identity) : undefined;
   }
 
   /**
@@ -239,7 +290,13 @@ export class FileService {
    */
   private async checkOpened(handle: FileHandle, path: CheckedPath): Promise<void> {
     const opened = await readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
+    await this.checkOpenedPath(opened, path);
+  }
+
+  private async checkOpenedPath(opened: string | undefined, path: CheckedPath): Promise<void> {
     if (opened === undefined || opened === path.canonical || !opened.startsWith('/')) return;
+    // An upload's temporary file sits beside its target.
+    if (posix.basename(opened).startsWith('.') && posix.dirname(opened) === posix.dirname(path.canonical)) return;
     await checkContained(opened, this.settings.rules());
   }
 
@@ -254,6 +311,88 @@ export class FileService {
       throw error;
     }
   }
+}
+
+const runAsOf = (identity: ExecIdentity): RunAs => ({ uid: identity.user.uid, gid: identity.user.gid });
+
+/** Opens for reading without following a final link or blocking (a FIFO), and only a regular file. */
+async function openRegularFile(path: string): Promise<FileHandle> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    throw readError(error);
+  }
+  const info = await handle.stat().catch(() => undefined);
+  if (!info?.isFile()) {
+    await handle.close().catch(() => undefined);
+    throw new ServiceError(406, 'file not found');
+  }
+  return handle;
+}
+
+const codeOf = (error: unknown): string | undefined => (error instanceof HelperError ? error.code : (error as NodeJS.ErrnoException | undefined)?.code);
+const denied = (code: string | undefined): boolean => code === 'EACCES' || code === 'EPERM';
+const CHANGED = 'the path changed while it was opened';
+
+function readError(error: unknown): unknown {
+  if (error instanceof ServiceError) return error;
+  const code = codeOf(error);
+  if (code === 'ELOOP') return invalidPath(CHANGED);
+  if (denied(code)) return forbidden('Permission denied reading the file');
+  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'NOT_REGULAR' || code === 'ENXIO' || code === 'ENAMETOOLONG') return new ServiceError(406, 'file not found');
+  return helperFault(error);
+}
+
+function writeError(error: unknown, path: CheckedPath): unknown {
+  if (!(error instanceof HelperError)) return error;
+  const dir = posix.dirname(path.requested);
+  switch (error.code) {
+    case 'ENOENT':
+      return error.step === 'parent' ? badRequest(`Directory ${dir} does not exist`) : helperFault(error);
+    case 'ENOTDIR':
+    case 'PARENT_NOT_DIRECTORY':
+      return badRequest(`${dir} is not a directory`);
+    case 'EEXIST':
+      return forbidden('file already exist');
+    case 'NOT_REGULAR':
+    case 'EISDIR':
+      return badRequest(`${path.requested} is not a regular file`);
+    case 'ELOOP':
+      return invalidPath(CHANGED);
+    case 'EACCES':
+    case 'EPERM':
+      return error.step === 'publish' ? forbidden(`Permission denied: cannot replace ${path.requested}`) : forbidden(`Cannot create a file in ${dir}: ${error.code}`);
+    case 'EROFS':
+      return forbidden(`${dir} is on a read-only file system`);
+    case 'ENAMETOOLONG':
+      return badRequest('the file name is too long');
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new ServiceError(507, 'Not enough space to store the file');
+    default:
+      return helperFault(error);
+  }
+}
+
+function listError(error: unknown, path: CheckedPath): unknown {
+  const code = codeOf(error);
+  if (denied(code)) return forbidden(`Permission denied reading ${path.requested}`);
+  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'NOT_DIRECTORY') return new ServiceError(406, `${path.requested} is not a directory`);
+  return helperFault(error);
+}
+
+function statError(error: unknown): unknown {
+  const code = codeOf(error);
+  if (denied(code)) return forbidden('Permission denied reading the file');
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new ServiceError(406, 'file not found');
+  return helperFault(error);
+}
+
+/** What the helper could not do for a reason that is not the caller's: a server fault, said plainly. */
+function helperFault(error: unknown): unknown {
+  if (!(error instanceof HelperError)) return error;
+  return new ServiceError(500, `File operation failed: ${error.message}`);
 }
 
 function parseMode(text: string | undefined): number | undefined {
@@ -340,13 +479,6 @@ async function syncDirectory(dir: string): Promise<void> {
 
 const exists = (path: string): Promise<boolean> => lstat(path).then(() => true, () => false);
 
-function openError(error: unknown): ServiceError {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ELOOP') return invalidPath('the path changed while it was opened');
-  if (code === 'EACCES' || code === 'EPERM') return forbidden('Permission denied reading the file');
-  return new ServiceError(406, 'file not found');
-}
-
 function uploadError(error: unknown): unknown {
   if (error instanceof ServiceError) return error;
   if (error instanceof MultipartError) return badRequest(error.message);
@@ -359,7 +491,10 @@ function uploadError(error: unknown): unknown {
 
 async function describe(name: string, path: string): Promise<FileEntry | undefined> {
   const info = await lstat(path).catch(() => undefined);
-  if (!info) return undefined;
+  return info && entryOf(name, info);
+}
+
+function entryOf(name: string, info: Stats): FileEntry {
   const type = info.isFile() ? 'file' : info.isDirectory() ? 'directory' : info.isSymbolicLink() ? 'symlink' : 'other';
   return { name, type, size: info.size, mode: info.mode & 0o777, modified: Math.floor(info.mtimeMs / 1000) };
 }
