@@ -1,0 +1,241 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import { join } from 'node:path';
+import { detectCgroups, type CgroupDetection, type CgroupMode, type Hierarchy } from './cgroup-detect.js';
+import { readCgroupFile, tryWriteCgroupFile, writeCgroupFile } from './cgroup-files.js';
+import { RunCgroup } from './run-cgroup.js';
+
+const MiB = 1024 * 1024;
+/** `Limits.MaxMemoryPerUserMB: 0` means this share of the host's memory. */
+const DEFAULT_USER_MEMORY_SHARE = 0.8;
+/** v2: where the daemon moves itself when its own cgroup may not hold processes and children at once. */
+const DAEMON_LEAF = 'appmesh-daemons';
+
+export interface CgroupReport {
+  mode: CgroupMode;
+  controllers: string[];
+  /** Why cgroups are not (fully) used. */
+  reason?: string;
+}
+
+/** Per-user limits, read each time a run starts (the configuration can change meanwhile). */
+export interface UserLimits {
+  maxProcesses(): number;
+  /** 0: a share of the host's memory. */
+  maxMemoryMB(): number;
+}
+
+export interface RunLimits {
+  memoryLimitBytes?: number;
+  cpuShares?: number;
+}
+
+export interface CgroupsOptions {
+  /** The daemon's home: names this instance's tree, so several daemons on one host never meet. */
+  home: string;
+  /** False: process groups only (a switch for tests and hosts where cgroups must not be touched). */
+  enabled: boolean;
+  limits: UserLimits;
+  log: (level: 'info' | 'warn', message: string) => void;
+  detection?: CgroupDetection;
+}
+
+/**
+ * This daemon's cgroup tree: `<own cgroup>/appmesh-<id>/user-<owner>/run-<uuid>` in every
+ * hierarchy used. The per-user parent carries the user's share (processes, memory), each run its
+ * own limits; a run's cgroup is removed once its processes are gone.
+ */
+export class Cgroups {
+  private readonly limitErrors = new Map<string, string>();
+  readonly report: CgroupReport;
+
+  private constructor(
+    private readonly mode: CgroupMode,
+    /** This instance's folder in each hierarchy used. */
+    private readonly hierarchies: Hierarchy[],
+    report: CgroupReport,
+    private readonly options: CgroupsOptions,
+  ) {
+    this.report = report;
+  }
+
+  static open(options: CgroupsOptions): Cgroups {
+    const instance = `appmesh-${createHash('sha256').update(options.home).digest('hex').slice(0, 12)}`;
+    const none = (reason: string) => new Cgroups('none', [], { mode: 'none', controllers: [], reason }, options);
+    if (!options.enabled) return none('switched off (APPMESH_CGROUPS=off)');
+    if (process.getuid?.() !== 0) return none('the daemon does not run as root');
+    const detection = options.detection ?? detectCgroups();
+    if (detection.mode === 'none') return none(detection.reason);
+    try {
+      const hierarchies = detection.mode === 'v2' ? [prepareV2(detection.hierarchy, instance)] : prepareV1(detection.hierarchies, instance);
+      const controllers = hierarchies.flatMap((hierarchy) => hierarchy.controllers);
+      const cgroups = new Cgroups(detection.mode, hierarchies, { mode: detection.mode, controllers }, options);
+      cgroups.removeEmptyLeftovers();
+      return cgroups;
+    } catch (error) {
+      return none(`cannot create the daemon's cgroups: ${(error as Error).message}`);
+    }
+  }
+
+  get enabled(): boolean {
+    return this.mode !== 'none';
+  }
+
+  /** A new, empty cgroup for one process tree of `owner`; undefined without cgroups. Throws when it cannot be made. */
+  createRun(owner: string | undefined, limits: RunLimits, id: string): RunCgroup | undefined {
+    if (this.mode === 'none') return undefined;
+    const userName = userFolderName(owner);
+    const runName = `run-${id}`;
+    const created: Hierarchy[] = [];
+    try {
+      for (const hierarchy of this.hierarchies) {
+        const userDir = join(hierarchy.dir, userName);
+        mkdirSync(userDir, { recursive: true });
+        if (this.mode === 'v2') enableControllers(userDir, hierarchy.controllers);
+        this.applyUserLimits(userDir, hierarchy.controllers, userName);
+        const runDir = join(userDir, runName);
+        mkdirSync(runDir);
+        created.push({ dir: runDir, controllers: hierarchy.controllers });
+      }
+      const run = new RunCgroup(this.mode, created);
+      applyRunLimits(run, this.mode, limits);
+      return run;
+    } catch (error) {
+      for (const hierarchy of created) tryRmdir(hierarchy.dir);
+      throw new Error(`cannot create the run's cgroup: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
+
+  /** Removes this instance's empty run and user folders (left by a crash, or by runs that are gone). */
+  removeEmptyLeftovers(includeInstance = false): void {
+    for (const hierarchy of this.hierarchies) {
+      for (const user of subfolders(hierarchy.dir)) {
+        for (const run of subfolders(join(hierarchy.dir, user))) tryRmdir(join(hierarchy.dir, user, run));
+        tryRmdir(join(hierarchy.dir, user));
+      }
+      if (includeInstance) tryRmdir(hierarchy.dir);
+    }
+  }
+
+  close(): void {
+    this.removeEmptyLeftovers(true);
+  }
+
+  private applyUserLimits(userDir: string, controllers: string[], userName: string): void {
+    const errors: string[] = [];
+    if (controllers.includes('pids')) {
+      const error = tryWriteCgroupFile(userDir, 'pids.max', String(this.options.limits.maxProcesses()));
+      if (error) errors.push(`pids.max: ${error}`);
+    }
+    if (controllers.includes('memory')) {
+      const configured = this.options.limits.maxMemoryMB();
+      const bytes = configured > 0 ? configured * MiB : Math.floor((totalmem() * DEFAULT_USER_MEMORY_SHARE) / 4096) * 4096;
+      // Lowering a limit below what the user holds now fails in v1 (EBUSY): the old limit stays.
+      const error = tryWriteCgroupFile(userDir, this.mode === 'v2' ? 'memory.max' : 'memory.limit_in_bytes', String(bytes));
+      if (error) errors.push(`memory limit: ${error}`);
+    }
+    const text = errors.join(', ');
+    if (text && this.limitErrors.get(userName) !== text) this.options.log('warn', `cgroup limits of ${userName} not applied: ${text}`);
+    this.limitErrors.set(userName, text);
+  }
+}
+
+function prepareV1(hierarchies: Hierarchy[], instance: string): Hierarchy[] {
+  const prepared: Hierarchy[] = [];
+  for (const hierarchy of hierarchies) {
+    const dir = join(hierarchy.dir, instance);
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (error) {
+      // cpu and freezer are optional; memory and pids are not.
+      if (hierarchy.controllers.includes('memory') || hierarchy.controllers.includes('pids')) throw new Error(`${dir}: ${(error as NodeJS.ErrnoException).code}`);
+      continue;
+    }
+    // Limits of a parent apply to its children only in hierarchical mode (the default of recent kernels).
+    if (hierarchy.controllers.includes('memory') && readCgroupFile(dir, 'memory.use_hierarchy') === '0') tryWriteCgroupFile(dir, 'memory.use_hierarchy', '1');
+    prepared.push({ dir, controllers: hierarchy.controllers });
+  }
+  return prepared;
+}
+
+/**
+ * v2 allows processes only in leaves of a cgroup whose children use controllers ("no internal
+ * processes"): when the daemon's own cgroup cannot hand controllers down, the daemon first moves
+ * itself into a leaf beside the tree it creates (as systemd does for a delegated unit).
+ */
+function prepareV2(hierarchy: Hierarchy, instance: string): Hierarchy {
+  const wanted = hierarchy.controllers;
+  if (enableControllers(hierarchy.dir, wanted, false)) {
+    const leaf = join(hierarchy.dir, DAEMON_LEAF);
+    mkdirSync(leaf, { recursive: true });
+    writeCgroupFile(leaf, 'cgroup.procs', String(process.pid));
+    enableControllers(hierarchy.dir, wanted);
+  }
+  const dir = join(hierarchy.dir, instance);
+  mkdirSync(dir, { recursive: true });
+  enableControllers(dir, wanted);
+  return { dir, controllers: wanted };
+}
+
+/** Hands `controllers` down to the children of `dir`; returns the failure (or throws it when `strict`). */
+function enableControllers(dir: string, controllers: string[], strict = true): string | undefined {
+  const enabled = (readCgroupFile(dir, 'cgroup.subtree_control') ?? '').split(/\s+/);
+  const missing = controllers.filter((controller) => !enabled.includes(controller));
+  if (missing.length === 0) return undefined;
+  const error = tryWriteCgroupFile(dir, 'cgroup.subtree_control', missing.map((controller) => `+${controller}`).join(' '));
+  if (error && strict) throw new Error(`${dir}/cgroup.subtree_control: ${error}`);
+  return error;
+}
+
+function applyRunLimits(run: RunCgroup, mode: CgroupMode, limits: RunLimits): void {
+  const memoryDir = run.dirOf('memory');
+  const memory = limits.memoryLimitBytes ?? 0;
+  if (memoryDir && memory > 0) {
+    if (mode === 'v2') {
+      writeCgroupFile(memoryDir, 'memory.max', String(memory));
+      // The limit is on memory, not on memory that may move to swap.
+      tryWriteCgroupFile(memoryDir, 'memory.swap.max', '0');
+    } else {
+      writeCgroupFile(memoryDir, 'memory.limit_in_bytes', String(memory));
+      if (existsSync(join(memoryDir, 'memory.memsw.limit_in_bytes'))) writeCgroupFile(memoryDir, 'memory.memsw.limit_in_bytes', String(memory));
+    }
+  }
+  const cpuDir = run.dirOf('cpu');
+  const shares = limits.cpuShares ?? 0;
+  if (cpuDir && shares > 0) {
+    if (mode === 'v2') writeCgroupFile(cpuDir, 'cpu.weight', String(sharesToWeight(shares)));
+    else writeCgroupFile(cpuDir, 'cpu.shares', String(Math.max(2, shares)));
+  }
+}
+
+/** v1 `cpu.shares` (2..262144, default 1024) to v2 `cpu.weight` (1..10000, default 100). */
+export function sharesToWeight(shares: number): number {
+  const clamped = Math.min(262_144, Math.max(2, shares));
+  return Math.min(10_000, Math.max(1, 1 + Math.round(((clamped - 2) * 9999) / 262_142)));
+}
+
+/** A folder name for an owner that cannot be a path trick (`..`, `/`) nor meet another owner's. */
+export function userFolderName(owner: string | undefined): string {
+  if (owner === undefined || owner === '') return 'daemon';
+  if (/^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/.test(owner)) return `user-${owner}`;
+  return `user-%${createHash('sha256').update(owner).digest('hex').slice(0, 24)}`;
+}
+
+function subfolders(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
+  } catch {
+    return [];
+  }
+}
+
+function tryRmdir(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Still has processes (or is gone).
+  }
+}

@@ -1,0 +1,57 @@
+import { Cgroups, type CgroupReport, type UserLimits } from './cgroups.js';
+import { launcherTools, type LauncherTools } from './launcher.js';
+
+/** `GET /appmesh/resources` → `containment`: what holds the processes the daemon starts. */
+export interface ContainmentReport {
+  cgroups: CgroupReport;
+  launcher: {
+    /** How a process changes to its user: `setpriv` after entering its cgroup, or Node's spawn options (placed in its cgroup after it started). */
+    privilege_drop: 'setpriv' | 'spawn-options';
+    reason?: string;
+  };
+}
+
+export interface ContainmentOptions {
+  home: string;
+  env: NodeJS.ProcessEnv;
+  limits: UserLimits;
+  log: (level: 'info' | 'warn', message: string) => void;
+}
+
+/**
+ * How the daemon contains the processes it starts: a cgroup per process tree (or process groups
+ * where cgroups cannot be used) and the launcher's tools. Decided once at start.
+ * `APPMESH_CGROUPS=off` in the daemon's environment keeps it to process groups.
+ */
+export class Containment {
+  private constructor(
+    readonly cgroups: Cgroups,
+    readonly tools: LauncherTools,
+  ) {}
+
+  static open(options: ContainmentOptions): Containment {
+    const enabled = (options.env.APPMESH_CGROUPS ?? '').trim().toLowerCase() !== 'off';
+    const cgroups = Cgroups.open({ home: options.home, enabled, limits: options.limits, log: options.log });
+    const containment = new Containment(cgroups, launcherTools());
+    const { reason, mode, controllers } = cgroups.report;
+    if (mode === 'none') options.log('warn', `process trees are not in cgroups (${reason}): stopping uses process groups, memory limits are polled, no per-user process limit`);
+    else options.log('info', `process trees in cgroups ${mode} (${controllers.join(', ')})`);
+    const launcher = containment.report().launcher;
+    if (launcher.reason) options.log('warn', launcher.reason);
+    return containment;
+  }
+
+  report(): ContainmentReport {
+    const setpriv = this.tools.setpriv !== undefined;
+    return {
+      cgroups: { ...this.cgroups.report, controllers: [...this.cgroups.report.controllers] },
+      launcher: setpriv
+        ? { privilege_drop: 'setpriv' }
+        : { privilege_drop: 'spawn-options', reason: 'setpriv (util-linux) not found: processes of other users enter their cgroup just after they start' },
+    };
+  }
+
+  close(): void {
+    this.cgroups.close();
+  }
+}

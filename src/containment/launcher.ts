@@ -1,0 +1,115 @@
+import { accessSync, constants } from 'node:fs';
+
+/**
+ * The launcher every process starts through. It is `/bin/sh` running a fixed script, started by
+ * the daemon (root, or the daemon's own account) and replaced by the command through `exec`, so
+ * the pid and exit status are the command's:
+ *   1. stderr joins stdout (one pipe: both keep their relative order);
+ *   2. its pid goes into each of the run's cgroup.procs files, before any user code exists;
+ *   3. `setpriv` drops to the user's uid/gid with no supplementary groups, then executes the
+ *      rest: an optional `env` that restores variables held back from the privileged part, the
+ *      sandbox prefix, and the command.
+ * Paths and ids travel as arguments, never inside the script.
+ */
+const LAUNCH_SCRIPT = [
+  'exec 2>&1',
+  'n=$1; shift',
+  'while [ "$n" -gt 0 ]; do echo $$ >"$1" || exit 125; shift; n=$((n - 1)); done',
+  'exec "$@"',
+].join('\n');
+
+export const SHELL = '/bin/sh';
+
+export interface LauncherTools {
+  /** util-linux setpriv: the privilege drop after the cgroup placement. */
+  setpriv?: string;
+  /** coreutils env: gives the command the variables the privileged part must not see. */
+  env?: string;
+}
+
+let cachedTools: LauncherTools | undefined;
+
+/** Finds the tools once, in fixed system folders only (never through a user's PATH). */
+export function launcherTools(): LauncherTools {
+  cachedTools ??= { setpriv: findExecutable('setpriv'), env: findExecutable('env') };
+  return cachedTools;
+}
+
+function findExecutable(name: string): string | undefined {
+  for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
+    try {
+      accessSync(`${dir}/${name}`, constants.X_OK);
+      return `${dir}/${name}`;
+    } catch {
+      // Next folder.
+    }
+  }
+  return undefined;
+}
+
+export interface LaunchInput {
+  /** The command's argv (argv[0] is looked up in the command's PATH after the privilege drop). */
+  argv: string[];
+  env: Record<string, string>;
+  /** Switch to this uid/gid; absent: run as the daemon's own account. */
+  user?: { uid: number; gid: number };
+  /** cgroup.procs files to enter before the command runs. */
+  cgroupProcsFiles: readonly string[];
+  sandboxArgv?: readonly string[];
+}
+
+export interface LaunchPlan {
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+  /** Spawn options for the fallback without setpriv: the launcher itself starts as the user. */
+  uid?: number;
+  gid?: number;
+  /** False when the process could not enter its cgroup before exec (the daemon moves it in after spawn). */
+  placedBeforeExec: boolean;
+}
+
+/** What to spawn so that `input.argv` runs contained and as its user. */
+export function planLaunch(input: LaunchInput, tools: LauncherTools = launcherTools()): LaunchPlan {
+  const tail = [...(input.sandboxArgv ?? []), ...input.argv];
+  const script = (files: readonly string[], rest: readonly string[]) => ['-c', LAUNCH_SCRIPT, 'appmesh-launch', String(files.length), ...files, ...rest];
+  if (!input.user) {
+    return { file: SHELL, args: script(input.cgroupProcsFiles, tail), env: input.env, placedBeforeExec: true };
+  }
+  if (!tools.setpriv) {
+    // The shell starts as the user: it cannot write cgroup.procs, the daemon does it after spawn.
+    return { file: SHELL, args: script([], tail), env: input.env, uid: input.user.uid, gid: input.user.gid, placedBeforeExec: input.cgroupProcsFiles.length === 0 };
+  }
+  const { safe, held } = holdBackPrivilegedEnv(input.env);
+  const restore = Object.keys(held).length && tools.env ? [tools.env, '--', ...Object.entries(held).map(([name, value]) => `${name}=${value}`)] : [];
+  const drop = [tools.setpriv, `--reuid=${input.user.uid}`, `--regid=${input.user.gid}`, '--clear-groups', '--'];
+  return { file: SHELL, args: script(input.cgroupProcsFiles, [...drop, ...restore, ...tail]), env: safe, placedBeforeExec: true };
+}
+
+/**
+ * Variables that change what the shell or the dynamic loader does (preloaded libraries, shell
+ * functions, startup files, locale and charset modules from a path) must not reach the part of
+ * the launcher that still runs as root; the command gets them back after the privilege drop.
+ */
+export function holdBackPrivilegedEnv(env: Record<string, string>): { safe: Record<string, string>; held: Record<string, string> } {
+  const safe: Record<string, string> = {};
+  const held: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (isPrivilegeSensitive(name, value)) held[name] = value;
+    else safe[name] = value;
+  }
+  return { safe, held };
+}
+
+const SENSITIVE_PREFIXES = ['LD_', 'MALLOC_', 'GLIBC_', 'BASH_FUNC_'];
+const SENSITIVE_NAMES = new Set([
+  'BASH_ENV', 'ENV', 'SHELLOPTS', 'BASHOPTS', 'IFS', 'CDPATH', 'PS4', 'POSIXLY_CORRECT',
+  'GCONV_PATH', 'GETCONF_DIR', 'HOSTALIASES', 'LOCALDOMAIN', 'LOCPATH', 'NIS_PATH', 'NLSPATH',
+  'RESOLV_HOST_CONF', 'RES_OPTIONS', 'TZDIR',
+]);
+
+function isPrivilegeSensitive(name: string, value: string): boolean {
+  if (SENSITIVE_NAMES.has(name) || SENSITIVE_PREFIXES.some((prefix) => name.startsWith(prefix))) return true;
+  // A locale given as a path loads files from that path.
+  return (name === 'LANG' || name === 'LANGUAGE' || name.startsWith('LC_')) && value.includes('/');
+}

@@ -1,0 +1,170 @@
+import { existsSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { CgroupMode, Hierarchy } from './cgroup-detect.js';
+import { cgroupPids, flatKeyedValue, readCgroupFile, signalAll, tryWriteCgroupFile } from './cgroup-files.js';
+
+const POLL_MS = 20;
+/** Freezing waits for tasks to reach a safe point; a task stuck in the kernel must not hold the kill up. */
+const FREEZE_WAIT_MS = 500;
+const KILL_ROUNDS = 100;
+const RMDIR_ATTEMPTS = 40;
+
+/**
+ * The cgroup of one process tree (one folder per hierarchy in v1, one folder in v2). Everything
+ * the tree forks stays in it, whatever session or process group it makes for itself, so it is
+ * counted, limited and killed as a whole.
+ */
+export class RunCgroup {
+  private removed = false;
+
+  constructor(
+    readonly mode: Exclude<CgroupMode, 'none'>,
+    /** The run's own folder in each hierarchy, with the controllers of that hierarchy. */
+    readonly dirs: readonly Hierarchy[],
+  ) {}
+
+  /** The files a new process writes its pid into to enter this cgroup (every hierarchy). */
+  get procsFiles(): string[] {
+    return this.dirs.map((hierarchy) => join(hierarchy.dir, 'cgroup.procs'));
+  }
+
+  /** Folder of the hierarchy carrying `controller` (v2: the only one). */
+  dirOf(controller: string): string | undefined {
+    return this.dirs.find((hierarchy) => hierarchy.controllers.includes(controller))?.dir;
+  }
+
+  /** Processes in the cgroup: read where the pids controller counts them. */
+  members(): number[] {
+    const dir = this.dirOf('pids') ?? this.dirs[0].dir;
+    return cgroupPids(dir);
+  }
+
+  isEmpty(): boolean {
+    return this.members().length === 0;
+  }
+
+  /** Moves a running process in (when it could not enter before exec). */
+  place(pid: number): void {
+    // Fails only when it exited already.
+    for (const hierarchy of this.dirs) tryWriteCgroupFile(hierarchy.dir, 'cgroup.procs', String(pid));
+  }
+
+  /** Processes the kernel's OOM killer ended in this cgroup. */
+  oomKills(): number {
+    const memory = this.dirOf('memory');
+    if (!memory) return 0;
+    const file = this.mode === 'v2' ? 'memory.events' : 'memory.oom_control';
+    return flatKeyedValue(readCgroupFile(memory, file), 'oom_kill') ?? 0;
+  }
+
+  /** Highest memory use seen, where the kernel keeps it. */
+  peakMemoryBytes(): number | undefined {
+    const memory = this.dirOf('memory');
+    if (!memory) return undefined;
+    const text = readCgroupFile(memory, this.mode === 'v2' ? 'memory.peak' : 'memory.max_usage_in_bytes');
+    const value = Number(text);
+    return text && Number.isFinite(value) ? value : undefined;
+  }
+
+  /**
+   * SIGTERM to every process, SIGKILL to whatever is left after `graceMs`, repeated until the
+   * cgroup is empty even if its processes fork meanwhile. Resolves once it is empty (or the
+   * attempts are exhausted: then false).
+   */
+  async terminate(graceMs: number): Promise<boolean> {
+    if (this.isEmpty()) return true;
+    this.withFrozen(() => {
+      const pids = this.members();
+      signalAll(pids, 'SIGTERM');
+      // Stopped processes act on TERM only once continued.
+      signalAll(pids, 'SIGCONT');
+    });
+    if (await this.waitEmpty(graceMs)) return true;
+    return this.killAll();
+  }
+
+  /** Kills every process now (no grace). */
+  async killAll(): Promise<boolean> {
+    const killFile = this.mode === 'v2' && existsSync(join(this.dirs[0].dir, 'cgroup.kill'));
+    for (let round = 0; round < KILL_ROUNDS; round++) {
+      if (this.isEmpty()) return true;
+      if (killFile && !tryWriteCgroupFile(this.dirs[0].dir, 'cgroup.kill', '1')) {
+        // The kernel kills every member and every process forked meanwhile.
+        if (await this.waitEmpty(2000)) return true;
+        continue;
+      }
+      // Frozen, nobody can fork or exit: the list is complete and no pid is reused under our hands.
+      await this.withFrozenAsync(async () => signalAll(this.members(), 'SIGKILL'));
+      if (await this.waitEmpty(100)) return true;
+    }
+    return this.isEmpty();
+  }
+
+  /** Removes the cgroup's folders once it is empty (a folder with processes cannot be removed). */
+  async remove(): Promise<void> {
+    if (this.removed) return;
+    for (let attempt = 0; attempt < RMDIR_ATTEMPTS; attempt++) {
+      const left = this.dirs.filter((hierarchy) => existsSync(hierarchy.dir) && !tryRmdir(hierarchy.dir));
+      if (left.length === 0) {
+        this.removed = true;
+        return;
+      }
+      // Exited processes leave their cgroup once reaped.
+      await sleep(25);
+    }
+  }
+
+  private async waitEmpty(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (!this.isEmpty()) {
+      if (Date.now() >= deadline) return false;
+      await sleep(POLL_MS);
+    }
+    return true;
+  }
+
+  private withFrozen(action: () => void): void {
+    const freezer = this.freezer();
+    if (!freezer) return action();
+    tryWriteCgroupFile(freezer.dir, freezer.file, freezer.frozen);
+    try {
+      action();
+    } finally {
+      tryWriteCgroupFile(freezer.dir, freezer.file, freezer.thawed);
+    }
+  }
+
+  private async withFrozenAsync(action: () => Promise<void>): Promise<void> {
+    const freezer = this.freezer();
+    if (!freezer) return action();
+    tryWriteCgroupFile(freezer.dir, freezer.file, freezer.frozen);
+    try {
+      const deadline = Date.now() + FREEZE_WAIT_MS;
+      while (!freezer.isFrozen() && Date.now() < deadline) await sleep(5);
+      await action();
+    } finally {
+      tryWriteCgroupFile(freezer.dir, freezer.file, freezer.thawed);
+    }
+  }
+
+  private freezer(): { dir: string; file: string; frozen: string; thawed: string; isFrozen: () => boolean } | undefined {
+    if (this.mode === 'v2') {
+      const dir = this.dirs[0].dir;
+      if (!existsSync(join(dir, 'cgroup.freeze'))) return undefined;
+      return { dir, file: 'cgroup.freeze', frozen: '1', thawed: '0', isFrozen: () => flatKeyedValue(readCgroupFile(dir, 'cgroup.events'), 'frozen') === 1 };
+    }
+    const dir = this.dirOf('freezer');
+    if (!dir) return undefined;
+    return { dir, file: 'freezer.state', frozen: 'FROZEN', thawed: 'THAWED', isFrozen: () => readCgroupFile(dir, 'freezer.state') === 'FROZEN' };
+  }
+}
+
+function tryRmdir(dir: string): boolean {
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
