@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import type { AppDefinition, ExitAction } from './app-definition.js';
 import type { AppEventType } from './events.js';
 import type { ExecIdentity } from '../auth/exec-user.js';
+import type { Containment } from '../containment/containment.js';
 import { OutputFiles } from './output/output-files.js';
+import type { PipeSource } from './output/pipe-source.js';
 import { TaskChannel } from './tasks/task-channel.js';
 import { StdoutPump } from './output/stdout-pump.js';
 import { ProcessRun, type RunExit } from './process/process-run.js';
@@ -17,10 +19,14 @@ export type AppKind = 'managed' | 'oneshot';
 /** What an application needs from the supervisor around it. */
 export interface AppHost {
   readonly outputDir: string;
+  /** Pipes between processes and the daemon, which copies them into the output files. */
+  readonly pipes: PipeSource;
   readonly defaultWorkingDir: string;
   killGraceMs(): number;
   maxOutputBytes(): number;
   baseEnv(): Record<string, string>;
+  /** cgroups and launcher tools for every process started. */
+  readonly containment?: Containment;
   /** Whether a subscriber wants this app's STDOUT events (reading output costs I/O). */
   wantsStdout(appName: string): boolean;
   /** The OS account for the owner's processes; throws when it cannot be used. */
@@ -33,6 +39,7 @@ export interface AppHost {
 }
 
 const HEALTH_CHECK_TIMEOUT_MS = 10_000;
+const MiB = 1024 * 1024;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
@@ -153,10 +160,9 @@ export class Application {
     return run;
   }
 
-  /** Deliberate stop of the current run (no exit action). */
+  /** Deliberate stop of the current run (no exit action); resolves once nothing of its tree is left. */
   async stopRun(): Promise<void> {
-    const run = this.run;
-    if (run?.running) await run.stop();
+    await this.run?.stop();
   }
 
   /**
@@ -222,7 +228,14 @@ export class Application {
       // The owner's command: it runs as the owner's OS account, like the app itself.
       const identity = this.host.execIdentity(this.definition.owner);
       const cwd = identity.switched ? '/' : this.host.defaultWorkingDir;
-      const exitCode = await runCheck(command, { cwd, timeoutMs: HEALTH_CHECK_TIMEOUT_MS, user: identity.switched ? identity.user : undefined });
+      const exitCode = await runCheck(command, {
+        cwd,
+        timeoutMs: HEALTH_CHECK_TIMEOUT_MS,
+        env: { ...this.host.baseEnv(), ...(identity.switched ? { HOME: identity.user.home, USER: identity.user.name, LOGNAME: identity.user.name } : {}) },
+        user: identity.switched ? identity.user : undefined,
+        owner: this.definition.owner,
+        containment: this.host.containment,
+      });
       this.setHealth(exitCode === 0 ? 0 : 1);
     } catch {
       this.setHealth(1);
@@ -234,11 +247,6 @@ export class Application {
   /** STDOUT events are produced only while a subscriber wants them (each tick re-checks). */
   pokeStdout(): void {
     this.stdout.poke();
-  }
-
-  /** Output size guard (each tick). */
-  enforceOutputLimit(): void {
-    if (this.running) this.output.truncateIfLarger(this.host.maxOutputBytes());
   }
 
   private spawn(interactive: boolean): ProcessRun {
@@ -262,10 +270,25 @@ export class Application {
     const stdin = definition.metadata === undefined ? undefined : typeof definition.metadata === 'string' ? definition.metadata : JSON.stringify(definition.metadata);
     // Decided before the output file is opened: a sandbox that cannot be honoured fails the start.
     const sandboxArgv = this.host.sandboxArgv(definition, { workingDir, home: identity.user.home });
-    const outputFd = this.output.openForNewRun(definition.stdout_cache_num ?? 0);
+    const output = this.output.openForNewRun(definition.stdout_cache_num ?? 0, () => this.host.maxOutputBytes(), this.host.pipes);
+    const limits = definition.resource_limit;
     return ProcessRun.start(
-      { command: definition.command ?? '', shell: definition.shell ?? false, workingDir, env, stdin, interactive, outputFd, user: identity.switched ? identity.user : undefined, sandboxArgv },
+      {
+        command: definition.command ?? '',
+        shell: definition.shell ?? false,
+        workingDir,
+        env,
+        stdin,
+        interactive,
+        output,
+        user: identity.switched ? identity.user : undefined,
+        owner: definition.owner,
+        memoryLimitBytes: (limits?.memory_mb ?? 0) * MiB,
+        cpuShares: limits?.cpu_shares,
+        sandboxArgv,
+      },
       this.host.killGraceMs(),
+      this.host.containment,
     );
   }
 
@@ -279,7 +302,8 @@ export class Application {
     }
     this.tasks.runEnded();
     this.lastExit = exit;
-    if (exit.code !== 0) this.recordError(`${this.name} exited with return code: ${exit.code}${this.limitNote ? ` (${this.limitNote})` : ''}`);
+    const note = this.limitNote ?? (exit.oomKilled ? this.oomNote(exit) : undefined);
+    if (exit.code !== 0 || exit.oomKilled) this.recordError(`${this.name} exited with return code: ${exit.code}${note ? ` (${note})` : ''}`);
     this.limitNote = undefined;
     if (!this.definition.health_check_cmd) this.setHealth(1);
     if (exit.deliberate || this.disposed || this.kind !== 'managed' || !this.enabled) {
@@ -288,6 +312,15 @@ export class Application {
     }
     this.applyExitAction(this.exitActionFor(exit.code), exit.atMs - run.startedAtMs, exit.atMs);
     this.evaluate(exit.atMs);
+  }
+
+  /** Which memory limit the kernel enforced: the run's own when its peak reached it, else the owner's share. */
+  private oomNote(exit: RunExit): string {
+    const limitMb = this.definition.resource_limit?.memory_mb ?? 0;
+    const ownLimitHit = limitMb > 0 && (exit.peakMemoryBytes === undefined || exit.peakMemoryBytes >= limitMb * MiB * 0.95);
+    return ownLimitHit
+      ? `out of memory: killed by the kernel, memory exceeded resource_limit.memory_mb ${limitMb}`
+      : `out of memory: killed by the kernel, the owner's processes together exceeded Limits.MaxMemoryPerUserMB`;
   }
 
   private exitActionFor(code: number): ExitAction {

@@ -1,10 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PipeSource } from './output/pipe-source.js';
 import type { AppDefinition } from './app-definition.js';
 import { Application, type AppHost, type AppKind } from './application.js';
 import type { AppEvent, AppEventType } from './events.js';
 import type { AppStore } from '../store/app-store.js';
 import type { ExecIdentity } from '../auth/exec-user.js';
+import type { Containment } from '../containment/containment.js';
 import { readGroupUsage } from './process/proc-stats.js';
 import { Serial } from '../util/serial.js';
 
@@ -17,11 +20,13 @@ export interface SupervisorSettings {
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
   execIdentity: (owner: string | undefined) => ExecIdentity;
   sandboxArgv: AppHost['sandboxArgv'];
+  /** cgroups and the launcher; absent: process groups only. */
+  containment?: Containment;
 }
 
 /**
- * Owns every application: registration, removal, the periodic tick (health, windows, output
- * size) and persistence of managed definitions. Events go out on `events` ('event').
+ * Owns every application: registration, removal, the periodic tick (health, windows, memory
+ * without cgroups) and persistence of managed definitions. Events go out on `events` ('event').
  */
 export class Supervisor {
   readonly events = new EventEmitter();
@@ -41,6 +46,7 @@ export class Supervisor {
     const baseEnv = childEnvironment();
     this.host = {
       outputDir: settings.outputDir,
+      pipes: new PipeSource(join(settings.outputDir, '.pipes')),
       defaultWorkingDir: settings.defaultWorkingDir,
       killGraceMs: settings.killGraceMs,
       maxOutputBytes: settings.maxOutputBytes,
@@ -48,6 +54,7 @@ export class Supervisor {
       wantsStdout: (appName) => [...this.stdoutInterest].some((wants) => wants(appName)),
       execIdentity: settings.execIdentity,
       sandboxArgv: settings.sandboxArgv,
+      containment: settings.containment,
       emit: (app, type, data) => this.emit(app.name, type, data),
       requestRemoval: (app) => {
         if (this.apps.get(app.name) === app) void this.remove(app.name).catch((error: Error) => settings.log('error', `removing ${app.name} failed: ${error.message}`));
@@ -83,6 +90,11 @@ export class Supervisor {
 
   has(name: string): boolean {
     return this.apps.has(name);
+  }
+
+  /** How the processes it starts are contained (reported by /appmesh/resources). */
+  get containment(): Containment | undefined {
+    return this.settings.containment;
   }
 
   get size(): number {
@@ -135,6 +147,8 @@ export class Supervisor {
     this.closed = true;
     if (this.tickTimer) clearTimeout(this.tickTimer);
     await Promise.all([...this.apps.values()].map((app) => app.dispose(false)));
+    this.settings.containment?.close();
+    this.host.pipes.close();
   }
 
   private scheduleTick(): void {
@@ -151,7 +165,6 @@ export class Supervisor {
       [...this.apps.values()].map(async (app) => {
         try {
           app.evaluate(now);
-          app.enforceOutputLimit();
           app.pokeStdout();
           await app.checkHealth(now);
         } catch (error) {
@@ -164,9 +177,11 @@ export class Supervisor {
 
   /**
    * `resource_limit.memory_mb` without cgroups: the RSS of each limited process tree is read
-   * every tick and a tree above its limit is stopped (best effort, tick-granular).
+   * every tick and a tree above its limit is stopped (best effort, tick-granular). With cgroups
+   * the kernel enforces it.
    */
   private async enforceMemoryLimits(): Promise<void> {
+    if (this.settings.containment?.cgroups.enabled) return;
     const limited = [...this.apps.values()].filter((app) => app.running && (app.definition.resource_limit?.memory_mb ?? 0) > 0);
     if (limited.length === 0) return;
     const usage = await readGroupUsage(limited.map((app) => app.run!.pid));

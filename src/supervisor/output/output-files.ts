@@ -1,8 +1,10 @@
-import { closeSync, constants, existsSync, ftruncateSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { CappedOutputFile } from './capped-output-file.js';
+import type { PipeSource } from './pipe-source.js';
 
 export interface OutputMatch {
   /** 1-based line number. */
@@ -22,8 +24,8 @@ export interface OutputChunk {
 
 /**
  * The output files of one application: index 0 is the current (or last) run, 1..N the runs
- * before it. Processes write straight into the file through an inherited descriptor, so the
- * daemon never holds a run's output in memory and stdout/stderr keep their relative order.
+ * before it. The daemon writes them from each run's pipe (stdout and stderr joined, in order),
+ * a chunk at a time, never above `Limits.MaxOutputBytesPerRun`.
  */
 export class OutputFiles {
   constructor(private readonly dir: string, private readonly appName: string) {}
@@ -34,7 +36,7 @@ export class OutputFiles {
   }
 
   /** Shifts the current file into history (keeping `keep` previous runs) and opens a new one. */
-  openForNewRun(keep: number): number {
+  openForNewRun(keep: number, maxBytes: () => number, pipes: PipeSource): CappedOutputFile {
     if (existsSync(this.path(0))) {
       if (keep > 0) {
         for (let index = keep; index >= 1; index--) {
@@ -47,8 +49,14 @@ export class OutputFiles {
       }
     }
     this.pruneHistory(keep);
-    // O_APPEND so that truncation by the size guard restarts writes at offset 0.
-    return openSync(this.path(0), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_APPEND, 0o600);
+    // The folder is the daemon's own; a link planted in it is never followed.
+    const fd = openSync(this.path(0), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+    try {
+      return new CappedOutputFile(fd, pipes.open(), maxBytes);
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
   }
 
   /** Number of files currently kept (current + history). */
@@ -146,19 +154,6 @@ export class OutputFiles {
     } finally {
       stream.destroy();
     }
-  }
-
-  /** Size guard: a runaway writer cannot fill the disk. */
-  truncateIfLarger(limit: number): boolean {
-    const size = this.size(0);
-    if (size === undefined || size <= limit) return false;
-    const fd = openSync(this.path(0), 'r+');
-    try {
-      ftruncateSync(fd, 0);
-    } finally {
-      closeSync(fd);
-    }
-    return true;
   }
 
   removeAll(): void {

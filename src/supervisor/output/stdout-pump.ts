@@ -73,7 +73,10 @@ export class StdoutPump {
     let fd: number | undefined;
     try {
       fd = openSync(this.file, 'r');
-      if (this.lost) this.position = fstatSync(fd).size;
+      const size = fstatSync(fd).size;
+      if (this.lost) this.position = size;
+      // The file started over at the output cap: its new content begins at 0.
+      else if (size < this.position) this.position = 0;
       this.lost = false;
       for (let budget = MAX_PER_PUMP; budget > 0; ) {
         const buffer = Buffer.alloc(Math.min(MAX_CHUNK, budget));

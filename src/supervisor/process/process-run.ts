@@ -1,9 +1,25 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants as fsConstants, accessSync, statSync } from 'node:fs';
+import { constants as fsConstants, accessSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { Containment } from '../../containment/containment.js';
+import { planLaunch } from '../../containment/launcher.js';
+import type { RunCgroup } from '../../containment/run-cgroup.js';
 import { splitCommandLine } from './command-line.js';
-import { signalGroup, terminateGroup } from './process-group.js';
+import { cgroupTree, processGroupTree, type ProcessTree } from './process-tree.js';
+
+/** Where a run's output goes: the process writes a pipe, the daemon copies it on. */
+export interface OutputTarget {
+  /** The pipe's write end: the process's stdout (and stderr, joined by the launcher). */
+  readonly fd: number;
+  /** The process was started: copies until end-of-file (every writer closed the pipe) or `cut()`. */
+  copy(): Promise<void>;
+  /** Stops copying now. */
+  cut(): void;
+  /** No process was started for it. */
+  discard(): void;
+}
 
 export interface RunSpec {
   command: string;
@@ -14,8 +30,8 @@ export interface RunSpec {
   stdin?: string;
   /** Keep stdin open as a pipe for `writeStdin` (interactive programs). */
   interactive?: boolean;
-  /** Descriptor of the output file: stdout and stderr both go there. */
-  outputFd: number;
+  /** Receives stdout and stderr, one pipe in the order written; absent: both are discarded. */
+  output?: OutputTarget;
   /** OS account to run as; absent: the daemon's own. */
   user?: { name: string; uid: number; gid: number };
   /** The App Mesh user owning the run: its process tree goes under this user's parent cgroup. */
@@ -38,11 +54,22 @@ export interface RunExit {
   atMs: number;
   /** True when the daemon stopped the run (disable, timeout, delete...): no exit action. */
   deliberate: boolean;
+  /** The kernel's OOM killer ended a process of the run (its memory limit, or its owner's). */
+  oomKilled?: boolean;
+  /** Highest memory use of the whole tree, where the kernel keeps it. */
+  peakMemoryBytes?: number;
 }
 
 export class StartError extends Error {}
 
-/** One execution of a command, leading its own process group so the whole tree can be stopped. */
+/** After the tree is gone the pipe reaches end-of-file at once; this bounds a writer that escaped it. */
+const OUTPUT_DRAIN_MS = 1000;
+
+/**
+ * One execution of a command: the launcher puts it in its own cgroup (or process group) before
+ * it runs and drops to its user, so the whole tree can be limited and stopped. Its output comes
+ * through a pipe that the daemon copies into the output file.
+ */
 export class ProcessRun {
   readonly uuid = randomUUID();
   /** Secret of this run for the worker side of the task API. */
@@ -51,34 +78,55 @@ export class ProcessRun {
   readonly pid: number;
   /** The OS account it runs as when the daemon switched users. */
   readonly user?: string;
+  /** Resolves once the leader exited and its output is written. */
   readonly exited: Promise<RunExit>;
   exit?: RunExit;
   private deliberate = false;
   private readonly child: ChildProcess;
+  private readonly tree: ProcessTree;
+  private terminating?: Promise<void>;
+  /** Resolves once nothing of the tree is left and what it held is freed. */
+  private released: Promise<void> = Promise.resolve();
 
-  private constructor(spec: RunSpec, private readonly graceMs: number) {
-    const { file, args } = resolveCommand(spec.command, spec.shell);
+  private constructor(spec: RunSpec, private readonly graceMs: number, containment: Containment | undefined) {
     this.user = spec.user?.name;
+    let cgroup: RunCgroup | undefined;
     let child: ChildProcess;
     try {
-      child = spawn(file, args, {
+      const argv = resolveCommand(spec);
+      try {
+        cgroup = containment?.cgroups.createRun(spec.owner, { memoryLimitBytes: spec.memoryLimitBytes, cpuShares: spec.cpuShares }, this.uuid);
+      } catch (error) {
+        throw new StartError((error as Error).message);
+      }
+      const plan = planLaunch(
+        { argv, env: { ...spec.env, APP_MESH_PROCESS_KEY: this.processKey }, user: spec.user, cgroupProcsFiles: cgroup?.procsFiles ?? [], sandboxArgv: spec.sandboxArgv },
+        containment?.tools,
+      );
+      child = spawn(plan.file, plan.args, {
         cwd: spec.workingDir,
-        env: { ...spec.env, APP_MESH_PROCESS_KEY: this.processKey },
-        stdio: [spec.stdin === undefined && !spec.interactive ? 'ignore' : 'pipe', spec.outputFd, spec.outputFd],
+        env: plan.env,
+        // stderr joins stdout inside the launcher.
+        stdio: [spec.stdin === undefined && !spec.interactive ? 'ignore' : 'pipe', spec.output ? spec.output.fd : 'ignore', 'ignore'],
         // setsid(): the child leads a new session and process group.
         detached: true,
-        ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
+        ...(plan.uid !== undefined ? { uid: plan.uid, gid: plan.gid } : {}),
       });
-    } finally {
-      // The child holds its own copy of the descriptor.
-      closeSync(spec.outputFd);
-    }
-    if (child.pid === undefined) {
-      child.on('error', () => undefined);
-      throw new StartError(`failed to start '${file}'`);
+      if (child.pid === undefined) {
+        child.on('error', () => undefined);
+        throw new StartError(`failed to start '${argv[0]}'`);
+      }
+      if (cgroup && !plan.placedBeforeExec) cgroup.place(child.pid);
+    } catch (error) {
+      spec.output?.discard();
+      void cgroup?.remove();
+      throw error instanceof StartError ? error : new StartError((error as Error).message);
     }
     this.child = child;
     this.pid = child.pid;
+    this.tree = cgroup ? cgroupTree(cgroup) : processGroupTree(child.pid);
+    const output = spec.output;
+    const drained = output ? output.copy() : Promise.resolve();
     if (child.stdin) {
       // A process that never reads its stdin must not crash the daemon with EPIPE.
       child.stdin.on('error', () => undefined);
@@ -89,24 +137,13 @@ export class ProcessRun {
       }
     }
     this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        const exit: RunExit = {
-          code: code ?? -(signal ? (osConstants.signals[signal] ?? 1) : 1),
-          signal: signal ?? undefined,
-          atMs: Date.now(),
-          deliberate: this.deliberate,
-        };
-        this.exit = exit;
-        // The leader is gone; what it left behind in its group goes with it.
-        if (signalGroup(this.pid, 0)) void terminateGroup(this.pid, this.graceMs);
-        resolve(exit);
-      });
+      child.once('exit', (code, signal) => void this.finish(code, signal, drained, output).then(resolve));
     });
     child.on('error', () => undefined);
   }
 
-  static start(spec: RunSpec, graceMs: number): ProcessRun {
-    return new ProcessRun(spec, graceMs);
+  static start(spec: RunSpec, graceMs: number, containment?: Containment): ProcessRun {
+    return new ProcessRun(spec, graceMs, containment);
   }
 
   /** True while stdin accepts input (interactive runs). */
@@ -128,37 +165,86 @@ export class ProcessRun {
 
   /** Ends the whole tree like a crash would (no `deliberate` mark): exit actions still apply. */
   async kill(): Promise<RunExit> {
-    if (this.exit) return this.exit;
-    await terminateGroup(this.pid, this.graceMs);
-    return this.exited;
+    return this.end();
   }
 
   /** Stops the whole tree (TERM, then KILL after the grace period); never triggers exit actions. */
   async stop(): Promise<RunExit> {
-    if (this.exit) return this.exit;
-    this.deliberate = true;
-    await terminateGroup(this.pid, this.graceMs);
-    return this.exited;
+    if (!this.exit) this.deliberate = true;
+    return this.end();
+  }
+
+  /** Resolves once the tree is gone (stopped now if it still runs) and its cgroup removed. */
+  private async end(): Promise<RunExit> {
+    if (!this.exit) await this.terminateTree();
+    const exit = await this.exited;
+    await this.released;
+    return exit;
+  }
+
+  private terminateTree(): Promise<void> {
+    this.terminating ??= this.tree.terminate(this.graceMs).then(() => undefined);
+    return this.terminating;
+  }
+
+  /** The leader exited: what it left behind goes too, and the output is complete before the exit counts. */
+  private async finish(code: number | null, signal: NodeJS.Signals | null, drained: Promise<void>, output: OutputTarget | undefined): Promise<RunExit> {
+    const oomKilled = this.tree.oomKills() > 0;
+    const peakMemoryBytes = this.tree.peakMemoryBytes();
+    const cleared = this.tree.isEmpty() ? Promise.resolve() : this.terminateTree();
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = cleared.then(() => new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), OUTPUT_DRAIN_MS))));
+    const complete = await Promise.race([drained.then(() => true), giveUp]);
+    clearTimeout(timer);
+    if (!complete) {
+      // A process outside the tree holds the pipe open: the output ends here.
+      output?.cut();
+      await drained;
+    }
+    const exit: RunExit = {
+      code: code ?? -(signal ? (osConstants.signals[signal] ?? 1) : 1),
+      signal: signal ?? undefined,
+      atMs: Date.now(),
+      deliberate: this.deliberate,
+      ...(oomKilled ? { oomKilled } : {}),
+      ...(peakMemoryBytes !== undefined ? { peakMemoryBytes } : {}),
+    };
+    this.exit = exit;
+    this.released = cleared.then(() => this.tree.release());
+    return exit;
   }
 }
 
-function resolveCommand(command: string, shell: boolean): { file: string; args: string[] } {
-  if (shell) return { file: 'bash', args: ['-c', command] };
+/**
+ * The command's argv. When the daemon runs it as itself, a missing program is a start error as
+ * it always was; as another user, the launcher finds it with that user's rights (the root daemon
+ * does not probe paths for a user) and a missing one ends the run with 127.
+ */
+function resolveCommand(spec: RunSpec): string[] {
+  if (spec.shell) return ['bash', '-c', spec.command];
   let argv: string[];
   try {
-    argv = splitCommandLine(command);
+    argv = splitCommandLine(spec.command);
   } catch (error) {
     throw new StartError((error as Error).message);
   }
   if (argv.length === 0) throw new StartError('empty command');
-  const [file, ...args] = argv;
+  if (spec.user) return argv;
+  const file = argv[0];
   if (file.includes('/')) {
-    try {
-      if (!statSync(file).isFile()) throw new Error();
-      accessSync(file, fsConstants.X_OK);
-    } catch {
-      throw new StartError(`'${file}' is not an executable file`);
-    }
+    if (!isExecutableFile(resolve(spec.workingDir, file))) throw new StartError(`'${file}' is not an executable file`);
+  } else if (!(spec.env.PATH ?? process.env.PATH ?? '').split(delimiter).some((dir) => dir && isExecutableFile(join(dir, file)))) {
+    throw new StartError(`failed to start '${file}': not found in PATH`);
   }
-  return { file, args };
+  return argv;
+}
+
+function isExecutableFile(file: string): boolean {
+  try {
+    if (!statSync(file).isFile()) return false;
+    accessSync(file, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

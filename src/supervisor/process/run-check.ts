@@ -1,34 +1,33 @@
-import { spawn } from 'node:child_process';
-import { splitCommandLine } from './command-line.js';
-import { signalGroup } from './process-group.js';
+import type { Containment } from '../../containment/containment.js';
+import { ProcessRun } from './process-run.js';
+
+export interface CheckOptions {
+  cwd: string;
+  timeoutMs: number;
+  env: Record<string, string>;
+  user?: { name: string; uid: number; gid: number };
+  /** The App Mesh user owning the app: the check runs in a cgroup under this user's parent. */
+  owner?: string;
+  containment?: Containment;
+}
 
 /**
- * Runs a short check command (argv, no shell) and resolves its exit code; a check that outlives
- * `timeoutMs` is killed with its whole group and counts as failed (-1).
+ * Runs a short check command (argv, no shell) through the same launcher as the app itself and
+ * resolves its exit code. A check that outlives `timeoutMs` is killed (-9); whatever it leaves
+ * behind is killed with it, so a check never leaves processes running.
  */
-export function runCheck(command: string, options: { cwd: string; timeoutMs: number; user?: { uid: number; gid: number } }): Promise<number> {
-  return new Promise((resolve) => {
-    let argv: string[];
-    try {
-      argv = splitCommandLine(command);
-    } catch {
-      resolve(-1);
-      return;
-    }
-    if (argv.length === 0) {
-      resolve(-1);
-      return;
-    }
-    const child = spawn(argv[0], argv.slice(1), { cwd: options.cwd, stdio: 'ignore', detached: true, ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {}) });
-    const timer = setTimeout(() => child.pid && signalGroup(child.pid, 'SIGKILL'), options.timeoutMs);
-    child.once('error', () => {
-      clearTimeout(timer);
-      resolve(-1);
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      if (child.pid) signalGroup(child.pid, 'SIGKILL');
-      resolve(code ?? -1);
-    });
-  });
+export async function runCheck(command: string, options: CheckOptions): Promise<number> {
+  let run: ProcessRun;
+  try {
+    run = ProcessRun.start({ command, shell: false, workingDir: options.cwd, env: options.env, user: options.user, owner: options.owner }, 0, options.containment);
+  } catch {
+    return -1;
+  }
+  const timer = setTimeout(() => void run.kill(), options.timeoutMs);
+  try {
+    return (await run.exited).code;
+  } finally {
+    clearTimeout(timer);
+    await run.kill();
+  }
 }

@@ -1,0 +1,92 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants, mkdirSync, openSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Both ends of one pipe: the daemon reads `readFd`, the process writes `writeFd`. */
+export interface Pipe {
+  readFd: number;
+  writeFd: number;
+}
+
+const POOL_LOW = 16;
+const POOL_BATCH = 48;
+
+/**
+ * Real pipes for run output. Node's own 'pipe' stdio is a socket pair, on which a process cannot
+ * open /dev/stdout or /dev/stderr (ENXIO), a habit of countless scripts. Node cannot make an
+ * anonymous pipe, so each pipe is a FIFO in the daemon's private folder, opened at both ends and
+ * unlinked at once. FIFOs are made ahead in batches (one `mkfifo` process per batch), so a start
+ * does not wait for a process of its own.
+ */
+export class PipeSource {
+  private readonly ready: string[] = [];
+  private refilling = false;
+  private closed = false;
+  private readonly mkfifo = findMkfifo();
+
+  constructor(private readonly dir: string) {
+    // Leftovers of an earlier daemon are never reused: nobody knows who opened them.
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.refill();
+  }
+
+  /** A new pipe; throws when none can be made. */
+  open(): Pipe {
+    const path = this.ready.pop() ?? this.makeNow();
+    try {
+      // Non-blocking: the read end opens without a writer; then the write end opens at once.
+      const readFd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+      const writeFd = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW);
+      return { readFd, writeFd };
+    } finally {
+      unlinkSync(path);
+      if (this.ready.length < POOL_LOW) this.refill();
+    }
+  }
+
+  private makeNow(): string {
+    const [path] = this.names(1);
+    execFileSync(this.mkfifo, ['-m', '600', path], { stdio: 'ignore' });
+    return path;
+  }
+
+  private refill(): void {
+    if (this.refilling || this.closed) return;
+    this.refilling = true;
+    const paths = this.names(POOL_BATCH);
+    execFile(this.mkfifo, ['-m', '600', ...paths], (error) => {
+      this.refilling = false;
+      if (!error && !this.closed) this.ready.push(...paths);
+      else for (const path of paths) rmSync(path, { force: true });
+    });
+  }
+
+  private names(count: number): string[] {
+    return Array.from({ length: count }, () => join(this.dir, `pipe-${randomBytes(12).toString('hex')}`));
+  }
+
+  /** Removes the FIFOs made ahead (the daemon is going down). */
+  close(): void {
+    this.closed = true;
+    for (const path of this.ready.splice(0)) rmSync(path, { force: true });
+    try {
+      if (readdirSync(this.dir).length === 0) rmSync(this.dir, { recursive: true, force: true });
+    } catch {
+      // Gone already.
+    }
+  }
+}
+
+function findMkfifo(): string {
+  for (const dir of ['/usr/bin', '/bin']) {
+    try {
+      accessSync(join(dir, 'mkfifo'), constants.X_OK);
+      return join(dir, 'mkfifo');
+    } catch {
+      // Next folder.
+    }
+  }
+  return 'mkfifo';
+}

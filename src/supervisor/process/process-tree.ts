@@ -1,0 +1,37 @@
+import type { RunCgroup } from '../../containment/run-cgroup.js';
+import { groupExists, terminateGroup } from './process-group.js';
+
+/** The processes of one run, stopped as a whole: its cgroup, or its process group without cgroups. */
+export interface ProcessTree {
+  /** True when no process of the tree is left. */
+  isEmpty(): boolean;
+  /** SIGTERM to all, SIGKILL after `graceMs` to what is left; resolves once it is empty (or given up). */
+  terminate(graceMs: number): Promise<unknown>;
+  /** Processes the kernel's OOM killer ended (0 where it cannot be known). */
+  oomKills(): number;
+  peakMemoryBytes(): number | undefined;
+  /** Frees what the tree held (the cgroup folders) once it is empty. */
+  release(): Promise<void>;
+}
+
+/** cgroup: everything forked stays in it, whatever session or group it makes for itself. */
+export function cgroupTree(cgroup: RunCgroup): ProcessTree {
+  return {
+    isEmpty: () => cgroup.isEmpty(),
+    terminate: (graceMs) => cgroup.terminate(graceMs),
+    oomKills: () => cgroup.oomKills(),
+    peakMemoryBytes: () => cgroup.peakMemoryBytes(),
+    release: () => cgroup.remove(),
+  };
+}
+
+/** Process group led by the run's first process: `setsid` or a double fork escapes it. */
+export function processGroupTree(pgid: number): ProcessTree {
+  return {
+    isEmpty: () => !groupExists(pgid),
+    terminate: (graceMs) => terminateGroup(pgid, graceMs),
+    oomKills: () => 0,
+    peakMemoryBytes: () => undefined,
+    release: async () => undefined,
+  };
+}
