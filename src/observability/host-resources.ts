@@ -4,6 +4,7 @@ import os from 'node:os';
 import { readGroupUsage } from '../supervisor/process/proc-stats.js';
 import { formatLocalTime } from '../supervisor/schedule/time-text.js';
 import { readCgroupLimits, type CgroupLimits } from './cgroup.js';
+import type { ContainmentReport } from '../containment/containment.js';
 import { daemonTreeUsage } from './daemon-usage.js';
 import { filesystemUsage, type FilesystemUsage } from './filesystems.js';
 import { readMounts, type MountEntry } from './mounts.js';
@@ -18,6 +19,8 @@ export interface HostResourceInput {
   home: string;
   startedAtMs: number;
   timezoneOffsetMinutes?: number;
+  /** How the processes the daemon starts are contained. */
+  containment: ContainmentReport;
 }
 
 export interface NetAddress {
@@ -64,6 +67,8 @@ export interface HostResources {
   systime: string;
   appmesh_start_time: string;
   appmesh_start_time_unix_seconds: number;
+  /** cgroups (mode, controllers, why not) and how processes change to their user. */
+  containment: ContainmentReport;
 }
 
 interface HostMemory {
@@ -171,6 +176,7 @@ export async function collectHostResources(input: HostResourceInput): Promise<Ho
     systime: formatLocalTime(nowSeconds, input.timezoneOffsetMinutes),
     appmesh_start_time: formatLocalTime(startedAtSeconds, input.timezoneOffsetMinutes),
     appmesh_start_time_unix_seconds: startedAtSeconds,
+    containment: input.containment,
   };
 }
 

@@ -1,8 +1,14 @@
 import type { Principal } from '../auth/principal.js';
+import type { ContainmentReport } from '../containment/containment.js';
 import { collectHostResources, type HostResources } from '../observability/host-resources.js';
 import type { DaemonMetrics, HttpRequestDone } from '../observability/metrics.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { Authorizer } from './authorize.js';
+
+const NO_CONTAINMENT: ContainmentReport = {
+  cgroups: { mode: 'none', controllers: [], reason: 'the supervisor was started without containment' },
+  launcher: { privilege_drop: 'spawn-options' },
+};
 
 export interface ObservabilitySettings {
   version: string;
@@ -43,6 +49,7 @@ export class ObservabilityService {
       home: this.settings.home,
       startedAtMs: this.startedAtMs,
       timezoneOffsetMinutes: this.settings.timezoneOffsetMinutes(),
+      containment: this.supervisor.containment?.report() ?? NO_CONTAINMENT,
     });
   }
 
