@@ -1,0 +1,270 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { detectCgroups } from '../src/containment/cgroup-detect.js';
+import { getApp, login, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
+
+// cgroups need root and a kernel that offers them: the daemon's CI has both.
+const asRoot = process.getuid?.() === 0;
+const cgroupsUsable = asRoot && detectCgroups().mode !== 'none';
+const hasPython = (() => {
+  try {
+    execFileSync('python3', ['-c', 'pass']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** Pids of live (not zombie) processes whose command line contains `marker`. */
+async function processesWith(marker: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const cmdline = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0').join(' ');
+      if (!cmdline.includes(marker)) continue;
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z') found.push(Number(name));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+/** Test clean-up: whatever a failed test left behind. */
+async function killAll(marker: string): Promise<void> {
+  for (const pid of await processesWith(marker)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone.
+    }
+  }
+}
+
+/** The cgroup folder (pids hierarchy, v1) or the v2 folder a process is in. */
+async function cgroupFolderOf(pid: number): Promise<string | undefined> {
+  const text = await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '');
+  const line = text.split('\n').find((entry) => /^\d+:pids:/.test(entry)) ?? text.split('\n').find((entry) => entry.startsWith('0::'));
+  return line?.slice(line.indexOf(':', line.indexOf(':') + 1) + 1);
+}
+
+/**
+ * A command leaving sleepers behind the usual ways: a new session (`setsid`), and a double fork
+ * whose grandchild is re-parented to init. `marker` is the sleep's duration, unique per test.
+ */
+const escapingCommand = (marker: string) => `setsid sh -c 'sleep ${marker} & sleep ${marker}' & ( ( sleep ${marker} & ) & ) ; setsid sleep ${marker} & sleep ${marker}`;
+
+let d: TestDaemon;
+beforeAll(async () => {
+  d = await startTestDaemon({ env: { APPMESH_Limits_KillGraceSeconds: '1' } });
+});
+afterAll(async () => {
+  await d.stop();
+});
+
+describe.runIf(cgroupsUsable)('a cgroup per process tree', () => {
+  const markers = ['4201', '4202', '4203', '4204', '4205', '4206'];
+  afterAll(async () => {
+    for (const marker of markers) await killAll(marker);
+  });
+
+  test('/appmesh/resources reports the cgroup mode and its controllers', async () => {
+    const resources = (await (await d.request('GET', '/appmesh/resources')).json()) as { containment: { cgroups: { mode: string; controllers: string[] } } };
+    expect(['v1', 'v2']).toContain(resources.containment.cgroups.mode);
+    expect(resources.containment.cgroups.controllers).toEqual(expect.arrayContaining(['memory', 'pids']));
+  });
+
+  test('DELETE of an app leaves nothing of a tree that escaped with setsid and a double fork, and removes its cgroup', async () => {
+    const marker = markers[0];
+    expect((await d.request('PUT', '/appmesh/app/escaper', { body: { command: escapingCommand(marker), shell: true } })).status).toBe(200);
+    await waitFor(async () => (await processesWith(marker)).length >= 5 || undefined, 10_000, 'the sleepers');
+    const pid = (await getApp(d, 'escaper')).pid as number;
+    const folder = await cgroupFolderOf(pid);
+    expect(folder).toMatch(/\/appmesh-[0-9a-f]{12}\/user-admin\/run-[0-9a-f-]{36}$/);
+    expect((await d.request('DELETE', '/appmesh/app/escaper')).status).toBe(200);
+    expect(await processesWith(marker)).toEqual([]);
+    const mounted = ['/sys/fs/cgroup/pids', '/sys/fs/cgroup/unified', '/sys/fs/cgroup'].map((root) => join(root, folder!));
+    expect(mounted.filter((dir) => existsSync(dir))).toEqual([]);
+  });
+
+  test('disabling a managed app leaves nothing of its tree', async () => {
+    const marker = markers[1];
+    expect((await d.request('PUT', '/appmesh/app/escaper2', { body: { command: escapingCommand(marker), shell: true } })).status).toBe(200);
+    await waitFor(async () => (await processesWith(marker)).length >= 5 || undefined, 10_000, 'the sleepers');
+    expect((await d.request('POST', '/appmesh/app/escaper2/disable')).status).toBe(200);
+    expect(await processesWith(marker)).toEqual([]);
+    await d.request('DELETE', '/appmesh/app/escaper2');
+  });
+
+  test('stopping a run leaves nothing of its tree', async () => {
+    const marker = markers[2];
+    const response = await d.request('POST', '/appmesh/app/run?timeout=60', { body: { command: escapingCommand(marker), shell: true } });
+    expect(response.status).toBe(200);
+    const { name } = (await response.json()) as { name: string };
+    await waitFor(async () => (await processesWith(marker)).length >= 5 || undefined, 10_000, 'the sleepers');
+    const principal = await d.daemon.core.auth.authenticate(d.token);
+    await d.daemon.core.apps.stopRun(principal, name);
+    expect(await processesWith(marker)).toEqual([]);
+  });
+
+  test('a run that reaches its timeout leaves nothing of its tree', async () => {
+    const marker = markers[3];
+    const response = await d.request('POST', '/appmesh/app/syncrun?timeout=2', { body: { command: escapingCommand(marker), shell: true } });
+    expect(response.status).toBe(200);
+    expect(await processesWith(marker)).toEqual([]);
+  });
+
+  test('what a finished run left behind is killed with its cgroup', async () => {
+    const marker = markers[4];
+    const response = await d.request('POST', '/appmesh/app/syncrun', { body: { command: `setsid sleep ${marker} > /dev/null 2>&1 & sleep 0.3; echo started`, shell: true } });
+    expect(await response.text()).toBe('started\n');
+    await waitFor(async () => (await processesWith(marker)).length === 0 || undefined, 5_000, 'the leftover to be killed');
+  });
+
+  test('a health check that leaves a process behind leaves nothing', async () => {
+    const marker = markers[5];
+    expect((await d.request('PUT', '/appmesh/app/checked', { body: { command: 'sleep 300', health_check_cmd: `sh -c 'setsid sleep ${marker} & sleep 0.3'` } })).status).toBe(200);
+    // A check runs each tick (1 s).
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    expect((await d.request('POST', '/appmesh/app/checked/disable')).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await processesWith(marker)).toEqual([]);
+    await d.request('DELETE', '/appmesh/app/checked');
+  });
+});
+
+describe.runIf(cgroupsUsable)('per-user limits', () => {
+  const marker = '4301';
+  afterAll(async () => {
+    await killAll(marker);
+    await d.request('POST', '/appmesh/config', { body: { Limits: { MaxProcessesPerUser: 1024 } } });
+  });
+
+  test("a user's fork bomb is held at Limits.MaxProcessesPerUser, the daemon and other users keep working, DELETE leaves nothing", async () => {
+    const max = 40;
+    expect((await d.request('POST', '/appmesh/config', { body: { Limits: { MaxProcessesPerUser: max } } })).status).toBe(200);
+    for (const user of ['bomber', 'bystander']) {
+      const created = await d.request('PUT', `/appmesh/user/${user}`, { body: { key: `${user}-Password-1`, group: user, roles: ['manage', 'view', 'shell'] } });
+      expect(created.status, await created.clone().text()).toBe(200);
+    }
+    const bomber = await login(d.url, 'bomber', 'bomber-Password-1');
+    const bystander = await login(d.url, 'bystander', 'bystander-Password-1');
+    const bomb = `for i in $(seq 1 3000); do sleep ${marker} & done; wait`;
+    expect((await d.request('PUT', '/appmesh/app/bomb', { token: bomber, body: { command: bomb, shell: true } })).status).toBe(200);
+    await waitFor(async () => (await processesWith(marker)).length >= max - 5 || undefined, 15_000, 'the bomb to reach the limit');
+
+    let highest = 0;
+    for (let sample = 0; sample < 10; sample++) {
+      highest = Math.max(highest, (await processesWith(marker)).length);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(highest).toBeLessThanOrEqual(max);
+
+    expect((await d.request('GET', '/appmesh/readyz', { token: null })).status).toBe(200);
+    const other = await d.request('POST', '/appmesh/app/syncrun', { token: bystander, body: { command: 'echo still-here', shell: true } });
+    expect(await other.text()).toBe('still-here\n');
+
+    expect((await d.request('DELETE', '/appmesh/app/bomb', { token: bomber })).status).toBe(200);
+    expect(await processesWith(marker)).toEqual([]);
+  });
+});
+
+describe.runIf(cgroupsUsable && hasPython)('memory limits', () => {
+  test('resource_limit.memory_mb is enforced by the kernel at once, and last_error says so', async () => {
+    const started = Date.now();
+    expect(
+      (
+        await d.request('PUT', '/appmesh/app/hog', {
+          body: {
+            command: 'python3 -c "import time; x = bytearray(200 * 1024 * 1024); x[::4096] = b\'1\' * len(x[::4096]); time.sleep(300)"',
+            resource_limit: { memory_mb: 30 },
+            behavior: { exit: 'standby' },
+          },
+        })
+      ).status,
+    ).toBe(200);
+    const app = await waitFor(async () => {
+      const view = await getApp(d, 'hog');
+      return view.return_code !== undefined ? view : undefined;
+    }, 15_000, 'the kernel to stop the app');
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(app.return_code).toBe(-9);
+    expect(String(app.last_error)).toMatch(/out of memory: killed by the kernel, memory exceeded resource_limit.memory_mb 30/);
+    await d.request('DELETE', '/appmesh/app/hog');
+  });
+});
+
+describe('output written by the daemon', () => {
+  afterAll(async () => {
+    await d.request('POST', '/appmesh/config', { body: { Limits: { MaxOutputBytesPerRun: 100 * 1024 * 1024 } } });
+  });
+
+  test('a run writing 50 MB never has an output file above Limits.MaxOutputBytesPerRun, and syncrun returns the tail', async () => {
+    const cap = 1024 * 1024;
+    expect((await d.request('POST', '/appmesh/config', { body: { Limits: { MaxOutputBytesPerRun: cap } } })).status).toBe(200);
+    const file = join(d.home, 'work', 'stdout', 'appmesh.bigwriter.out');
+    let highest = 0;
+    let samples = 0;
+    let done = false;
+    const sampler = (async () => {
+      while (!done) {
+        try {
+          highest = Math.max(highest, statSync(file).size);
+          samples++;
+        } catch {
+          // Not created yet, or removed at the end of the run.
+        }
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    })();
+    const command = `for i in $(seq 1 50); do head -c 1000000 /dev/zero | tr '\\\\0' a; echo; done; echo THE-END`;
+    const response = await d.request('POST', '/appmesh/app/syncrun', { body: { name: 'bigwriter', command, shell: true } });
+    done = true;
+    await sampler;
+    const text = await response.text();
+    expect(response.status).toBe(200);
+    expect(samples).toBeGreaterThan(10);
+    expect(highest).toBeGreaterThan(0);
+    expect(highest).toBeLessThanOrEqual(cap);
+    expect(text.endsWith('THE-END\n')).toBe(true);
+    expect(text.length).toBeLessThanOrEqual(cap);
+  });
+
+  test('stdout and stderr keep their order in one output, and /dev/stdout and /dev/stderr can be opened', async () => {
+    const command = 'for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done; echo opened > /dev/stderr; echo again | tee /dev/stdout';
+    const response = await d.request('POST', '/appmesh/app/syncrun', { body: { command, shell: true } });
+    expect(await response.text()).toBe('out1\nerr1\nout2\nerr2\nout3\nerr3\nout4\nerr4\nout5\nerr5\nopened\nagain\nagain\n');
+  });
+
+  test('a run whose leftover keeps the output pipe open still ends, with its output', async () => {
+    const started = Date.now();
+    const response = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'sleep 4401 & echo first', shell: true } });
+    expect(await response.text()).toBe('first\n');
+    expect(Date.now() - started).toBeLessThan(5000);
+    await killAll('4401');
+  });
+});
+
+describe('without cgroups', () => {
+  let plain: TestDaemon;
+  beforeAll(async () => {
+    plain = await startTestDaemon({ env: { APPMESH_CGROUPS: 'off' } });
+  });
+  afterAll(async () => {
+    await plain.stop();
+  });
+
+  test('runs still work and /appmesh/resources says none, with the reason', async () => {
+    const resources = (await (await plain.request('GET', '/appmesh/resources')).json()) as { containment: { cgroups: { mode: string; reason: string } } };
+    expect(resources.containment.cgroups.mode).toBe('none');
+    expect(resources.containment.cgroups.reason).toMatch(/APPMESH_CGROUPS=off/);
+    const response = await plain.request('POST', '/appmesh/app/syncrun', { body: { command: 'echo out; echo err >&2; exit 3', shell: true } });
+    expect(response.headers.get('X-Exit-Code')).toBe('3');
+    expect(await response.text()).toBe('out\nerr\n');
+  });
+});
