@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { detectCgroups } from '../src/containment/cgroup-detect.js';
@@ -9,14 +10,16 @@ import { getApp, login, startTestDaemon, waitFor, type TestDaemon } from './help
 // cgroups need root and a kernel that offers them: the daemon's CI has both.
 const asRoot = process.getuid?.() === 0;
 const cgroupsUsable = asRoot && detectCgroups().mode !== 'none';
-const hasPython = (() => {
+const has = (command: string, args: string[]) => {
   try {
-    execFileSync('python3', ['-c', 'pass']);
+    execFileSync(command, args, { stdio: 'ignore' });
     return true;
   } catch {
     return false;
   }
-})();
+};
+const hasPython = has('python3', ['-c', 'pass']);
+const hasGcc = has('gcc', ['--version']);
 
 /** Pids of live (not zombie) processes whose command line contains `marker`. */
 async function processesWith(marker: string): Promise<number[]> {
@@ -247,6 +250,34 @@ describe('output written by the daemon', () => {
     expect(await response.text()).toBe('first\n');
     expect(Date.now() - started).toBeLessThan(5000);
     await killAll('4401');
+  });
+});
+
+describe.runIf(asRoot && hasGcc)('the launcher', () => {
+  test("a user's LD_PRELOAD reaches the command but never the part of the launcher that runs as root", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'appmesh-preload-'));
+    try {
+      chmodSync(dir, 0o777);
+      // Each process that loads the library appends its uid to the log.
+      const source = join(dir, 'spy.c');
+      writeFileSync(source, '#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\n__attribute__((constructor)) static void spy(void) { const char *log = getenv("SPY_LOG"); FILE *f = log ? fopen(log, "a") : 0; if (f) { fprintf(f, "%d\\n", (int)getuid()); fclose(f); } }\n');
+      const library = join(dir, 'spy.so');
+      execFileSync('gcc', ['-shared', '-fPIC', '-o', library, source]);
+      chmodSync(library, 0o755);
+      const log = join(dir, 'uids.log');
+      writeFileSync(log, '');
+      chmodSync(log, 0o666);
+      const created = await d.request('PUT', '/appmesh/user/preloader', { body: { key: 'Preloader-Password-1', group: 'preloader', roles: ['view', 'shell'] } });
+      expect(created.status).toBe(200);
+      const preloader = await login(d.url, 'preloader', 'Preloader-Password-1');
+      const response = await d.request('POST', '/appmesh/app/syncrun', { token: preloader, body: { command: 'true', env: { LD_PRELOAD: library, SPY_LOG: log } } });
+      expect(response.status).toBe(200);
+      const uids = (await readFile(log, 'utf8')).split('\n').filter(Boolean).map(Number);
+      expect(uids.length).toBeGreaterThan(0);
+      expect(uids.filter((uid) => uid === 0)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
