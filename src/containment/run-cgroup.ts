@@ -110,8 +110,8 @@ export class RunCgroup {
         this.removed = true;
         return;
       }
-      // Exited processes leave their cgroup once reaped.
-      await sleep(25);
+      // Exited processes leave their cgroup once reaped: usually a moment, rarely longer.
+      await sleep(Math.min(25, 2 ** attempt));
     }
   }
 
