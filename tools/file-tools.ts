@@ -5,8 +5,10 @@ import { DESTRUCTIVE, READ_ONLY, defineTool, type ToolDef } from './tool-kit.js'
 
 /**
  * Files for agents, through the same path policy as REST transfers (absolute paths, no `..`,
- * symlink escapes resolved, the base-directory jail, system folders refused). Reads and writes
- * are bounded; large transfers belong to the REST endpoints (see file_upload_command).
+ * symlink escapes resolved, the base-directory jail, system folders refused) and the same I/O:
+ * on a root daemon each read, write, listing and stat runs as the caller's own OS identity, so
+ * the kernel refuses what that account could not do. Reads and writes are bounded; large
+ * transfers belong to the REST endpoints (see file_upload_command).
  */
 
 const MAX_READ = 1_048_576;
