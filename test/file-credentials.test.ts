@@ -2,6 +2,7 @@
 // tools and workspaces run in a helper holding the user's uid/gid, so the kernel refuses what
 // the user could not do itself — whatever tricks the user plays with links, FIFOs and sticky /tmp.
 import { execFileSync } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, chown, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
@@ -13,10 +14,11 @@ import { runningAsRoot } from '../src/auth/os-user.js';
 import { askHelper } from '../src/files/io-helper-client.js';
 import { exchangeRacer } from './helpers/exchange-racer.js';
 import { call, mcpClient, ok } from './helpers/mcp-client.js';
-import { login, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+import { login, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
 
 const MiB = 1024 * 1024;
 const WORKSPACE_CAP = 3;
+const UPLOAD_LIMIT = 16 * MiB;
 
 interface User {
   name: string;
@@ -73,7 +75,7 @@ describe.runIf(runningAsRoot())('file I/O with the caller’s credentials (root 
   let bob: User;
 
   beforeAll(async () => {
-    d = await startTestDaemon({ env: { APPMESH_Limits_MaxWorkspacesPerUser: String(WORKSPACE_CAP) } });
+    d = await startTestDaemon({ env: { APPMESH_Limits_MaxWorkspacesPerUser: String(WORKSPACE_CAP), APPMESH_Limits_MaxUploadBytes: String(UPLOAD_LIMIT) } });
     scratch = await mkdtemp(join(tmpdir(), 'appmesh-file-credentials-'));
     await chmod(scratch, 0o755);
     alice = await newUser('alice');
@@ -124,6 +126,35 @@ describe.runIf(runningAsRoot())('file I/O with the caller’s credentials (root 
     expect((await upload(bob, join(box, 'intruder.txt'), 'x')).status).toBe(403);
     expect((await call(bob.mcp, 'write_file', { path: join(box, 'notes.txt'), content: 'x', overwrite: true })).isError).toBe(true);
     expect(await readFile(join(box, 'notes.txt'), 'utf8')).toBe('hello');
+  });
+
+  test("a user's upload over the limit, or cut off mid-body, leaves no file and no temporary file", async () => {
+    const box = await userFolder(alice, 'alice-cut');
+    // Chunked, so the limit is found while streaming, not from a declared length.
+    const tooBig = await fetch(`${d.url}/appmesh/file/upload`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${alice.token}`, 'X-File-Path': encodeURIComponent(join(box, 'big.bin')), 'Content-Type': 'application/octet-stream' },
+      body: new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < 17; i++) controller.enqueue(new Uint8Array(MiB));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(tooBig.status).toBe(413);
+    expect(await readdir(box)).toEqual([]);
+
+    const url = new URL(d.url);
+    const req = httpRequest({
+      host: url.hostname, port: url.port, method: 'POST', path: '/appmesh/file/upload',
+      headers: { Authorization: `Bearer ${alice.token}`, 'X-File-Path': encodeURIComponent(join(box, 'cut.bin')), 'Content-Type': 'application/octet-stream', 'Content-Length': String(8 * MiB) },
+    });
+    req.on('error', () => undefined);
+    req.write(randomBytes(4 * MiB));
+    await waitFor(async () => (await readdir(box)).some((name) => name.endsWith('.part')), 10_000, "the helper's temporary file");
+    req.destroy();
+    await waitFor(async () => (await readdir(box)).length === 0, 10_000, 'the folder to be empty');
   });
 
   test('a root-owned file in sticky /tmp cannot be replaced: not by MCP write_file, not by a REST upload', async () => {
