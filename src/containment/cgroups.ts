@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { totalmem } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { detectCgroups, type CgroupDetection, type CgroupMode, type Hierarchy } from './cgroup-detect.js';
 import { readCgroupFile, tryWriteCgroupFile, writeCgroupFile } from './cgroup-files.js';
 import { RunCgroup } from './run-cgroup.js';
@@ -9,6 +9,7 @@ import { RunCgroup } from './run-cgroup.js';
 const MiB = 1024 * 1024;
 /** `Limits.MaxMemoryPerUserMB: 0` means this share of the host's memory. */
 const DEFAULT_USER_MEMORY_SHARE = 0.8;
+const REQUIRED_V2 = ['memory', 'pids'];
 /** v2: where the daemon moves itself when its own cgroup may not hold processes and children at once. */
 const DAEMON_LEAF = 'appmesh-daemons';
 
@@ -162,20 +163,33 @@ function prepareV1(hierarchies: Hierarchy[], instance: string): Hierarchy[] {
 /**
  * v2 allows processes only in leaves of a cgroup whose children use controllers ("no internal
  * processes"): when the daemon's own cgroup cannot hand controllers down, the daemon first moves
- * itself into a leaf beside the tree it creates (as systemd does for a delegated unit).
+ * itself into a leaf beside the tree it creates (as systemd does for a delegated unit). Optional
+ * controllers that cannot be handed down are left out.
  */
 function prepareV2(hierarchy: Hierarchy, instance: string): Hierarchy {
-  const wanted = hierarchy.controllers;
-  if (enableControllers(hierarchy.dir, wanted, false)) {
-    const leaf = join(hierarchy.dir, DAEMON_LEAF);
-    mkdirSync(leaf, { recursive: true });
-    writeCgroupFile(leaf, 'cgroup.procs', String(process.pid));
-    enableControllers(hierarchy.dir, wanted);
-  }
-  const dir = join(hierarchy.dir, instance);
+  // A daemon started earlier in this process may have moved it into the leaf already.
+  const own = basename(hierarchy.dir) === DAEMON_LEAF ? dirname(hierarchy.dir) : hierarchy.dir;
+  const controllers = handDown(own, hierarchy.controllers, hierarchy.controllers.filter((controller) => REQUIRED_V2.includes(controller)));
+  const dir = join(own, instance);
   mkdirSync(dir, { recursive: true });
-  enableControllers(dir, wanted);
-  return { dir, controllers: wanted };
+  enableControllers(dir, controllers);
+  return { dir, controllers };
+}
+
+/** Enables the controllers for the children of the daemon's cgroup; returns those enabled (all, or the required ones). */
+function handDown(own: string, all: string[], required: string[]): string[] {
+  if (!enableControllers(own, all, false)) return all;
+  if (!enableControllers(own, required, false)) return required;
+  const leaf = join(own, DAEMON_LEAF);
+  mkdirSync(leaf, { recursive: true });
+  writeCgroupFile(leaf, 'cgroup.procs', String(process.pid));
+  if (!enableControllers(own, all, false)) return all;
+  const error = enableControllers(own, required, false);
+  if (!error) return required;
+  // Other processes share the daemon's cgroup: leave everything as it was.
+  tryWriteCgroupFile(own, 'cgroup.procs', String(process.pid));
+  tryRmdir(leaf);
+  throw new Error(`${own} holds other processes and cannot hand controllers down (${error}): run the daemon in a cgroup of its own (systemd: Delegate=yes)`);
 }
 
 /** Hands `controllers` down to the children of `dir`; returns the failure (or throws it when `strict`). */
