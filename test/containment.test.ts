@@ -244,6 +244,14 @@ describe('output written by the daemon', () => {
     expect(await response.text()).toBe('out1\nerr1\nout2\nerr2\nout3\nerr3\nout4\nerr4\nout5\nerr5\nopened\nagain\nagain\n');
   });
 
+  test('the pid the daemon reports is the command’s own (the launcher execs)', async () => {
+    expect((await d.request('PUT', '/appmesh/app/selfpid', { body: { command: 'echo $$; exec sleep 300', shell: true } })).status).toBe(200);
+    const reported = await waitFor(async () => (await getApp(d, 'selfpid')).pid as number | undefined, 10_000, 'the app to run');
+    const printed = await waitFor(async () => Number((await (await d.request('GET', '/appmesh/app/selfpid/output')).text()).trim()) || undefined, 10_000, 'its pid');
+    expect(printed).toBe(reported);
+    await d.request('DELETE', '/appmesh/app/selfpid');
+  });
+
   test('a run whose leftover keeps the output pipe open still ends, with its output', async () => {
     const started = Date.now();
     const response = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'sleep 4401 & echo first', shell: true } });
