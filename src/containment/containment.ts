@@ -9,6 +9,8 @@ export interface ContainmentReport {
     privilege_drop: 'setpriv' | 'spawn-options';
     reason?: string;
   };
+  /** Sections other parts of containment add (`addReportSection`). */
+  [section: string]: unknown;
 }
 
 export interface ContainmentOptions {
@@ -24,10 +26,18 @@ export interface ContainmentOptions {
  * `APPMESH_CGROUPS=off` in the daemon's environment keeps it to process groups.
  */
 export class Containment {
+  private readonly sections = new Map<string, () => unknown>();
+
   private constructor(
     readonly cgroups: Cgroups,
     readonly tools: LauncherTools,
   ) {}
+
+  /** Another part of containment (such as the sandbox) reports under `name` beside `cgroups`. */
+  addReportSection(name: string, report: () => unknown): void {
+    if (name === 'cgroups' || name === 'launcher') throw new Error(`containment report section ${name} is taken`);
+    this.sections.set(name, report);
+  }
 
   static open(options: ContainmentOptions): Containment {
     const enabled = (options.env.APPMESH_CGROUPS ?? '').trim().toLowerCase() !== 'off';
@@ -44,6 +54,7 @@ export class Containment {
   report(): ContainmentReport {
     const setpriv = this.tools.setpriv !== undefined;
     return {
+      ...Object.fromEntries([...this.sections].map(([name, report]) => [name, report()])),
       cgroups: { ...this.cgroups.report, controllers: [...this.cgroups.report.controllers] },
       launcher: setpriv
         ? { privilege_drop: 'setpriv' }
