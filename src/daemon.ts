@@ -136,6 +136,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     limits: { maxProcesses: () => config().Limits.MaxProcessesPerUser, maxMemoryMB: () => config().Limits.MaxMemoryPerUserMB },
     log: (level, message) => log[level](message),
   });
+  containment.addReportSection('sandbox', () => sandbox.status());
   const supervisor = new Supervisor(
     {
       outputDir: join(workDir, 'stdout'),
