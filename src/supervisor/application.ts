@@ -235,6 +235,8 @@ export class Application {
         user: identity.switched ? identity.user : undefined,
         owner: this.definition.owner,
         containment: this.host.containment,
+        // The check is the owner's code too: an isolated app's check is isolated (or fails).
+        sandboxArgv: this.host.sandboxArgv(this.definition, { workingDir: cwd, home: identity.user.home }),
       });
       this.setHealth(exitCode === 0 ? 0 : 1);
     } catch {

@@ -9,6 +9,8 @@ export interface CheckOptions {
   /** The App Mesh user owning the app: the check runs in a cgroup under this user's parent. */
   owner?: string;
   containment?: Containment;
+  /** The app's sandbox prefix: the check is confined like the app. */
+  sandboxArgv?: string[];
 }
 
 /**
@@ -19,7 +21,7 @@ export interface CheckOptions {
 export async function runCheck(command: string, options: CheckOptions): Promise<number> {
   let run: ProcessRun;
   try {
-    run = ProcessRun.start({ command, shell: false, workingDir: options.cwd, env: options.env, user: options.user, owner: options.owner }, 0, options.containment);
+    run = ProcessRun.start({ command, shell: false, workingDir: options.cwd, env: options.env, user: options.user, owner: options.owner, sandboxArgv: options.sandboxArgv }, 0, options.containment);
   } catch {
     return -1;
   }
