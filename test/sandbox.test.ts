@@ -4,7 +4,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { sandboxSupport } from '../src/containment/sandbox.js';
 import { call, mcpClient } from './helpers/mcp-client.js';
-import { login, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+import { login, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
 
 /**
  * The `isolated` sandbox through a real root daemon: what a user's command can still reach from
@@ -53,7 +53,7 @@ describe.runIf(support.available && asRoot)(`isolated runs through a root daemon
     // Outside /tmp, so that hiding the daemon's home is the sandbox's doing, not the private /tmp's.
     d = await startTestDaemon({ home: await mkdtemp('/var/tmp/appmesh-sandbox-home-') });
     port = new URL(d.url).port;
-    iso = await addUser(d, 'iso', ['shell', 'view']);
+    iso = await addUser(d, 'iso', ['shell', 'view', 'manage']);
     sandy = await addUser(d, 'sandy', ['shell', 'view', 'manage']);
     manager = await addUser(d, 'manager', ['usermgr', 'view']);
     // A working folder owned by iso's OS account, and a world-writable folder of someone else's.
@@ -120,8 +120,22 @@ describe.runIf(support.available && asRoot)(`isolated runs through a root daemon
     expect(await lines(d, d.token, { command: probe, sandbox: 'isolated' })).toEqual(['hidden', '0']);
   });
 
+  test('the health check of an isolated app runs in the sandbox too', async () => {
+    const check = `bash -c 'touch ${foreign}/from-health-check; test $(ls /proc | grep -c "^[0-9]*$") -lt 8'`;
+    const put = await d.request('PUT', '/appmesh/app/isolated-health', { token: iso, body: { command: 'sleep 60', sandbox: 'isolated', health_check_cmd: check } });
+    expect(put.status).toBe(200);
+    try {
+      const healthy = await waitFor(async () => ((await (await d.request('GET', '/appmesh/app/isolated-health', { token: iso })).json()) as { health: number }).health === 0, 8000, 'a healthy verdict').catch(() => false);
+      expect(await readdir(foreign)).toEqual([]);
+      expect(healthy).toBe(true);
+    } finally {
+      await d.request('DELETE', '/appmesh/app/isolated-health', { token: iso });
+      await rm(join(foreign, 'from-health-check'), { force: true });
+    }
+  });
+
   test('the sandbox is part of the app model: shown, validated, stored', async () => {
-    const put = await d.request('PUT', '/appmesh/app/sandboxed-app', { token: sandy, body: { command: 'sleep 60', sandbox: 'isolated', sandbox_network: true } });
+    const put = await d.request('PUT', '/appmesh/app/sandboxed-app', { token: sandy, body: { command: 'true', sandbox: 'isolated', sandbox_network: true } });
     expect(put.status).toBe(200);
     const view = (await put.json()) as Record<string, unknown>;
     expect(view.sandbox).toBe('isolated');
