@@ -63,6 +63,11 @@ describe('sandboxArgv: the flags', () => {
     expect(argv.join(' ')).toContain('--chdir /tmp --');
   });
 
+  test('a hidden folder inside another hidden folder gets no mount of its own', () => {
+    const argv = sandboxArgv({ workingDir: '/srv', network: true, hiddenDirs: ['/var/lib/appmesh', '/var/lib/appmesh/work', '/srv/appmesh-work'] });
+    expect(argv.filter((arg) => arg.startsWith('/var/lib/appmesh') || arg === '/srv/appmesh-work')).toEqual(['/var/lib/appmesh', '/srv/appmesh-work']);
+  });
+
   test('a relative path is refused', () => {
     expect(() => sandboxArgv({ workingDir: 'work', network: false })).toThrow(/absolute/);
   });

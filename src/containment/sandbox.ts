@@ -46,9 +46,11 @@ export function sandboxArgv(options: SandboxOptions): string[] {
     argv.push('--unshare-net');
     for (const mount of NETWORK_MOUNTS) argv.push('--tmpfs', mount);
   }
-  for (const dir of unique(options.hiddenDirs ?? [])) {
-    // Under a private mount it is hidden already; a mount point there would only show its name.
-    if (!privateMounts.some((mount) => within(dir, mount)) && dir !== '/') argv.push('--tmpfs', dir);
+  const hidden = unique(options.hiddenDirs ?? []);
+  for (const dir of hidden) {
+    // Under a private mount or another hidden folder it is hidden already; a mount point there would only show its name.
+    const covered = [...privateMounts, ...hidden.filter((other) => other !== dir)].some((mount) => within(dir, mount));
+    if (!covered && dir !== '/') argv.push('--tmpfs', dir);
   }
   for (const dir of unique([workingDir, ...(options.writableDirs ?? [])])) {
     // Binding `/` or a private mount point back would undo the sandbox.
