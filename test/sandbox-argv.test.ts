@@ -68,6 +68,14 @@ describe('sandboxArgv: the flags', () => {
     expect(argv.filter((arg) => arg.startsWith('/var/lib/appmesh') || arg === '/srv/appmesh-work')).toEqual(['/var/lib/appmesh', '/srv/appmesh-work']);
   });
 
+  test('a working directory that is not writable is a read-only view, still reachable under the private /tmp', () => {
+    const argv = sandboxArgv({ workingDir: '/tmp/shared', workingDirWritable: false, network: false });
+    expect(argv).not.toContain('--bind');
+    expect(argv.join(' ')).toContain('--tmpfs /tmp');
+    expect(argv.join(' ')).toContain('--ro-bind /tmp/shared /tmp/shared');
+    expect(argv.join(' ')).toContain('--chdir /tmp/shared --');
+  });
+
   test('a relative path is refused', () => {
     expect(() => sandboxArgv({ workingDir: 'work', network: false })).toThrow(/absolute/);
   });

@@ -88,6 +88,12 @@ describe.runIf(support.available && asRoot)(`isolated runs through a root daemon
     expect(await readdir(foreign)).toEqual([]);
   });
 
+  test('a working directory the user does not own stays read-only, even when the folder is world-writable', async () => {
+    const run = await lines(d, iso, { command: 'touch planted 2>/dev/null && echo wrote; pwd', working_dir: foreign, sandbox: 'isolated' });
+    expect(run).toEqual([foreign]);
+    expect(await readdir(foreign)).toEqual([]);
+  });
+
   test('an isolated run has an empty private /tmp', async () => {
     const planted = `/tmp/appmesh-sandbox-planted-${process.pid}`;
     const leaked = `/tmp/appmesh-sandbox-leaked-${process.pid}`;

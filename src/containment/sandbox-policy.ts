@@ -16,6 +16,14 @@ export interface SandboxPolicySettings {
 
 export type SandboxRequest = Pick<AppDefinition, 'sandbox' | 'sandbox_network'>;
 
+export interface SandboxContext {
+  workingDir: string;
+  /** The home of the account the run uses. */
+  home?: string;
+  /** The uid the run uses: only folders it owns are writable. Absent: the working directory is. */
+  uid?: number;
+}
+
 export interface SandboxChoice {
   profile: SandboxProfile;
   network: boolean;
@@ -58,15 +66,19 @@ export class SandboxPolicy {
    * The argv prefix for a start, or undefined without a sandbox. Throws when `isolated` cannot be
    * honoured (the start fails; the command never runs unconfined instead).
    */
-  argv(owner: string | undefined, request: SandboxRequest, context: { workingDir: string; home?: string }): string[] | undefined {
+  argv(owner: string | undefined, request: SandboxRequest, context: SandboxContext): string[] | undefined {
     const choice = this.choose(owner, request);
     if (choice.profile === 'none') return undefined;
     const support = sandboxSupport(this.settings.bwrapPath);
     if (!support.available) throw new SandboxUnavailableError(`the isolated sandbox is not available: ${support.reason}`);
+    // Writable only where the run's own account owns the folder: a world-writable folder of
+    // someone else's (a shared drop, another user's) stays read-only, as the rest of the system.
+    const owned = (dir: string) => context.uid === undefined || ownerOf(dir) === context.uid;
     return sandboxArgv({
       bwrapPath: this.settings.bwrapPath,
       workingDir: context.workingDir,
-      writableDirs: context.home && isDirectory(context.home) ? [context.home] : [],
+      workingDirWritable: owned(context.workingDir),
+      writableDirs: context.home && ownerOf(context.home) !== undefined && owned(context.home) ? [context.home] : [],
       hiddenDirs: this.settings.hiddenDirs,
       network: choice.network,
     });
@@ -83,10 +95,12 @@ export class SandboxPolicy {
   }
 }
 
-function isDirectory(path: string): boolean {
+/** The owner's uid of a directory; undefined when it is not one. */
+function ownerOf(path: string): number | undefined {
   try {
-    return statSync(path).isDirectory();
+    const stats = statSync(path);
+    return stats.isDirectory() ? stats.uid : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }

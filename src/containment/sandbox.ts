@@ -14,8 +14,10 @@ export const DEFAULT_BWRAP_PATH = '/usr/bin/bwrap';
 export interface SandboxOptions {
   /** The bubblewrap binary (default /usr/bin/bwrap). */
   bwrapPath?: string;
-  /** Absolute working directory: writable, and where the command starts. */
+  /** Absolute working directory, where the command starts. */
   workingDir: string;
+  /** Whether the working directory is writable (default true); otherwise a read-only view of it. */
+  workingDirWritable?: boolean;
   /** Other absolute folders the run may write in (its owner's home); each must exist. */
   writableDirs?: readonly string[];
   /** Absolute folders replaced by an empty tmpfs (the daemon's own home). */
@@ -52,11 +54,12 @@ export function sandboxArgv(options: SandboxOptions): string[] {
     const covered = [...privateMounts, ...hidden.filter((other) => other !== dir)].some((mount) => within(dir, mount));
     if (!covered && dir !== '/') argv.push('--tmpfs', dir);
   }
-  for (const dir of unique([workingDir, ...(options.writableDirs ?? [])])) {
-    // Binding `/` or a private mount point back would undo the sandbox.
-    if (dir === '/' || privateMounts.includes(dir)) continue;
-    argv.push('--bind', dir, dir);
-  }
+  const writable = unique([...(options.workingDirWritable === false ? [] : [workingDir]), ...(options.writableDirs ?? [])]);
+  // Binding `/` or a private mount point back would undo the sandbox.
+  const bindable = (dir: string) => dir !== '/' && !privateMounts.includes(dir);
+  for (const dir of writable.filter(bindable)) argv.push('--bind', dir, dir);
+  // A read-only working directory under a private mount or a hidden folder must still exist inside.
+  if (!writable.includes(workingDir) && bindable(workingDir)) argv.push('--ro-bind', workingDir, workingDir);
   argv.push('--die-with-parent', '--new-session', '--cap-drop', 'ALL', '--chdir', workingDir, '--');
   return argv;
 }

@@ -32,7 +32,7 @@ export interface AppHost {
   /** The OS account for the owner's processes; throws when it cannot be used. */
   execIdentity(owner: string | undefined): ExecIdentity;
   /** The sandbox prefix of a start (bubblewrap), or undefined; throws when the sandbox cannot be honoured. */
-  sandboxArgv(definition: AppDefinition, context: { workingDir: string; home?: string }): string[] | undefined;
+  sandboxArgv(definition: AppDefinition, context: { workingDir: string; home?: string; uid?: number }): string[] | undefined;
   emit(app: Application, type: AppEventType, data: Record<string, unknown> | null): void;
   /** The `remove` exit action and run lifecycles end here. */
   requestRemoval(app: Application): void;
@@ -236,7 +236,7 @@ export class Application {
         owner: this.definition.owner,
         containment: this.host.containment,
         // The check is the owner's code too: an isolated app's check is isolated (or fails).
-        sandboxArgv: this.host.sandboxArgv(this.definition, { workingDir: cwd, home: identity.user.home }),
+        sandboxArgv: this.host.sandboxArgv(this.definition, { workingDir: cwd, home: identity.user.home, uid: identity.user.uid }),
       });
       this.setHealth(exitCode === 0 ? 0 : 1);
     } catch {
@@ -271,7 +271,7 @@ export class Application {
     };
     const stdin = definition.metadata === undefined ? undefined : typeof definition.metadata === 'string' ? definition.metadata : JSON.stringify(definition.metadata);
     // Decided before the output file is opened: a sandbox that cannot be honoured fails the start.
-    const sandboxArgv = this.host.sandboxArgv(definition, { workingDir, home: identity.user.home });
+    const sandboxArgv = this.host.sandboxArgv(definition, { workingDir, home: identity.user.home, uid: identity.user.uid });
     const output = this.output.openForNewRun(definition.stdout_cache_num ?? 0, () => this.host.maxOutputBytes(), this.host.pipes);
     const limits = definition.resource_limit;
     return ProcessRun.start(
