@@ -3,6 +3,7 @@ import { chmod, chown, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/pro
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { planLaunch } from '../src/containment/launcher.js';
 import { sandboxArgv, sandboxSupport, type SandboxOptions } from '../src/containment/sandbox.js';
 
 /**
@@ -74,6 +75,22 @@ describe('sandboxArgv: the flags', () => {
     expect(argv.join(' ')).toContain('--tmpfs /tmp');
     expect(argv.join(' ')).toContain('--ro-bind /tmp/shared /tmp/shared');
     expect(argv.join(' ')).toContain('--chdir /tmp/shared --');
+  });
+
+  test('the launcher gives the user\'s loader variables to the command inside the sandbox, never to bubblewrap', () => {
+    const prefix = sandboxArgv({ workingDir: '/srv', network: false });
+    const env = { PATH: '/usr/bin:/bin', LD_PRELOAD: '/home/u/x.so', GLIBC_TUNABLES: 'x' };
+    const tools = { setpriv: '/usr/bin/setpriv', env: '/usr/bin/env' };
+    for (const plan of [
+      planLaunch({ argv: ['true'], env, user: { uid: 1000, gid: 1000 }, cgroupProcsFiles: [], sandboxArgv: prefix }, tools),
+      planLaunch({ argv: ['true'], env, user: { uid: 1000, gid: 1000 }, cgroupProcsFiles: [], sandboxArgv: prefix }, { env: tools.env }),
+      planLaunch({ argv: ['true'], env, cgroupProcsFiles: [], sandboxArgv: prefix }, tools),
+    ]) {
+      expect(plan.env.LD_PRELOAD).toBeUndefined();
+      expect(plan.env.GLIBC_TUNABLES).toBeUndefined();
+      expect(plan.args.indexOf('LD_PRELOAD=/home/u/x.so')).toBeGreaterThan(plan.args.indexOf(prefix[0]));
+      expect(plan.args.indexOf('LD_PRELOAD=/home/u/x.so')).toBeLessThan(plan.args.lastIndexOf('true'));
+    }
   });
 
   test('a relative path is refused', () => {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { chmod, chown, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -92,6 +93,22 @@ describe.runIf(support.available && asRoot)(`isolated runs through a root daemon
     const run = await lines(d, iso, { command: 'touch planted 2>/dev/null && echo wrote; pwd', working_dir: foreign, sandbox: 'isolated' });
     expect(run).toEqual([foreign]);
     expect(await readdir(foreign)).toEqual([]);
+  });
+
+  test.runIf(existsSync('/usr/bin/gcc'))('a preloaded library of the user runs inside the sandbox, never before it', async () => {
+    // The user's own library, loaded into every program of the run: outside the sandbox it could write anywhere the account may.
+    const source = join(work, 'escape.c');
+    const library = join(work, 'escape.so');
+    await writeFile(source, '#include <fcntl.h>\n#include <stdlib.h>\n#include <unistd.h>\n__attribute__((constructor)) static void escape(void) { const char *mark = getenv("ESCAPE_MARK"); int fd = mark ? open(mark, O_CREAT | O_WRONLY, 0644) : -1; if (fd >= 0) close(fd); }\n');
+    const built = await lines(d, iso, { command: `gcc -shared -fPIC -o ${library} ${source} && echo built`, working_dir: work });
+    expect(built).toEqual(['built']);
+    const env = { LD_PRELOAD: library, ESCAPE_MARK: join(foreign, 'escaped') };
+    expect(await lines(d, iso, { command: 'echo ran', working_dir: work, sandbox: 'isolated', env })).toEqual(['ran']);
+    expect(await readdir(foreign)).toEqual([]);
+    // The control: without the sandbox the same library does write there.
+    expect(await lines(d, iso, { command: 'echo ran', working_dir: work, env })).toEqual(['ran']);
+    expect(await readdir(foreign)).toEqual(['escaped']);
+    await rm(join(foreign, 'escaped'));
   });
 
   test('an isolated run has an empty private /tmp', async () => {

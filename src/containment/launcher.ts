@@ -71,19 +71,23 @@ export interface LaunchPlan {
 
 /** What to spawn so that `input.argv` runs contained and as its user. */
 export function planLaunch(input: LaunchInput, tools: LauncherTools = launcherTools()): LaunchPlan {
-  const tail = [...(input.sandboxArgv ?? []), ...input.argv];
   const script = (files: readonly string[], rest: readonly string[]) => ['-c', LAUNCH_SCRIPT, 'appmesh-launch', String(files.length), ...files, ...rest];
+  const { safe, held } = holdBackPrivilegedEnv(input.env);
+  const restore = Object.keys(held).length && tools.env ? [tools.env, '--', ...Object.entries(held).map(([name, value]) => `${name}=${value}`)] : [];
+  // The sandbox's own program runs outside the sandbox: it must not load the user's libraries,
+  // so the held-back variables come back inside it, for the command only.
+  const sandboxed = input.sandboxArgv?.length ? [...input.sandboxArgv, ...restore, ...input.argv] : undefined;
+  const tail = sandboxed ?? input.argv;
+  const env = sandboxed ? safe : input.env;
   if (!input.user) {
-    return { file: SHELL, args: script(input.cgroupProcsFiles, tail), env: input.env, placedBeforeExec: true };
+    return { file: SHELL, args: script(input.cgroupProcsFiles, tail), env, placedBeforeExec: true };
   }
   if (!tools.setpriv) {
     // The shell starts as the user: it cannot write cgroup.procs, the daemon does it after spawn.
-    return { file: SHELL, args: script([], tail), env: input.env, uid: input.user.uid, gid: input.user.gid, placedBeforeExec: input.cgroupProcsFiles.length === 0 };
+    return { file: SHELL, args: script([], tail), env, uid: input.user.uid, gid: input.user.gid, placedBeforeExec: input.cgroupProcsFiles.length === 0 };
   }
-  const { safe, held } = holdBackPrivilegedEnv(input.env);
-  const restore = Object.keys(held).length && tools.env ? [tools.env, '--', ...Object.entries(held).map(([name, value]) => `${name}=${value}`)] : [];
   const drop = [tools.setpriv, `--reuid=${input.user.uid}`, `--regid=${input.user.gid}`, '--clear-groups', '--'];
-  return { file: SHELL, args: script(input.cgroupProcsFiles, [...drop, ...restore, ...tail]), env: safe, placedBeforeExec: true };
+  return { file: SHELL, args: script(input.cgroupProcsFiles, [...drop, ...(sandboxed ?? [...restore, ...input.argv])]), env: safe, placedBeforeExec: true };
 }
 
 /**
