@@ -43,12 +43,16 @@ describe('sandboxArgv: the flags', () => {
     expect(argv[0]).toBe('/usr/bin/bwrap');
     expect(argv.at(-1)).toBe('--');
     const text = argv.join(' ');
-    for (const flag of ['--ro-bind / /', '--dev /dev', '--unshare-pid --proc /proc', '--tmpfs /tmp', '--unshare-net', '--tmpfs /run', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--die-with-parent', '--new-session', '--chdir /srv/work --']) {
+    for (const flag of ['--ro-bind / /', '--dev /dev', '--unshare-pid --proc /proc', '--tmpfs /tmp', '--unshare-net', '--tmpfs /run', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--unshare-user --disable-userns', '--die-with-parent', '--new-session', '--chdir /srv/work --']) {
       expect(text).toContain(flag);
     }
     // The daemon's home is hidden before the binds, so a working folder inside it stays reachable.
     expect(text.indexOf('--tmpfs /var/lib/appmesh')).toBeLessThan(text.indexOf('--bind /srv/work /srv/work'));
     expect(text).toContain('--bind /home/bob /home/bob');
+  });
+
+  test('an older bubblewrap runs without --disable-userns when told', () => {
+    expect(sandboxArgv({ workingDir: '/srv', network: false, blockNestedUserns: false }).join(' ')).not.toContain('userns');
   });
 
   test('network on keeps the host network and /run', () => {

@@ -111,6 +111,12 @@ describe.runIf(support.available && asRoot)(`isolated runs through a root daemon
     await rm(join(foreign, 'escaped'));
   });
 
+  test('an isolated run cannot make user namespaces of its own (less kernel to attack)', async () => {
+    const probe = 'unshare --user true 2>/dev/null && echo nested || echo refused';
+    expect(await lines(d, iso, { command: probe, working_dir: work })).toEqual(['nested']);
+    expect(await lines(d, iso, { command: probe, working_dir: work, sandbox: 'isolated' })).toEqual(['refused']);
+  });
+
   test('an isolated run has an empty private /tmp', async () => {
     const planted = `/tmp/appmesh-sandbox-planted-${process.pid}`;
     const leaked = `/tmp/appmesh-sandbox-leaked-${process.pid}`;

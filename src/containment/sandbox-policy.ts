@@ -81,13 +81,19 @@ export class SandboxPolicy {
       writableDirs: context.home && ownerOf(context.home) !== undefined && owned(context.home) ? [context.home] : [],
       hiddenDirs: this.settings.hiddenDirs,
       network: choice.network,
+      blockNestedUserns: support.blocksNestedUserns !== false,
     });
   }
 
   /** For `GET /appmesh/resources`: whether `isolated` can be honoured, and why not. */
-  status(): { isolated: boolean; reason?: string; version?: string } {
+  status(): { isolated: boolean; reason?: string; version?: string; nested_user_namespaces?: 'blocked' | 'allowed' } {
     const support = sandboxSupport(this.settings.bwrapPath);
-    return { isolated: support.available, ...(support.reason ? { reason: support.reason } : {}), ...(support.version ? { version: support.version } : {}) };
+    return {
+      isolated: support.available,
+      ...(support.reason ? { reason: support.reason } : {}),
+      ...(support.version ? { version: support.version } : {}),
+      ...(support.available ? { nested_user_namespaces: support.blocksNestedUserns ? 'blocked' : 'allowed' } : {}),
+    };
   }
 
   private floored(owner: string | undefined, userDefault: SandboxProfile | undefined): boolean {

@@ -24,6 +24,8 @@ export interface SandboxOptions {
   hiddenDirs?: readonly string[];
   /** Keep the host's network; otherwise only a private loopback. */
   network: boolean;
+  /** Refuse user namespaces inside (default true; needs bubblewrap 0.8). */
+  blockNestedUserns?: boolean;
 }
 
 /** Mount points the sandbox makes private: never bound back from the host. */
@@ -44,6 +46,8 @@ export function sandboxArgv(options: SandboxOptions): string[] {
     '--tmpfs', '/tmp',
     '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
   ];
+  // No user namespaces inside: most of the kernel reachable only through them stays out of reach.
+  if (options.blockNestedUserns !== false) argv.push('--unshare-user', '--disable-userns');
   if (!options.network) {
     argv.push('--unshare-net');
     for (const mount of NETWORK_MOUNTS) argv.push('--tmpfs', mount);
@@ -70,6 +74,8 @@ export interface SandboxSupport {
   reason?: string;
   /** e.g. "bubblewrap 0.8.0". */
   version?: string;
+  /** Whether this bubblewrap can refuse user namespaces inside (0.8 and later). */
+  blocksNestedUserns?: boolean;
 }
 
 const PROBE_TIMEOUT_MS = 5000;
@@ -97,17 +103,22 @@ function probe(bwrapPath: string): SandboxSupport {
   const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
   const versionRun = spawnSync(bwrapPath, ['--version'], { encoding: 'utf8', timeout: PROBE_TIMEOUT_MS, env });
   const version = versionRun.status === 0 ? versionRun.stdout.trim() || undefined : undefined;
-  const [file, ...args] = sandboxArgv({ bwrapPath, workingDir: '/', network: false });
   const asRoot = process.getuid?.() === 0;
-  const run = spawnSync(file, [...args, 'true'], {
-    encoding: 'utf8',
-    timeout: PROBE_TIMEOUT_MS,
-    env,
-    cwd: '/',
-    stdio: ['ignore', 'ignore', 'pipe'],
-    ...(asRoot ? { uid: UNPRIVILEGED_ID, gid: UNPRIVILEGED_ID } : {}),
-  });
-  if (run.status === 0) return { available: true, version };
+  const attempt = (blockNestedUserns: boolean) => {
+    const [file, ...args] = sandboxArgv({ bwrapPath, workingDir: '/', network: false, blockNestedUserns });
+    return spawnSync(file, [...args, 'true'], {
+      encoding: 'utf8',
+      timeout: PROBE_TIMEOUT_MS,
+      env,
+      cwd: '/',
+      stdio: ['ignore', 'ignore', 'pipe'],
+      ...(asRoot ? { uid: UNPRIVILEGED_ID, gid: UNPRIVILEGED_ID } : {}),
+    });
+  };
+  if (attempt(true).status === 0) return { available: true, version, blocksNestedUserns: true };
+  // An older bubblewrap without --disable-userns still isolates; it says so in the report.
+  const run = attempt(false);
+  if (run.status === 0) return { available: true, version, blocksNestedUserns: false };
   const detail = (run.error?.message ?? run.stderr ?? '').trim().split('\n')[0] || `exit status ${run.status ?? run.signal}`;
   const namespaces = /namespace|permission|not permitted/i.test(detail);
   const reason = namespaces
