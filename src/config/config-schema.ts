@@ -74,6 +74,8 @@ const restSchema = z.object({
   PasswordComplexityEnabled: z.boolean().default(false),
   CorsDisabled: z.boolean().default(false),
   CsrfAllowedOrigins: z.array(z.string()).default(() => []),
+  /** Host names (besides localhost, loopback addresses and the listen address) that /mcp and the OAuth bridge answer to. */
+  AllowedHosts: z.array(z.string()).default(() => []),
   FileAllowedBaseDir: z.string().default(''),
   JWT: jwtSchema.prefault({}),
   SSL: sslSchema.prefault({}),
@@ -101,6 +103,16 @@ const limitsSchema = z.object({
   MaxMcpSessionsPerUser: int().positive().default(32),
   MaxSubscriptionsPerUser: int().positive().default(64),
   MaxWorkspacesPerUser: int().positive().default(32),
+  /** Open connections on the REST listener (kept below the process's open-file limit); beyond, the heaviest address gives one up or the newcomer is refused. */
+  MaxConnections: int().positive().default(4096),
+  /** Open connections from one client address; beyond, its new connections are closed at once. */
+  MaxConnectionsPerAddress: int().positive().default(256),
+  /** Time a client has to send a request's headers. */
+  HeadersTimeoutSeconds: int().positive().default(30),
+  /** A request body that brings less than MinRequestBytesPerSecond over this window is cut (idleness, never total duration). */
+  RequestTimeoutSeconds: int().positive().default(30),
+  /** The body rate a request must keep up over RequestTimeoutSeconds. */
+  MinRequestBytesPerSecond: int().min(1).default(128),
 });
 
 // The MQTT face (bridges/mqtt): broker, topics and the bounds of the bridge.
@@ -140,6 +152,8 @@ const mqttSchema = z.object({
 const mcpSchema = z.object({
   /** Serve MCP at /mcp with its OAuth bridge. */
   Enabled: z.boolean().default(true),
+  /** OAuth clients registered at once; beyond, registration answers 503 (no client is evicted). */
+  MaxOAuthClients: int().positive().default(1000),
 });
 
 export const configDocumentSchema = z.object({

@@ -19,7 +19,7 @@ const ADMIN_ONLY_KEYS = [
   'BaseConfig.DefaultExecUser', 'BaseConfig.DisableExecUser', 'BaseConfig.WorkingDirectory', 'BaseConfig.DefaultAppPermission',
   'BaseConfig.DynamicUserIdMin', 'BaseConfig.DynamicUserIdMax', 'BaseConfig.DefaultSandbox',
   'REST.RestEnabled', 'REST.RestListenAddress', 'REST.RestListenPort', 'REST.RestTcpPort', 'REST.WebSocketPort',
-  'REST.PrometheusExporterListenPort', 'REST.PasswordComplexityEnabled', 'REST.CorsDisabled', 'REST.CsrfAllowedOrigins',
+  'REST.PrometheusExporterListenPort', 'REST.PasswordComplexityEnabled', 'REST.CorsDisabled', 'REST.CsrfAllowedOrigins', 'REST.AllowedHosts',
   'REST.FileAllowedBaseDir', 'REST.JWT', 'REST.SSL',
   'Limits', 'MQTT', 'MCP',
 ];
