@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.js';
 import { ADMIN_USER, effectiveExecUserName, type ExecUserSettings } from '../auth/exec-user.js';
@@ -38,6 +39,9 @@ export interface UserServiceSettings {
 
 /** Users, roles and permissions: the management operations of the security model. */
 export class UserService {
+  /** 'revoked' (user name): the user's sign-ins end (locked, password changed, deleted); faces drop its live sessions. */
+  readonly revocations = new EventEmitter<{ revoked: [name: string] }>();
+
   constructor(
     private readonly security: SecurityStore,
     private readonly authorizer: Authorizer,
@@ -98,6 +102,7 @@ export class UserService {
       } as StoredUser;
     });
     this.audit.record({ event: existing ? 'user.update' : 'user.add', user: principal.name, target: name, client: principal.client, outcome: 'success' });
+    if (existing && !existing.locked && input.locked) this.revocations.emit('revoked', name);
     return 'User add success';
   }
 
@@ -109,6 +114,7 @@ export class UserService {
       delete doc.Users[name];
     });
     this.audit.record({ event: 'user.delete', user: principal.name, target: name, client: principal.client, outcome: 'success' });
+    this.revocations.emit('revoked', name);
     return 'User delete success';
   }
 
@@ -121,6 +127,7 @@ export class UserService {
       doc.Users[name].locked = locked;
     });
     this.audit.record({ event: locked ? 'user.lock' : 'user.unlock', user: principal.name, target: name, client: principal.client, outcome: 'success' });
+    if (locked) this.revocations.emit('revoked', name);
     return locked ? 'Lock user success' : 'Unlock user success';
   }
 
@@ -149,6 +156,7 @@ export class UserService {
       stored.token_epoch_ms = nowMs;
     });
     this.audit.record({ event: 'user.passwd', user: principal.name, target: name, client: principal.client, outcome: 'success' });
+    this.revocations.emit('revoked', name);
     return 'password changed success';
   }
 
