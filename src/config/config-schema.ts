@@ -140,6 +140,16 @@ const mqttSchema = z.object({
   /** Requests being served at once; one more gets a 503 reply. */
   MaxQueuedRequests: int().positive().default(64),
   RequestTimeoutSeconds: int().positive().default(300),
+  /** Embedded broker: topic filters outside TopicPrefix every user may use; elsewhere a user has only `users/<name>/#`. */
+  SharedTopics: z.array(z.string()).default(() => []),
+  /** Embedded broker: retained messages one user may hold (count, and their payload bytes together). */
+  MaxRetainedPerUser: int().min(0).default(100),
+  MaxRetainedBytesPerUser: int().min(0).default(MiB),
+  /** Embedded broker: QoS 1/2 messages held for one client (unacknowledged, or waiting for a kept session); more are dropped. */
+  MaxQueuedPerClient: int().positive().default(1000),
+  MaxQueuedBytesPerClient: int().positive().default(16 * MiB),
+  /** Embedded broker: client ids one user holds at once (connections and kept sessions). */
+  MaxClientIdsPerUser: int().positive().default(32),
   /** The original's telemetry intake: payloads on these topics become tasks of TelemetryApp. Off while TelemetryUser is empty. */
   TelemetryTopics: z.array(z.string()).default(() => ['devices/temperature']),
   TelemetryApp: z.string().default('pytask'),
