@@ -90,9 +90,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
 
   const secrets = new SecretBox(await loadOrCreateKey(join(home, 'config', 'secret.key')));
   const security = await openSecurityStore(home, env, log, options.announce ?? ((text) => process.stdout.write(text)));
-  const audit = new AuditLog(join(home, 'audit.log'), (error) => log.error(`audit log: ${error.message}`));
+  // Its bounds are read at each rotation, so a change applies without a restart (settings is set just below).
+  const audit: AuditLog = new AuditLog(join(home, 'audit.log'), {
+    maxBytes: (): number => settings.current.Limits.AuditLogMaxBytes,
+    files: (): number => settings.current.Limits.AuditLogFiles,
+    onError: (error) => log.error(`audit log: ${error.message}`),
+  });
   // The default ACL is read at each check, so a change applies at once (settings is set just below).
-  const authorizer = new Authorizer(security, { defaultAppPermission: (): number => settings.current.BaseConfig.DefaultAppPermission });
+  const authorizer = new Authorizer(security, { defaultAppPermission: (): number => settings.current.BaseConfig.DefaultAppPermission, audit });
   const settings = new ConfigService(home, env, stored, effective, authorizer, audit, log);
   // Everything reads the running configuration through this, so updates apply without a restart.
   const config = (): ConfigDocument => settings.current;

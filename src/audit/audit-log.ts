@@ -1,39 +1,40 @@
-import { appendFile, rename, stat } from 'node:fs/promises';
+import { AuditAggregator, DEFAULT_AGGREGATION, type AggregationSettings } from './audit-aggregator.js';
+import { capFields, type AuditEvent, type AuditRecord } from './audit-event.js';
+import { RotatingFile, type RotationLimits } from './rotating-file.js';
 
-export interface AuditEvent {
-  /** e.g. `login`, `login.failed`, `token.renew`, `token.revoke`, `user.add`, `app.register`, `app.run`. */
-  event: string;
-  user?: string;
-  client?: string;
-  target?: string;
-  outcome: 'success' | 'failure';
-  detail?: string;
+export type { AuditEvent, AuditRecord } from './audit-event.js';
+
+export interface AuditLogSettings extends RotationLimits {
+  /** A failing disk never fails the operation: it is reported here. */
+  onError?: (error: Error) => void;
+  aggregation?: AggregationSettings;
 }
 
-const MAX_BYTES = 10 * 1024 * 1024;
-
 /**
- * Security-relevant events as JSON lines (mode 0600), one file rotated once at 10 MiB.
- * Writes are serialised so lines never interleave; a failing disk never fails the operation.
+ * Security-relevant events as JSON lines (mode 0600). Fields are capped, floods are aggregated,
+ * and the files rotate into a bounded history (`Limits.AuditLogFiles` of `Limits.AuditLogMaxBytes`),
+ * so that neither long values nor many events can push the earlier records out.
  */
 export class AuditLog {
-  private queue: Promise<void> = Promise.resolve();
+  private readonly file: RotatingFile;
+  private readonly aggregator: AuditAggregator;
 
-  constructor(private readonly file: string, private readonly onError: (error: Error) => void = () => undefined) {}
+  constructor(path: string, settings: AuditLogSettings) {
+    this.file = new RotatingFile(path, settings, settings.onError ?? (() => undefined));
+    this.aggregator = new AuditAggregator((record) => this.write(record), settings.aggregation ?? DEFAULT_AGGREGATION);
+  }
 
   record(event: AuditEvent): void {
-    const line = `${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`;
-    this.queue = this.queue.then(() => this.append(line)).catch((error: Error) => this.onError(error));
+    this.aggregator.record(capFields(event));
   }
 
-  /** Resolves when everything recorded so far is on disk (tests, shutdown). */
+  /** Writes the counts held so far and resolves when everything is on disk (tests, shutdown). */
   flush(): Promise<void> {
-    return this.queue;
+    this.aggregator.drain();
+    return this.file.flush();
   }
 
-  private async append(line: string): Promise<void> {
-    const size = await stat(this.file).then((info) => info.size).catch(() => 0);
-    if (size + line.length > MAX_BYTES) await rename(this.file, `${this.file}.1`).catch(() => undefined);
-    await appendFile(this.file, line, { mode: 0o600 });
+  private write(record: AuditRecord): void {
+    this.file.write(`${JSON.stringify(record)}\n`);
   }
 }

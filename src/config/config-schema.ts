@@ -103,6 +103,10 @@ const limitsSchema = z.object({
   MaxMcpSessionsPerUser: int().positive().default(32),
   MaxSubscriptionsPerUser: int().positive().default(64),
   MaxWorkspacesPerUser: int().positive().default(32),
+  /** Size at which audit.log rotates. */
+  AuditLogMaxBytes: int().min(4096).default(10 * MiB),
+  /** Audit files kept, the current one included (audit.log, audit.log.1 …). */
+  AuditLogFiles: int().min(1).max(100).default(5),
   /** Open connections on the REST listener (kept below the process's open-file limit); beyond, the heaviest address gives one up or the newcomer is refused. */
   MaxConnections: int().positive().default(4096),
   /** Open connections from one client address; beyond, its new connections are closed at once. */

@@ -1,3 +1,4 @@
+import type { AuditLog } from '../audit/audit-log.js';
 import { ADMIN_USER } from '../auth/exec-user.js';
 import type { Principal } from '../auth/principal.js';
 import type { SecurityStore } from '../auth/security-store.js';
@@ -12,6 +13,8 @@ export const PRIVATE_APP_PERMISSION = 11;
 export interface AuthorizerSettings {
   /** ACL of apps and runs whose own `permission` is unset or 0 (BaseConfig.DefaultAppPermission). */
   defaultAppPermission: () => number;
+  /** Where refusals are recorded (`authz.denied`; the log aggregates floods of them). */
+  audit?: Pick<AuditLog, 'record'>;
 }
 
 /**
@@ -26,11 +29,17 @@ export class Authorizer {
 
   authorize(principal: Principal, permission: string | undefined, app?: AppDefinition, mode: AccessMode = 'read'): void {
     if (permission !== undefined && !this.security.permissionsOf(principal.name).has(permission)) {
+      this.recordDenial(principal, permission, `lacks permission ${permission}`);
       throw badRequest(`Permission denied: user '${principal.name}' lacks required permission '${permission}'`);
     }
     if (app && !this.canAccess(principal, app, mode)) {
+      this.recordDenial(principal, app.name, `${permission ?? 'access'}: ${mode} access to the app denied`);
       throw badRequest(`User ${principal.name} is not allowed to ${mode === 'read' ? 'VIEW' : 'EDIT'} app ${app.name}`);
     }
+  }
+
+  private recordDenial(principal: Principal, target: string, detail: string): void {
+    this.settings.audit?.record({ event: 'authz.denied', user: principal.name, client: principal.client, target, outcome: 'failure', detail });
   }
 
   hasPermission(principal: Principal, permission: string): boolean {

@@ -115,7 +115,10 @@ export class ConfigService {
     // Keys that decide who runs as whom or whom to trust: changing them is as good as root. A
     // document sent back whole is fine as long as those values stay as they are.
     const changed = ADMIN_ONLY_KEYS.find((key) => !sameValue(valueAt(this.stored, key), valueAt(next.stored, key)));
-    if (changed && principal.name !== ADMIN_USER) throw badRequest(`Only ${ADMIN_USER} may change ${changed}`);
+    if (changed && principal.name !== ADMIN_USER) {
+      this.audit.record({ event: 'authz.denied', user: principal.name, client: principal.client, target: changed, outcome: 'failure', detail: `${event}: ${changed} is admin-only` });
+      throw badRequest(`Only ${ADMIN_USER} may change ${changed}`);
+    }
     try {
       await saveConfig(this.home, next.stored);
     } catch (error) {
