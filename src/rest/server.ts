@@ -15,6 +15,8 @@ import { registerTaskRoutes } from './routes/tasks.js';
 import { registerConfigRoutes } from './routes/config.js';
 import { registerObservabilityRoutes } from './routes/observability.js';
 import { registerHttpMetrics } from './http-metrics.js';
+import { guardConnections } from './connection-guard.js';
+import { watchRequestBodies } from './body-watchdog.js';
 
 export interface RestOptions {
   /** HTTPS files; `ca` also verifies the daemons requests are relayed to. */
@@ -22,6 +24,7 @@ export interface RestOptions {
   bodyLimit: number;
 }
 
+const CONNECTIONS_CHECK_MS = 1000;
 const KNOWN_METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'HEAD']);
 const CORS_HEADERS = {
   'Access-Control-Allow-Origin': '*',
@@ -56,18 +59,29 @@ export function buildRestServer(core: Core, options: RestOptions): FastifyInstan
     logger: false,
     bodyLimit: options.bodyLimit,
     routerOptions: { ignoreDuplicateSlashes: true, maxParamLength: 1024 },
-    // SDKs poll and hold long requests (syncrun up to their 300 s read timeout and beyond).
+    // SDKs poll and hold long requests (syncrun up to their 300 s read timeout and beyond), and
+    // uploads may take long: no total timeout. Slow clients are cut by idleness instead: headers
+    // within Limits.HeadersTimeoutSeconds, bodies at a minimum pace (body-watchdog.ts).
     requestTimeout: 0,
     connectionTimeout: 0,
     keepAliveTimeout: 72_000,
+    // How often node looks for connections past their headers timeout (its default is 30 s).
+    http: { connectionsCheckingInterval: CONNECTIONS_CHECK_MS },
     // Closing the daemon must not wait for long-polls and held sync runs.
     forceCloseConnections: true,
     // Router failures (a bad %-escape, a too-long name) get the same `{"message"}` body as the rest.
     frameworkErrors: (error, _request, reply) => {
       (reply as unknown as FastifyReply).code(error.statusCode ?? 400).type('application/json').send({ message: error.message });
     },
-    ...(options.tls ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key), minVersion: 'TLSv1.2' as const } } : {}),
+    ...(options.tls ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key), minVersion: 'TLSv1.2' as const, connectionsCheckingInterval: CONNECTIONS_CHECK_MS } } : {}),
   });
+
+  const limits = () => core.config().Limits;
+  guardConnections(app.server, () => ({ maxConnections: limits().MaxConnections, maxPerAddress: limits().MaxConnectionsPerAddress, silentSeconds: limits().HeadersTimeoutSeconds }), (message) => core.log.warn(message));
+  // Read at every check, so a change applies to the next connection without a restart.
+  app.server.on('connection', () => void (app.server.headersTimeout = limits().HeadersTimeoutSeconds * 1000));
+  app.server.headersTimeout = limits().HeadersTimeoutSeconds * 1000;
+  watchRequestBodies(app.server, () => ({ windowSeconds: limits().RequestTimeoutSeconds, minBytesPerSecond: limits().MinRequestBytesPerSecond }));
 
   // The routes served, for checks that must cover every one of them.
   const routeTable: RouteEntry[] = [];
