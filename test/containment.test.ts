@@ -96,6 +96,16 @@ describe.runIf(cgroupsUsable)('a cgroup per process tree', () => {
     expect(mounted.filter((dir) => existsSync(dir))).toEqual([]);
   });
 
+  test('DELETE right after registering stops the process even before it has entered its cgroup', async () => {
+    for (let round = 0; round < 5; round++) {
+      expect((await d.request('PUT', '/appmesh/app/short-lived', { body: { command: 'sleep 4207' } })).status).toBe(200);
+      const started = Date.now();
+      expect((await d.request('DELETE', '/appmesh/app/short-lived')).status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(2500);
+    }
+    expect(await processesWith('sleep 4207')).toEqual([]);
+  });
+
   test('disabling a managed app leaves nothing of its tree', async () => {
     const marker = markers[1];
     expect((await d.request('PUT', '/appmesh/app/escaper2', { body: { command: escapingCommand(marker), shell: true } })).status).toBe(200);

@@ -124,7 +124,7 @@ export class ProcessRun {
     }
     this.child = child;
     this.pid = child.pid;
-    this.tree = cgroup ? cgroupTree(cgroup) : processGroupTree(child.pid);
+    this.tree = cgroup ? cgroupTree(cgroup, child.pid) : processGroupTree(child.pid);
     const output = spec.output;
     const drained = output ? output.copy() : Promise.resolve();
     if (child.stdin) {

@@ -14,11 +14,19 @@ export interface ProcessTree {
   release(): Promise<void>;
 }
 
-/** cgroup: everything forked stays in it, whatever session or group it makes for itself. */
-export function cgroupTree(cgroup: RunCgroup): ProcessTree {
+/**
+ * cgroup: everything forked stays in it, whatever session or group it makes for itself. The
+ * launcher (leading its own process group) enters the cgroup a moment after it starts: a stop in
+ * that moment finds the cgroup empty, so the group is signalled too, then the cgroup again for
+ * whatever the launcher started once inside.
+ */
+export function cgroupTree(cgroup: RunCgroup, leaderPgid: number): ProcessTree {
   return {
-    isEmpty: () => cgroup.isEmpty(),
-    terminate: (graceMs) => cgroup.terminate(graceMs),
+    isEmpty: () => cgroup.isEmpty() && !groupExists(leaderPgid),
+    terminate: async (graceMs) => {
+      await Promise.all([cgroup.terminate(graceMs), terminateGroup(leaderPgid, graceMs)]);
+      if (!cgroup.isEmpty()) await cgroup.killAll();
+    },
     oomKills: () => cgroup.oomKills(),
     peakMemoryBytes: () => cgroup.peakMemoryBytes(),
     release: () => cgroup.remove(),
