@@ -37,6 +37,8 @@ export interface BridgeOptions {
   /** Where the bridge says whose STDOUT events its subscribers want produced. */
   stdoutInterest: Set<(appName: string) => boolean>;
   parity?: ParityIntake;
+  /** The network address of the device that published a message, when the broker can tell (the embedded one). */
+  publisherAddress?: (topic: string, payload: Buffer) => string | undefined;
   log: Logger;
   /** How long start() waits for the first connection before going on in the background. */
   connectWaitMs: number;
@@ -49,8 +51,9 @@ interface ReplyRoute {
 
 const MIN_RECONNECT_MS = 1000;
 const MAX_RECONNECT_MS = 30_000;
-// The client address REST sees (audit log, login throttle) for requests that came over MQTT.
-const CLIENT_ADDRESS = 'mqtt';
+// The client address REST sees (audit log, login throttle) for a request whose device's own
+// address is unknown (an external broker does not tell).
+const UNKNOWN_DEVICE_ADDRESS = 'mqtt';
 
 /**
  * The MQTT face: takes requests from `<prefix>/<node>/request` (and tasks from
@@ -151,6 +154,7 @@ export class MqttBridge {
     const properties = packet.properties as MessageProperties | undefined;
     const { topics, parity, log } = this.options;
     const limits = this.options.limits();
+    const client = this.options.publisherAddress?.(topic, payload) ?? UNKNOWN_DEVICE_ADDRESS;
     const oversized = payload.length > limits.maxPayloadBytes;
     const v5Route = properties?.responseTopic ? this.route(properties) : undefined;
     if (oversized) {
@@ -168,7 +172,7 @@ export class MqttBridge {
       if (route === 'refused') return;
       const parsed = parseRequest(value);
       if (!parsed.ok) return this.refuse(topic, parsed.message, route, hints.uuid);
-      await this.serve(parsed.request, route);
+      await this.serve(parsed.request, route, client);
       return;
     }
 
@@ -178,7 +182,7 @@ export class MqttBridge {
       const route = v5Route ?? this.route({ responseTopic: parsed.ok ? parsed.request.reply_to : parsed.replyTo });
       if (route === 'refused') return;
       if (!parsed.ok) return this.refuse(topic, parsed.message, route, parsed.uuid);
-      await this.serve(parsed.request, route);
+      await this.serve(parsed.request, route, client);
       return;
     }
 
@@ -186,7 +190,7 @@ export class MqttBridge {
       if (v5Route === 'refused') return;
       const request = await parity.request(payload, properties?.correlationData?.toString('base64'));
       if (!request) return;
-      const reply = await this.serve(request, v5Route);
+      const reply = await this.serve(request, v5Route, client);
       if (reply?.http_status === 401) parity.forgetToken();
       if (reply && reply.http_status !== 200) log.warn(`MQTT telemetry from ${topic}: task to ${request.request_uri} answered ${reply.http_status}`);
     }
@@ -209,7 +213,7 @@ export class MqttBridge {
   }
 
   /** Executes a request once and answers it; returns the reply (undefined for a duplicate). */
-  private async serve(request: MqttRequest, route: ReplyRoute | undefined): Promise<RestReply | undefined> {
+  private async serve(request: MqttRequest, route: ReplyRoute | undefined, client: string): Promise<RestReply | undefined> {
     const { limits, log } = this.options;
     const { maxQueuedRequests, requestTimeoutSeconds } = limits();
     if (!this.seen.firstTime(`${route?.topic ?? ''}\0${request.uuid}`)) {
@@ -231,7 +235,7 @@ export class MqttBridge {
       }, requestTimeoutSeconds * 1000);
     });
     // REST cannot be interrupted from outside: the slot stays taken until the work really ends.
-    const work = this.execute(request, abort.signal).finally(() => {
+    const work = this.execute(request, abort.signal, client).finally(() => {
       this.inFlight--;
     });
     let reply: RestReply;
@@ -247,10 +251,10 @@ export class MqttBridge {
     return reply;
   }
 
-  private async execute(request: MqttRequest, signal: AbortSignal): Promise<RestReply> {
+  private async execute(request: MqttRequest, signal: AbortSignal, client: string): Promise<RestReply> {
     const { rest, core } = this.options;
-    const forward = () => dispatch(rest, request, CLIENT_ADDRESS, signal);
-    const handler = subscriptionHandler(request, core, this.subscriptions, CLIENT_ADDRESS, forward);
+    const forward = () => dispatch(rest, request, client, signal);
+    const handler = subscriptionHandler(request, core, this.subscriptions, client, forward);
     return handler ? handler() : forward();
   }
 

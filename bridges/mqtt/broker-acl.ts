@@ -1,5 +1,10 @@
 import type { Principal } from '../../src/auth/principal.js';
-import type { Topics } from './topics.js';
+import { filterWithin, topicMatches, type Topics } from './topics.js';
+
+const topicIn = (topic: string, filter: string) => topicMatches(filter, topic);
+
+/** Where each user has topics of its own outside the prefix: `users/<name>/...`. */
+export const USER_TOPIC_ROOT = 'users';
 
 /** Who a client of the embedded broker is, decided once at CONNECT. */
 export type BrokerIdentity =
@@ -15,6 +20,13 @@ export type BrokerIdentity =
     };
 
 export type UserIdentity = Extract<BrokerIdentity, { kind: 'user' }>;
+
+/** A publication as the ACL judges it. */
+export interface Publication {
+  topic: string;
+  payload: Buffer;
+  retain: boolean;
+}
 
 /** Questions only the daemon's core can answer. */
 export interface AppAccess {
@@ -42,21 +54,24 @@ type Place =
  *    that moment (so an app created or restricted later is covered too);
  *  - everything of another node (requests included, which carry tokens): fleet users only,
  *    never anything of this node, which only this daemon's own bridge serves.
- * Topics outside the prefix are an ordinary broker space for authenticated clients.
+ * Retained messages under the prefix are refused: requests and tasks are commands, never state
+ * (a retained request would be served again at each subscription of a bridge).
+ * Outside the prefix, each user has `users/<its name>/...`; the filters of `sharedTopics` (read at
+ * each check) are open to every client, anonymous ones included, and nothing else is.
  */
 export class BrokerAcl {
   constructor(
     private readonly topics: Topics,
     private readonly access: AppAccess,
-    private readonly maxPayloadBytes: number,
+    private readonly sharedTopics: () => readonly string[],
   ) {}
 
-  mayPublish(identity: BrokerIdentity, topic: string, payload: Buffer): boolean {
+  mayPublish(identity: BrokerIdentity, { topic, payload, retain }: Publication): boolean {
     if (identity.kind === 'bridge') return true;
     if (topic.startsWith('$')) return false;
     const place = this.place(topic);
-    if (place.where === 'outside') return true;
-    if (place.where === 'overlap' || identity.kind === 'anonymous') return false;
+    if (place.where === 'outside') return this.ownsOrShares(identity, topic, topicIn);
+    if (place.where === 'overlap' || identity.kind === 'anonymous' || retain) return false;
     const [node, kind, ...rest] = place.levels;
     if (node !== this.topics.node && identity.fleet) return true;
     const isRequest = kind === 'request' && rest.length === 0;
@@ -68,7 +83,7 @@ export class BrokerAcl {
     if (identity.kind === 'bridge') return true;
     if (filter.startsWith('$')) return false;
     const place = this.place(filter);
-    if (place.where === 'outside') return true;
+    if (place.where === 'outside') return this.ownsOrShares(identity, filter, filterWithin);
     if (place.where === 'overlap' || identity.kind === 'anonymous') return false;
     if (identity.token && !(await this.access.stillValid(identity))) return false;
     const [node, kind, owner, ...rest] = place.levels;
@@ -79,8 +94,13 @@ export class BrokerAcl {
     return this.access.maySubscribeEvents(identity);
   }
 
-  /** At each delivery: an event goes to a user only if that user may read its app now. */
+  /**
+   * At each delivery: an event goes to a user only if that user may read its app now; a topic
+   * outside the prefix only while it is still the client's own or shared.
+   */
   mayReceive(identity: BrokerIdentity, topic: string): boolean {
+    if (identity.kind === 'bridge') return true;
+    if (this.place(topic).where === 'outside') return this.ownsOrShares(identity, topic, topicIn);
     if (identity.kind !== 'user') return true;
     const head = `${this.topics.root}/events/`;
     if (!topic.startsWith(head)) return true;
@@ -100,8 +120,17 @@ export class BrokerAcl {
     return { where: 'inside', levels: levels.slice(prefix.length) };
   }
 
+  /** Outside the prefix: the user's own `users/<name>` space, or a shared filter. */
+  private ownsOrShares(identity: Exclude<BrokerIdentity, { kind: 'bridge' }>, topicOrFilter: string, within: (inner: string, outer: string) => boolean): boolean {
+    if (identity.kind === 'user' && within(topicOrFilter, `${USER_TOPIC_ROOT}/${identity.principal.name}/#`)) return true;
+    return this.sharedTopics().some((shared) => within(topicOrFilter, shared));
+  }
+
+  /**
+   * Read whatever the payload's size: the broker's packet limit bounds the work, and skipping
+   * large payloads would depend on a limit that may change before the bridge reads the message.
+   */
   private replyToIsOwn(identity: UserIdentity, node: string, payload: Buffer): boolean {
-    if (payload.length > this.maxPayloadBytes) return true; // the bridge drops it unread
     let replyTo: unknown;
     try {
       replyTo = (JSON.parse(payload.toString('utf8')) as { reply_to?: unknown } | null)?.reply_to;

@@ -1,13 +1,30 @@
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { BrokerAcl, BrokerIdentity } from './broker-acl.js';
+import { ClientIds } from './client-ids.js';
+import { PACKET_ENVELOPE_BYTES, SizeCheckedConnection } from './packet-size-guard.js';
+import { RetainedLedger } from './retained-ledger.js';
+import { SessionQueues, type SessionPersistence } from './session-queues.js';
+
+/** The bounds of the embedded broker, read at each check (the `MQTT` section may change at run time). */
+export interface BrokerLimits {
+  maxPayloadBytes: number;
+  maxRetainedPerUser: number;
+  maxRetainedBytesPerUser: number;
+  maxQueuedPerClient: number;
+  maxQueuedBytesPerClient: number;
+  maxClientIdsPerUser: number;
+}
 
 export interface EmbeddedBrokerOptions {
   host: string;
   port: number;
   acl: BrokerAcl;
+  limits: () => BrokerLimits;
   /** Decides who connects; undefined refuses the connection. */
   authenticate(client: { id: string; address: string }, username: string | undefined, password: Buffer | undefined): Promise<BrokerIdentity | undefined>;
+  /** Told of each accepted publication with its publisher's address (the bridge serves some of them). */
+  published?(topic: string, payload: Buffer, address: string): void;
   warn(message: string): void;
 }
 
@@ -15,26 +32,53 @@ export interface EmbeddedBroker {
   /** Where clients connect, e.g. `mqtt://127.0.0.1:1883` (the bound port when 0 was asked). */
   readonly url: string;
   readonly port: number;
+  /** Disconnects every client of `user` and ends its kept sessions (its sign-ins ended). */
+  disconnectUser(user: string): Promise<void>;
   close(): Promise<void>;
 }
 
+/** What aedes has at run time but its types leave out. */
+interface AedesInternals {
+  persistence: SessionPersistence;
+  clients: Record<string, Client>;
+}
+
 const BAD_USERNAME_OR_PASSWORD = 4;
+const NOT_AUTHORIZED = 5;
+// Owners of client ids and retained messages that are no App Mesh user (names cannot hold '$').
+const ANONYMOUS_OWNER = '$anonymous';
+const BRIDGE_OWNER = '$bridge';
+
+function ownerOf(identity: BrokerIdentity): string {
+  if (identity.kind === 'user') return identity.principal.name;
+  return identity.kind === 'bridge' ? BRIDGE_OWNER : ANONYMOUS_OWNER;
+}
 
 /** The broker the daemon runs when no external one is configured (aedes speaks MQTT 3.1.1). */
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
+  const { limits, warn } = options;
   const identities = new WeakMap<Client, BrokerIdentity>();
+  const clientIds = new ClientIds(() => limits().maxClientIdsPerUser);
+  const retained = new RetainedLedger(() => ({ count: limits().maxRetainedPerUser, bytes: limits().maxRetainedBytesPerUser }));
   const broker = await Aedes.createBroker({
     authenticate(client, username, password, done) {
       const address = remoteAddress(client);
       options.authenticate({ id: client.id, address }, username || undefined, password).then(
         (identity) => {
-          if (!identity) return done(refused(), false);
+          if (!identity) return done(refused('bad user name or password', BAD_USERNAME_OR_PASSWORD), false);
+          const refusal = clientIds.claim(client.id, ownerOf(identity));
+          if (refusal) {
+            warn(`MQTT broker: refused ${ownerOf(identity)} from ${address}: ${refusal}`);
+            return done(refused(refusal, NOT_AUTHORIZED), false);
+          }
+          const clean = client.clean;
+          client.conn.once('close', () => clientIds.disconnected(client.id, clean));
           identities.set(client, identity);
           done(null, true);
         },
         (error: Error) => {
-          options.warn(`MQTT broker: authenticating ${client.id} failed: ${error.message}`);
-          done(refused(), false);
+          warn(`MQTT broker: authenticating ${client.id} failed: ${error.message}`);
+          done(refused('bad user name or password', BAD_USERNAME_OR_PASSWORD), false);
         },
       );
     },
@@ -42,8 +86,19 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       // Broker-internal publications (wills, $SYS) come without a client.
       if (!client) return done(null);
       const identity = identities.get(client);
-      if (identity && options.acl.mayPublish(identity, packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload))) return done(null);
-      done(new Error(`publish to ${packet.topic} not authorised`));
+      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+      if (!identity || !options.acl.mayPublish(identity, { topic: packet.topic, payload, retain: packet.retain })) {
+        return done(new Error(`publish to ${packet.topic} not authorised`));
+      }
+      if (packet.retain && identity.kind !== 'bridge') {
+        const over = retained.admit(ownerOf(identity), packet.topic, payload.length);
+        if (over) {
+          warn(`MQTT broker: refused a retained message of ${ownerOf(identity)} on ${packet.topic.slice(0, 256)}: ${over} reached`);
+          return done(new Error(`${over} reached`));
+        }
+      }
+      options.published?.(packet.topic, payload, remoteAddress(client));
+      done(null);
     },
     authorizeForward(client, packet) {
       const identity = identities.get(client);
@@ -59,9 +114,17 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       );
     },
   });
+  const internals = broker as unknown as AedesInternals;
+  const sessions = new SessionQueues(internals.persistence, () => ({ count: limits().maxQueuedPerClient, bytes: limits().maxQueuedBytesPerClient }), warn);
 
+  const maxPacketBytes = () => limits().maxPayloadBytes + PACKET_ENVELOPE_BYTES;
   // Small request/reply packets: Nagle's algorithm would hold each one back for a delayed ACK.
-  const server: Server = createServer({ noDelay: true }, broker.handle);
+  const server: Server = createServer({ noDelay: true }, (socket: Socket) => {
+    const connection = new SizeCheckedConnection(socket, maxPacketBytes, (announced, limit) => {
+      warn(`MQTT broker: closed the connection of ${socket.remoteAddress ?? 'unknown'}: a packet of ${announced} bytes is above ${limit} (MQTT.MaxPayloadBytes and the packet's envelope)`);
+    });
+    broker.handle(connection);
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -78,6 +141,18 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   return {
     url: `mqtt://${connectHost(options.host)}:${port}`,
     port,
+    async disconnectUser(user: string) {
+      const closing: Array<Promise<void>> = [];
+      for (const client of Object.values(internals.clients)) {
+        const identity = identities.get(client);
+        if (identity && ownerOf(identity) === user) closing.push(new Promise<void>((resolve) => client.close(() => resolve())));
+      }
+      await Promise.all(closing);
+      for (const clientId of clientIds.heldBy(user)) {
+        await sessions.endSession(clientId);
+        clientIds.release(clientId);
+      }
+    },
     async close() {
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -85,8 +160,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   };
 }
 
-function refused(): AuthenticateError {
-  return Object.assign(new Error('bad user name or password'), { returnCode: BAD_USERNAME_OR_PASSWORD }) as AuthenticateError;
+function refused(message: string, returnCode: number): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
 
 function remoteAddress(client: Client): string {

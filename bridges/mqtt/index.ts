@@ -10,8 +10,9 @@ import { BRIDGE_USERNAME, bridgeClientId, brokerAuthenticator, coreAppAccess } f
 import { MqttBridge, redact } from './bridge.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { ParityIntake } from './parity-intake.js';
+import { RequestOrigins } from './request-origins.js';
 import { resolveMqttSettings, type MqttSettings } from './settings.js';
-import { Topics } from './topics.js';
+import { topicMatches, Topics } from './topics.js';
 
 export interface MqttFace {
   /** The broker the bridge uses (for the embedded one, with the port actually bound). */
@@ -53,16 +54,36 @@ export async function startMqttFace({ core, rest, supervisor, authorizer, home, 
   }
   const topics = new Topics(settings.TopicPrefix, settings.NodeId);
   const mqttConfig = () => core.config().MQTT;
+  // One payload limit, read at each use: the broker's packet bound and the bridge's check agree
+  // even after the administrator changes it.
+  const maxPayloadBytes = () => mqttConfig().MaxPayloadBytes;
+  const servedByBridge = (topic: string) => topic === topics.request || topics.taskApp(topic) !== undefined || settings.TelemetryTopics.some((filter) => topicMatches(filter, topic));
 
   let broker: EmbeddedBroker | undefined;
+  const origins = new RequestOrigins();
   const bridgeSecret = randomBytes(32).toString('base64url');
   if (!settings.BrokerUrl) {
-    const acl = new BrokerAcl(topics, coreAppAccess(core, authorizer, supervisor), settings.MaxPayloadBytes);
+    // The intake's topics are where devices publish: shared by design.
+    const acl = new BrokerAcl(topics, coreAppAccess(core, authorizer, supervisor), () => [...mqttConfig().SharedTopics, ...mqttConfig().TelemetryTopics]);
     try {
       broker = await startEmbeddedBroker({
         host: settings.EmbeddedBrokerAddress,
         port: settings.EmbeddedBrokerPort,
         acl,
+        limits: () => {
+          const config = mqttConfig();
+          return {
+            maxPayloadBytes: config.MaxPayloadBytes,
+            maxRetainedPerUser: config.MaxRetainedPerUser,
+            maxRetainedBytesPerUser: config.MaxRetainedBytesPerUser,
+            maxQueuedPerClient: config.MaxQueuedPerClient,
+            maxQueuedBytesPerClient: config.MaxQueuedBytesPerClient,
+            maxClientIdsPerUser: config.MaxClientIdsPerUser,
+          };
+        },
+        published: (topic, payload, address) => {
+          if (servedByBridge(topic)) origins.note(topic, payload, address);
+        },
         authenticate: brokerAuthenticator(core, {
           node: settings.NodeId,
           allowAnonymous: () => mqttConfig().AllowAnonymous,
@@ -98,7 +119,7 @@ export async function startMqttFace({ core, rest, supervisor, authorizer, home, 
       persistentSession: !broker,
       topics,
       limits: () => ({
-        maxPayloadBytes: mqttConfig().MaxPayloadBytes,
+        maxPayloadBytes: maxPayloadBytes(),
         maxQueuedRequests: mqttConfig().MaxQueuedRequests,
         requestTimeoutSeconds: mqttConfig().RequestTimeoutSeconds,
       }),
@@ -107,6 +128,7 @@ export async function startMqttFace({ core, rest, supervisor, authorizer, home, 
       events: supervisor.events,
       stdoutInterest: supervisor.stdoutInterest,
       parity: parity.topics.length ? parity : undefined,
+      publisherAddress: broker ? (topic, payload) => origins.take(topic, payload) : undefined,
       log,
       connectWaitMs: broker ? 10_000 : 5_000,
     });
@@ -117,12 +139,19 @@ export async function startMqttFace({ core, rest, supervisor, authorizer, home, 
   }
   const url = broker?.url ?? redact(settings.BrokerUrl);
   if (broker) log.info(`MQTT embedded broker listening on ${broker.url}`);
+  // A user locked, deleted or given a new password loses its connections and kept sessions.
+  const embedded = broker;
+  const onRevoked = (user: string) => {
+    embedded?.disconnectUser(user).catch((error: Error) => log.warn(`MQTT broker: disconnecting ${user} failed: ${error.message}`));
+  };
+  core.users.revocations.on('revoked', onRevoked);
   return {
     url,
     embedded: Boolean(broker),
     nodeId: settings.NodeId,
     topics,
     async close() {
+      core.users.revocations.off('revoked', onRevoked);
       await bridge.close();
       await broker?.close();
     },

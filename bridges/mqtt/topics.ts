@@ -66,3 +66,17 @@ export function topicMatches(filter: string, topic: string): boolean {
   }
   return f.length === t.length;
 }
+
+/** Every topic `filter` matches is matched by `pattern` too (both may hold wildcards). */
+export function filterWithin(filter: string, pattern: string): boolean {
+  const f = filter.split('/');
+  const p = pattern.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (p[i] === '#') return true;
+    if (i >= p.length || f[i] === '#') return false;
+    if (p[i] === '+') continue;
+    if (f[i] === '+' || f[i] !== p[i]) return false;
+  }
+  // `a/#` also matches its parent `a`.
+  return p.length === f.length || (p.length === f.length + 1 && p[f.length] === '#');
+}
