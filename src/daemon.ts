@@ -107,7 +107,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     issuer: config().REST.JWT.Issuer || hostname(),
     keyDir: join(home, 'ssl'),
   });
-  const blacklist = await TokenBlacklist.open(join(home, 'config', 'revoked-tokens.json'));
+  const blacklist = await TokenBlacklist.open(join(home, 'config', 'revoked-tokens.bin'), join(home, 'config', 'revoked-tokens.json'));
   const workDir = config().BaseConfig.WorkingDirectory ? resolve(home, config().BaseConfig.WorkingDirectory) : join(home, 'work');
   assertPrivateFolder(workDir, 'BaseConfig.WorkingDirectory');
   mkdirSync(workDir, { recursive: true, mode: 0o700 });

@@ -6,9 +6,12 @@ import { SignJWT, importPKCS8, importSPKI, jwtVerify, errors as joseErrors, type
 export const SERVICE_AUDIENCE = 'appmesh-service';
 export const FILE_AUDIENCE = 'appmesh-file-service';
 export const REFRESH_AUDIENCE = 'appmesh-refresh';
+/** Tokens issued through the MCP OAuth bridge: accepted by /mcp, refused by the REST API. */
+export const MCP_AUDIENCE = 'appmesh-mcp';
 export const DEFAULT_TOKEN_SECONDS = 604_800;
 export const MAX_TOKEN_SECONDS = 2_592_000;
-const CLOCK_LEEWAY_SECONDS = 60;
+/** Clock difference tolerated between nodes: a token is refused at most this long after it expired. */
+export const CLOCK_LEEWAY_SECONDS = 5;
 
 export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256';
 
@@ -74,7 +77,7 @@ export class TokenService {
     return { token, jti, issuedAt, expiresAt };
   }
 
-  /** Signature, algorithm, issuer, audience and expiry (60 s leeway); user checks come after. */
+  /** Signature, algorithm, issuer, audience and expiry (a few seconds of leeway); user checks come after. */
   async verify(token: string, audience: string): Promise<VerifiedToken> {
     let payload: JWTPayload;
     try {
