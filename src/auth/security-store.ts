@@ -18,6 +18,8 @@ const userSchema = z.object({
   token_epoch: z.number().int().min(0).default(0),
   /** Millisecond precision of `token_epoch`: a token issued in the same second after a change stays valid. */
   token_epoch_ms: z.number().int().min(0).optional(),
+  /** A new TOTP secret waiting for its first code; the active one stays in force until then. */
+  mfa_pending_key: z.string().optional(),
   /** Last TOTP time step accepted, so a code cannot be used twice. */
   mfa_last_step: z.number().int().min(0).optional(),
   metadata: z.string().default(''),
@@ -38,6 +40,16 @@ const securitySchema = z.object({
 
 export type StoredUser = z.infer<typeof userSchema>;
 export type SecurityDocument = z.infer<typeof securitySchema>;
+
+/**
+ * Ends every token of `user` issued up to `nowMs`, refresh tokens included (a lock, a password
+ * change, a logoff of all sessions, a new user of an old name). Tokens carry their issue time, so
+ * this works across the nodes of a cluster, where a user record is not shared.
+ */
+export function endTokensIssuedUntil(user: StoredUser, nowMs = Date.now()): void {
+  user.token_epoch = Math.floor(nowMs / 1000);
+  user.token_epoch_ms = nowMs;
+}
 
 export class SecurityStoreError extends Error {}
 

@@ -5,7 +5,7 @@ import { ADMIN_USER, effectiveExecUserName, type ExecUserSettings } from '../aut
 import { hashPassword, secretsEqual, verifyPassword } from '../auth/password.js';
 import { ALL_PERMISSIONS } from '../auth/permissions.js';
 import type { Principal } from '../auth/principal.js';
-import type { SecurityStore, StoredUser } from '../auth/security-store.js';
+import { endTokensIssuedUntil, type SecurityStore, type StoredUser } from '../auth/security-store.js';
 import { sandboxProfileSchema } from '../supervisor/app-definition.js';
 import type { Authorizer } from './authorize.js';
 import { badRequest, notFound } from './errors.js';
@@ -88,10 +88,14 @@ export class UserService {
     // Left out means unchanged: omitting it must not lift a floor admin set. Only admin changes it.
     const sandbox = input.sandbox === undefined ? existing?.sandbox : input.sandbox || undefined;
     if (sandbox !== existing?.sandbox && principal.name !== ADMIN_USER) throw badRequest(`Only ${ADMIN_USER} may set sandbox`);
+    const nowMs = Date.now();
     await this.security.update((doc) => {
       const current = doc.Users[name];
+      // A new user of an old name: the tokens of the earlier user of that name are not its own.
+      const fresh = { key: key!, mfa_enabled: false, mfa_key: '' } as StoredUser;
+      if (!current) endTokensIssuedUntil(fresh, nowMs);
       doc.Users[name] = {
-        ...(current ?? { key: key!, mfa_enabled: false, mfa_key: '', token_epoch: 0 }),
+        ...(current ?? fresh),
         email: input.email ?? '',
         group: input.group ?? '',
         exec_user: execUser,
@@ -100,10 +104,22 @@ export class UserService {
         roles: input.roles ?? [],
         sandbox,
       } as StoredUser;
+      // Locked through an update: the same end of its sessions as a lock.
+      if (current && !current.locked && input.locked) endTokensIssuedUntil(doc.Users[name], nowMs);
     });
     this.audit.record({ event: existing ? 'user.update' : 'user.add', user: principal.name, target: name, client: principal.client, outcome: 'success' });
     if (existing && !existing.locked && input.locked) this.revocations.emit('revoked', name);
     return 'User add success';
+  }
+
+  /** Logoff of all sessions: every token of the caller issued so far stops working, on every face. */
+  async endSessions(principal: Principal): Promise<void> {
+    this.requireUser(principal.name);
+    await this.security.update((doc) => {
+      endTokensIssuedUntil(doc.Users[principal.name]);
+    });
+    this.audit.record({ event: 'token.revoke', user: principal.name, client: principal.client, outcome: 'success', detail: 'all sessions' });
+    this.revocations.emit('revoked', principal.name);
   }
 
   async remove(principal: Principal, name: string): Promise<string> {
@@ -125,6 +141,8 @@ export class UserService {
     this.requireAdminFor(principal, name, locked ? 'lock' : 'unlock');
     await this.security.update((doc) => {
       doc.Users[name].locked = locked;
+      // Unlocking must not bring back the sessions the lock ended.
+      if (locked) endTokensIssuedUntil(doc.Users[name]);
     });
     this.audit.record({ event: locked ? 'user.lock' : 'user.unlock', user: principal.name, target: name, client: principal.client, outcome: 'success' });
     if (locked) this.revocations.emit('revoked', name);
@@ -147,13 +165,10 @@ export class UserService {
     }
     this.checkComplexity(newPassword);
     const key = this.security.encryptKey ? await hashPassword(newPassword) : newPassword;
-    const nowMs = Date.now();
     await this.security.update((doc) => {
       const stored = doc.Users[name];
       stored.key = key;
-      // Every token issued up to now, refresh tokens included, stops working.
-      stored.token_epoch = Math.floor(nowMs / 1000);
-      stored.token_epoch_ms = nowMs;
+      endTokensIssuedUntil(stored);
     });
     this.audit.record({ event: 'user.passwd', user: principal.name, target: name, client: principal.client, outcome: 'success' });
     this.revocations.emit('revoked', name);
