@@ -1,12 +1,17 @@
 /**
- * Exponential back-off of failed logins, counted per (user, client address), per client address
- * and per user. A client that guesses passwords is slowed down without locking the user out of
- * other addresses: the per-user threshold is far above the per-address ones.
+ * Exponential back-off of failed logins. A known user's failures count per (user, client address)
+ * and per user; failures with unknown user names count apart, per client address and across all
+ * clients. So the right password of a known user is never refused because of others' failures:
+ * many clients share one address (loopback, a proxy, the MQTT bridge), and a flood of made-up
+ * names must not lock out the administrator.
  */
 export interface ThrottleLimits {
   perUserAndClient: number;
-  perClient: number;
   perUser: number;
+  /** Failures with unknown user names from one client address. */
+  unknownPerClient: number;
+  /** Failures with unknown user names from all clients together. */
+  unknownOverall: number;
   /** First block after the threshold, doubled on each further failure. */
   baseBlockMs: number;
   maxBlockMs: number;
@@ -16,12 +21,20 @@ export interface ThrottleLimits {
 
 export const DEFAULT_THROTTLE: ThrottleLimits = {
   perUserAndClient: 5,
-  perClient: 20,
   perUser: 100,
+  unknownPerClient: 20,
+  unknownOverall: 1000,
   baseBlockMs: 1000,
   maxBlockMs: 15 * 60 * 1000,
   windowMs: 15 * 60 * 1000,
 };
+
+/** Who is trying: a user name that exists (`known`) or not, from a client address. */
+export interface LoginAttempt {
+  user: string;
+  client: string;
+  known: boolean;
+}
 
 interface Counter {
   failures: number;
@@ -31,7 +44,7 @@ interface Counter {
 
 const MAX_TRACKED = 50_000;
 
-/** Logins of one client address waiting their turn; more are refused at once. */
+/** Logins of one lane waiting their turn; more are refused at once. */
 const MAX_WAITING = 32;
 
 interface Turns {
@@ -46,13 +59,13 @@ export class LoginThrottle {
   constructor(private readonly limits: ThrottleLimits = DEFAULT_THROTTLE) {}
 
   /**
-   * Takes the next turn for a password check from `client`: the checks of one address run one
-   * after another, so each sees the failures before it — a burst of parallel guesses cannot all be
-   * verified before the back-off starts (nor spend every core on PBKDF2). Resolves to the release
-   * function, or undefined when too many are waiting already.
+   * Takes the next turn for a password check: the checks of one user from one address run one
+   * after another, so each sees the failures before it — a burst of parallel guesses cannot all
+   * be verified before the back-off starts. Unknown names share one slow lane across all clients.
+   * Resolves to the release function, or undefined when too many are waiting already.
    */
-  async turn(client: string): Promise<(() => void) | undefined> {
-    const key = client;
+  async turn(attempt: LoginAttempt): Promise<(() => void) | undefined> {
+    const key = attempt.known ? `uc:${attempt.user}\u0000${attempt.client}` : 'unknown';
     const turns = this.turns.get(key) ?? { tail: Promise.resolve(), waiting: 0 };
     if (turns.waiting >= MAX_WAITING) return undefined;
     turns.waiting++;
@@ -69,35 +82,47 @@ export class LoginThrottle {
   }
 
   /** Milliseconds the caller must wait, 0 when it may try now. */
-  retryAfterMs(user: string, client: string, nowMs = Date.now()): number {
-    return Math.max(0, ...this.keys(user, client).map(([key]) => (this.counters.get(key)?.blockedUntilMs ?? 0) - nowMs));
+  retryAfterMs(attempt: LoginAttempt, nowMs = Date.now()): number {
+    return this.blockedMs(this.keys(attempt), nowMs);
   }
 
-  recordFailure(user: string, client: string, nowMs = Date.now()): void {
+  /**
+   * Milliseconds unknown names from this client must wait. A known user's wrong password is
+   * answered with the same refusal meanwhile, so the answer does not tell which names exist.
+   */
+  unknownNamesRetryAfterMs(client: string, nowMs = Date.now()): number {
+    return this.blockedMs(this.keys({ user: '', client, known: false }), nowMs);
+  }
+
+  recordFailure(attempt: LoginAttempt, nowMs = Date.now()): void {
     if (this.counters.size > MAX_TRACKED) this.forgetOld(nowMs);
-    for (const [key, threshold] of this.keys(user, client)) {
+    for (const [key, threshold] of this.keys(attempt)) {
       const current = this.counters.get(key);
       const counter = current && nowMs - current.lastFailureMs < this.limits.windowMs ? current : { failures: 0, lastFailureMs: 0, blockedUntilMs: 0 };
       counter.failures++;
       counter.lastFailureMs = nowMs;
       if (counter.failures >= threshold) {
-        const block = Math.min(this.limits.baseBlockMs * 2 ** (counter.failures - threshold), this.limits.maxBlockMs);
+        const block = Math.min(this.limits.baseBlockMs * 2 ** Math.min(counter.failures - threshold, 30), this.limits.maxBlockMs);
         counter.blockedUntilMs = nowMs + block;
       }
       this.counters.set(key, counter);
     }
   }
 
-  recordSuccess(user: string, client: string): void {
-    this.counters.delete(`uc:${user}\u0000${client}`);
+  recordSuccess(attempt: LoginAttempt): void {
+    this.counters.delete(`uc:${attempt.user}\u0000${attempt.client}`);
   }
 
-  private keys(user: string, client: string): [string, number][] {
+  private keys(attempt: LoginAttempt): [string, number][] {
+    if (!attempt.known) return [[`xc:${attempt.client}`, this.limits.unknownPerClient], ['x', this.limits.unknownOverall]];
     return [
-      [`uc:${user}\u0000${client}`, this.limits.perUserAndClient],
-      [`c:${client}`, this.limits.perClient],
-      [`u:${user}`, this.limits.perUser],
+      [`uc:${attempt.user}\u0000${attempt.client}`, this.limits.perUserAndClient],
+      [`u:${attempt.user}`, this.limits.perUser],
     ];
+  }
+
+  private blockedMs(keys: [string, number][], nowMs: number): number {
+    return Math.max(0, ...keys.map(([key]) => (this.counters.get(key)?.blockedUntilMs ?? 0) - nowMs));
   }
 
   private forgetOld(nowMs: number): void {

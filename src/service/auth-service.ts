@@ -3,7 +3,8 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Principal } from '../auth/principal.js';
 import type { SecurityStore, StoredUser } from '../auth/security-store.js';
 import { secretsEqual, verifyPassword } from '../auth/password.js';
-import type { LoginThrottle } from '../auth/login-throttle.js';
+import type { LoginAttempt, LoginThrottle } from '../auth/login-throttle.js';
+import { RateLimit } from '../auth/rate-limit.js';
 import type { TokenBlacklist } from '../auth/token-blacklist.js';
 import { newTotpSecret, totpUri, verifyTotp, TOTP_DIGITS, TOTP_PERIOD } from '../auth/totp.js';
 import {
@@ -43,6 +44,13 @@ export interface RenewRequest {
   client: string;
 }
 
+/** What proves that the holder of a token is the user: a current TOTP code or the password. */
+export interface TotpResetProof {
+  totpCode?: string;
+  /** The request body: `{"password": "<base64>"}`, or nothing. */
+  body?: unknown;
+}
+
 export interface TotpValidateRequest {
   body: unknown;
   client: string;
@@ -53,6 +61,9 @@ export interface AuthSettings {
 }
 
 const CHALLENGE_SECONDS = 180;
+/** Renewals per user: a few at once, then a steady trickle (each one adds to the revocation list). */
+const RENEWALS = { burst: 5, perSecond: 2 };
+const INVALID_CHALLENGE = 'Invalid or expired TOTP challenge';
 
 interface PendingChallenge {
   challenge: string;
@@ -65,6 +76,9 @@ interface PendingChallenge {
 /** Login, tokens (issue, verify, renew, revoke, refresh) and TOTP, shared by every face. */
 export class AuthService {
   private readonly challenges = new Map<string, PendingChallenge>();
+  private readonly renewals = new RateLimit(RENEWALS);
+  /** Recent time of one password check, so a refusal without a check takes about as long. */
+  private passwordCheckMs = 50;
 
   constructor(
     private readonly security: SecurityStore,
@@ -80,27 +94,36 @@ export class AuthService {
     const { user: name, password } = parseBasicAuth(request.authorization);
     const audience = this.loginAudience(request.audience);
     const lifetime = parseTokenLifetime(request.expireSeconds);
-    const release = await this.throttle.turn(request.client);
+    const attempt: LoginAttempt = { user: name, client: request.client, known: this.security.user(name) !== undefined };
+    const release = await this.throttle.turn(attempt);
     if (!release) throw tooManyRequests('Too many logins at once from this client, retry in 1 s', 1);
-    let user;
-    let passwordOk: boolean;
+    let user: StoredUser | undefined;
+    let passwordOk = false;
+    let othersWait = 0;
     try {
-      const wait = this.throttle.retryAfterMs(name, request.client);
+      const wait = this.throttle.retryAfterMs(attempt);
       if (wait > 0) {
         this.audit.record({ event: 'login.throttled', user: name, client: request.client, outcome: 'failure' });
-        throw tooManyRequests(`Too many failed logins, retry in ${Math.ceil(wait / 1000)} s`, Math.ceil(wait / 1000));
+        throw throttled(wait);
       }
+      // Unknown names from this client are held back; a known user's wrong password is answered
+      // the same meanwhile (below), so the answer does not tell which names exist.
+      othersWait = this.throttle.unknownNamesRetryAfterMs(request.client);
       user = this.security.user(name);
-      // Unknown users and wrong passwords cost the same time and look the same to the caller.
-      passwordOk = user
-        ? this.security.encryptKey ? await verifyPassword(password, user.key) : secretsEqual(password, user.key)
-        : await verifyPassword(password, DUMMY_HASH);
-      if (!user || !passwordOk || user.locked) this.throttle.recordFailure(name, request.client);
+      if (user || othersWait === 0) {
+        passwordOk = await this.checkPassword(user, password);
+        if (!user || !passwordOk || user.locked) this.throttle.recordFailure(attempt);
+      }
     } finally {
       release();
     }
     if (!user || !passwordOk || user.locked) {
       this.audit.record({ event: 'login', user: name, client: request.client, outcome: 'failure', detail: user?.locked && passwordOk ? 'locked' : undefined });
+      if (othersWait > 0) {
+        // As long as a password check would have taken, outside the turn.
+        if (!user) await delay(this.passwordCheckMs);
+        throw throttled(othersWait);
+      }
       throw unauthorized('Authentication failed');
     }
     if (user.mfa_enabled && user.mfa_key) {
@@ -108,7 +131,7 @@ export class AuthService {
       if (!code) return this.challenge(name, audience, lifetime, Boolean(request.refreshTokenRequest));
       await this.checkTotp(name, user, code, request.client);
     }
-    this.throttle.recordSuccess(name, request.client);
+    this.throttle.recordSuccess(attempt);
     this.audit.record({ event: 'login', user: name, client: request.client, outcome: 'success' });
     return this.issueTokens(name, user, audience, lifetime, Boolean(request.refreshTokenRequest));
   }
@@ -156,6 +179,7 @@ export class AuthService {
       const refresh = await this.verifyFor(request.refreshToken, REFRESH_AUDIENCE, 'Refresh token has been revoked');
       const user = this.security.user(refresh.subject)!;
       this.authorizer.authorize({ name: refresh.subject, group: user.group, audience: REFRESH_AUDIENCE }, 'user-token-renew');
+      this.takeRenewal(refresh.subject);
       if (!(await this.blacklist.revoke(refresh.jti, refresh.expiresAt))) throw unauthorized('Refresh token has been revoked');
       const presented = request.accessToken ? TokenService.peek(request.accessToken)?.aud : undefined;
       const audience = presented && presented !== FILE_AUDIENCE && presented !== REFRESH_AUDIENCE && this.settings.audiences().includes(presented) ? presented : SERVICE_AUDIENCE;
@@ -167,6 +191,7 @@ export class AuthService {
     const user = this.security.user(current.subject)!;
     this.authorizer.authorize({ name: current.subject, group: user.group, audience: current.audience }, 'user-token-renew');
     const lifetime = parseTokenLifetime(request.expireSeconds);
+    this.takeRenewal(current.subject);
     // Revoked before the new one is issued: two renewals of one token cannot both succeed.
     if (!(await this.blacklist.revoke(current.jti, current.expiresAt))) throw unauthorized('Token has been revoked');
     const response = await this.issueTokens(current.subject, user, current.audience, lifetime, Boolean(request.refreshTokenRequest));
@@ -193,17 +218,30 @@ export class AuthService {
     this.audit.record({ event: 'token.revoke', user: revoked[0], client, outcome: 'success' });
   }
 
-  /** `POST /appmesh/totp/secret`: a new secret, pending until `setup` confirms a code. */
-  async totpSecret(principal: Principal): Promise<{ mfa_uri: string }> {
+  /**
+   * `POST /appmesh/totp/secret`: a new secret, pending until `setup` confirms a code of it. While
+   * 2FA is on, the token alone is not enough (it may be stolen): a current code or the password is
+   * needed, and the active secret stays in force until the new one is confirmed.
+   */
+  async totpSecret(principal: Principal, proof: TotpResetProof = {}): Promise<{ mfa_uri: string }> {
     this.authorizer.authorize(principal, 'user-totp-active');
+    const user = this.requireUser(principal.name);
+    const client = principal.client ?? '';
+    if (user.mfa_enabled && user.mfa_key) {
+      const code = proof.totpCode?.trim();
+      const password = passwordOf(proof.body);
+      if (code) await this.checkTotp(principal.name, user, code, client);
+      else if (password !== undefined) await this.checkOwnPassword(principal.name, user, password, client);
+      else {
+        this.audit.record({ event: 'totp.secret', user: principal.name, client, outcome: 'failure', detail: 'no proof' });
+        throw badRequest('2FA is on: replacing its secret needs a current TOTP code or the password (X-Totp-Code header, or {"password": "<base64>"} as body)');
+      }
+    }
     const secret = newTotpSecret();
     await this.security.update((doc) => {
-      const user = doc.Users[principal.name];
-      user.mfa_key = secret;
-      user.mfa_enabled = false;
-      delete user.mfa_last_step;
+      doc.Users[principal.name].mfa_pending_key = secret;
     });
-    this.audit.record({ event: 'totp.secret', user: principal.name, client: principal.client, outcome: 'success' });
+    this.audit.record({ event: 'totp.secret', user: principal.name, client, outcome: 'success' });
     return { mfa_uri: Buffer.from(totpUri(principal.name, secret)).toString('base64') };
   }
 
@@ -216,28 +254,44 @@ export class AuthService {
   /** Turns 2FA on with a valid code of the pending secret (without touching the caller's token). */
   async totpEnable(principal: Principal, code: string | undefined): Promise<void> {
     this.authorizer.authorize(principal, 'user-totp-active');
-    const user = this.security.user(principal.name)!;
-    if (!user.mfa_key) throw badRequest('please generate TOTP secret first');
-    await this.checkTotp(principal.name, user, code ?? '', principal.client ?? '');
+    const user = this.requireUser(principal.name);
+    // Before pending secrets had a field of their own, a secret with 2FA off was the pending one.
+    const pending = user.mfa_pending_key ?? (!user.mfa_enabled && user.mfa_key ? user.mfa_key : undefined);
+    if (!pending) throw badRequest('please generate TOTP secret first');
+    const step = await this.verifyCode(principal.name, pending, undefined, code ?? '', principal.client ?? '');
+    let replaced = false;
     await this.security.update((doc) => {
-      doc.Users[principal.name].mfa_enabled = true;
+      const stored = doc.Users[principal.name];
+      const stillPending = stored?.mfa_pending_key ?? (!stored?.mfa_enabled && stored?.mfa_key ? stored.mfa_key : undefined);
+      if (stillPending !== pending) return;
+      stored.mfa_key = pending;
+      stored.mfa_enabled = true;
+      stored.mfa_last_step = step;
+      delete stored.mfa_pending_key;
+      replaced = true;
     });
+    if (!replaced) throw badRequest('The pending TOTP secret changed meanwhile; generate a new one');
     this.audit.record({ event: 'totp.enable', user: principal.name, client: principal.client, outcome: 'success' });
   }
 
-  /** `POST /appmesh/totp/validate`: answers a login challenge with a code. */
+  /**
+   * `POST /appmesh/totp/validate`: answers a login challenge with a code. An unknown user, a user
+   * without 2FA and a wrong or expired challenge get the same answer: it must not tell who exists.
+   */
   async totpValidate(request: TotpValidateRequest): Promise<TokenResponse> {
     const body = request.body;
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
     const { user_name: name, totp_challenge: challenge, totp_code: code, expire_seconds: expireSeconds } = body as Record<string, unknown>;
     if (typeof name !== 'string' || !name) throw badRequest('user_name is required');
-    const user = this.security.user(name);
-    if (!user) throw notFound('user not found');
-    if (!user.mfa_enabled || !user.mfa_key) throw badRequest('TOTP is not enabled for this user');
     if (typeof code !== 'string' || !code.trim()) throw badRequest('totp_code is required');
     const pending = this.challenges.get(name);
-    if (!pending || typeof challenge !== 'string' || !secretsEqual(challenge, pending.challenge) || pending.expiresAtMs < Date.now()) {
-      throw unauthorized('Invalid or expired TOTP challenge');
+    const user = this.security.user(name);
+    // One comparison whatever is missing, so every refusal costs the same.
+    const expected = pending?.challenge ?? DUMMY_CHALLENGE;
+    const matches = secretsEqual(typeof challenge === 'string' ? challenge : '', expected);
+    if (!pending || !matches || pending.expiresAtMs < Date.now() || !user?.mfa_enabled || !user.mfa_key) {
+      this.audit.record({ event: 'totp.verify', user: name, client: request.client, outcome: 'failure', detail: 'challenge' });
+      throw unauthorized(INVALID_CHALLENGE);
     }
     await this.checkTotp(name, user, code, request.client);
     this.challenges.delete(name);
@@ -256,6 +310,7 @@ export class AuthService {
       const user = doc.Users[name];
       user.mfa_enabled = false;
       user.mfa_key = '';
+      delete user.mfa_pending_key;
       delete user.mfa_last_step;
     });
     this.audit.record({ event: 'totp.disable', user: principal.name, target: name, client: principal.client, outcome: 'success' });
@@ -290,23 +345,9 @@ export class AuthService {
     return response;
   }
 
+  /** A code of the user's active secret, used once (its step is remembered before answering). */
   private async checkTotp(name: string, user: StoredUser, code: string, client: string): Promise<void> {
-    // Codes are guessed like passwords: the same turns and back-off apply.
-    const release = await this.throttle.turn(client);
-    if (!release) throw tooManyRequests('Too many attempts at once from this client, retry in 1 s', 1);
-    let step: number | undefined;
-    try {
-      const wait = this.throttle.retryAfterMs(name, client);
-      if (wait > 0) throw tooManyRequests(`Too many failed attempts, retry in ${Math.ceil(wait / 1000)} s`, Math.ceil(wait / 1000));
-      step = await verifyTotp(user.mfa_key, code, user.mfa_last_step);
-      if (step === undefined) this.throttle.recordFailure(name, client);
-    } finally {
-      release();
-    }
-    if (step === undefined) {
-      this.audit.record({ event: 'totp.verify', user: name, client, outcome: 'failure' });
-      throw unauthorized('Invalid TOTP token');
-    }
+    const step = await this.verifyCode(name, user.mfa_key, user.mfa_last_step, code, client);
     // Remember the step before answering: the same code must not work twice, even when two
     // clients present it at the same moment (updates are serialised; the second sees the first).
     let replayed = false;
@@ -319,6 +360,68 @@ export class AuthService {
       this.audit.record({ event: 'totp.verify', user: name, client, outcome: 'failure', detail: 'replayed' });
       throw unauthorized('Invalid TOTP token');
     }
+  }
+
+  /** Checks a code of `secret`; codes are guessed like passwords, so the same turns and back-off apply. */
+  private async verifyCode(name: string, secret: string, lastStep: number | undefined, code: string, client: string): Promise<number> {
+    const attempt: LoginAttempt = { user: name, client, known: true };
+    const release = await this.throttle.turn(attempt);
+    if (!release) throw tooManyRequests('Too many attempts at once from this client, retry in 1 s', 1);
+    let step: number | undefined;
+    try {
+      const wait = this.throttle.retryAfterMs(attempt);
+      if (wait > 0) throw tooManyRequests(`Too many failed attempts, retry in ${Math.ceil(wait / 1000)} s`, Math.ceil(wait / 1000));
+      step = await verifyTotp(secret, code, lastStep);
+      if (step === undefined) this.throttle.recordFailure(attempt);
+    } finally {
+      release();
+    }
+    if (step === undefined) {
+      this.audit.record({ event: 'totp.verify', user: name, client, outcome: 'failure' });
+      throw unauthorized('Invalid TOTP token');
+    }
+    return step;
+  }
+
+  /** The password of a signed-in user, as a proof for a sensitive change: throttled like a login. */
+  private async checkOwnPassword(name: string, user: StoredUser, password: string, client: string): Promise<void> {
+    const attempt: LoginAttempt = { user: name, client, known: true };
+    const release = await this.throttle.turn(attempt);
+    if (!release) throw tooManyRequests('Too many attempts at once from this client, retry in 1 s', 1);
+    let ok = false;
+    try {
+      const wait = this.throttle.retryAfterMs(attempt);
+      if (wait > 0) throw throttled(wait);
+      ok = await this.checkPassword(user, password);
+      if (!ok) this.throttle.recordFailure(attempt);
+    } finally {
+      release();
+    }
+    if (!ok) {
+      this.audit.record({ event: 'user.verify', user: name, client, outcome: 'failure' });
+      throw unauthorized('Authentication failed');
+    }
+  }
+
+  /** Unknown users and wrong passwords cost the same time (a dummy hash is checked). */
+  private async checkPassword(user: StoredUser | undefined, password: string): Promise<boolean> {
+    const started = performance.now();
+    const ok = user
+      ? this.security.encryptKey ? await verifyPassword(password, user.key) : secretsEqual(password, user.key)
+      : await verifyPassword(password, DUMMY_HASH);
+    if (!user || this.security.encryptKey) this.passwordCheckMs = 0.8 * this.passwordCheckMs + 0.2 * (performance.now() - started);
+    return ok;
+  }
+
+  private takeRenewal(name: string): void {
+    const wait = this.renewals.take(name);
+    if (wait > 0) throw tooManyRequests(`Too many token renewals, retry in ${Math.ceil(wait / 1000)} s`, Math.ceil(wait / 1000));
+  }
+
+  private requireUser(name: string): StoredUser {
+    const user = this.security.user(name);
+    if (!user) throw unauthorized('user not found');
+    return user;
   }
 
   private challenge(name: string, audience: string, lifetime: number, refreshTokenRequest: boolean): never {
@@ -345,6 +448,26 @@ export class AuthService {
 
 // Verifying against a dummy hash keeps the time of "no such user" equal to "wrong password".
 const DUMMY_HASH = `$pbkdf2$100000$${'0'.repeat(32)}$${'0'.repeat(64)}`;
+const DUMMY_CHALLENGE = randomBytes(24).toString('base64url');
+
+function throttled(waitMs: number): ServiceError {
+  const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+  return tooManyRequests(`Too many failed logins, retry in ${seconds} s`, seconds);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** `{"password": "<base64>"}`: the password, undefined when there is none; other shapes are 400. */
+function passwordOf(body: unknown): string | undefined {
+  if (body === undefined || body === null || body === '') return undefined;
+  if (typeof body !== 'object' || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
+  const value = (body as Record<string, unknown>).password;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[A-Za-z0-9+/=_-]*$/.test(value)) throw badRequest('password must be base64');
+  return Buffer.from(value, 'base64').toString('utf8');
+}
 
 export function parseBasicAuth(header: string | undefined): { user: string; password: string } {
   if (!header) throw unauthorized('No authentication token provided');

@@ -51,13 +51,16 @@ export function registerIdentityRoutes(app: FastifyInstance, core: Core, options
   });
 
   app.post('/appmesh/self/logoff', async (request, reply) => {
-    await core.auth.logoff(token(request), header(request, 'x-refresh-token')?.trim() || undefined, request.ip);
+    // `X-Logoff-All: true`: every session of the caller ends, not only the one presented.
+    if (isTrue(header(request, 'x-logoff-all'))) await core.users.endSessions(await request.principal());
+    else await core.auth.logoff(token(request), header(request, 'x-refresh-token')?.trim() || undefined, request.ip);
     reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
     if (hasAuthCookie(request)) reply.header('Set-Cookie', clearedAuthCookie(options.secure));
     return reply.send('');
   });
 
-  app.post('/appmesh/totp/secret', async (request) => core.auth.totpSecret(await request.principal()));
+  app.post('/appmesh/totp/secret', async (request) =>
+    core.auth.totpSecret(await request.principal(), { totpCode: header(request, 'x-totp-code'), body: request.body }));
 
   app.post('/appmesh/totp/setup', async (request, reply) => {
     const response = await core.auth.totpSetup(await request.principal(), header(request, 'x-totp-code'));
