@@ -5,6 +5,7 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { PacketSizeReader } from '../bridges/mqtt/packet-size-guard.js';
 import { connectClient, Device, type MqttReply } from './helpers/mqtt-device.js';
 import { login, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
 
@@ -275,4 +276,77 @@ describe('the retained-message flood (measured)', () => {
     expect(acknowledged).toBe(0);
     expect(grownMiB).toBeLessThan(64);
   }, 60_000);
+});
+
+describe('per-client bounds of the embedded broker', () => {
+  let d: TestDaemon;
+  let url: string;
+  const frank = { username: 'frank', password: PASSWORD };
+  beforeAll(async () => {
+    d = await startTestDaemon({ env: { APPMESH_MQTT_NodeId: 'node-q', APPMESH_MQTT_MaxQueuedPerClient: '5', APPMESH_MQTT_MaxClientIdsPerUser: '3' } });
+    url = d.daemon.mqtt!.url;
+    expect((await d.request('PUT', '/appmesh/user/frank', { body: { key: PASSWORD, group: 'frank', roles: ['view'] } })).status).toBe(200);
+  });
+  afterAll(async () => {
+    await d?.stop();
+  });
+
+  test('a kept session holds at most MQTT.MaxQueuedPerClient messages while its client is away', async () => {
+    const clientId = `queue-${randomUUID().slice(0, 8)}`;
+    const away = await connectClient(url, { ...frank, clientId, clean: false });
+    expect(await grant(away, 'users/frank/q')).toBe(1);
+    await away.endAsync();
+    const sender = await connectClient(url, frank);
+    for (let i = 0; i < 20; i++) await sender.publishAsync('users/frank/q', `m${i}`, { qos: 1 });
+    await sender.endAsync(true);
+    const back = await connectClient(url, { ...frank, clientId, clean: false });
+    const seen = record(back);
+    await waitFor(() => seen.length >= 5, 5000, 'the queued messages');
+    await sleep(500);
+    expect(seen.map((m) => m.payload.toString())).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+    // Connecting clean ends the session and frees its client id.
+    await back.endAsync(true);
+    await (await connectClient(url, { ...frank, clientId, clean: true })).endAsync(true);
+    await sleep(300);
+  });
+
+  test('a user holds at most MQTT.MaxClientIdsPerUser client ids; a clean disconnect gives one back', async () => {
+    const clients = [];
+    for (let i = 0; i < 3; i++) clients.push(await connectClient(url, { ...frank, clientId: `frank-${i}` }));
+    await expect(connectClient(url, { ...frank, clientId: 'frank-3' })).rejects.toThrow(/authori[sz]ed/i);
+    await clients[0].endAsync(true);
+    await sleep(200);
+    const fourth = await connectClient(url, { ...frank, clientId: 'frank-3' });
+    for (const client of [...clients.slice(1), fourth]) await client.endAsync(true);
+  });
+});
+
+describe('the packet size reader', () => {
+  const publishHeader = (remaining: number): Buffer => {
+    const bytes = [0x30];
+    let value = remaining;
+    do {
+      let byte = value % 128;
+      value = Math.floor(value / 128);
+      if (value > 0) byte |= 0x80;
+      bytes.push(byte);
+    } while (value > 0);
+    return Buffer.from(bytes);
+  };
+
+  test('finds an oversized packet behind small ones, even with its header cut across chunks', () => {
+    const reader = new PacketSizeReader(() => 1000);
+    const small = Buffer.concat([publishHeader(10), Buffer.alloc(10)]);
+    expect(reader.read(small)).toBeUndefined();
+    const big = publishHeader(2_000_000);
+    expect(reader.read(Buffer.concat([small, big.subarray(0, 2)]))).toBeUndefined();
+    expect(reader.read(big.subarray(2))).toBe(2_000_000);
+  });
+
+  test('a packet at the limit passes, body split anywhere; a fifth length byte is refused', () => {
+    const reader = new PacketSizeReader(() => 1000);
+    const packet = Buffer.concat([publishHeader(1000), Buffer.alloc(1000), Buffer.from([0xc0, 0x00])]);
+    for (let i = 0; i < packet.length; i += 7) expect(reader.read(packet.subarray(i, i + 7))).toBeUndefined();
+    expect(new PacketSizeReader(() => 1000).read(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]))).toBe(Number.MAX_SAFE_INTEGER);
+  });
 });
