@@ -35,6 +35,7 @@ import { AppService } from './service/app-service.js';
 import { AuthService } from './service/auth-service.js';
 import { Authorizer } from './service/authorize.js';
 import { UserShares } from './service/user-shares.js';
+import { RelayService } from './service/relay-service.js';
 import type { Core } from './service/core.js';
 import { buildRestServer } from './rest/server.js';
 import { mountMcp } from '../tools/mount.js';
@@ -187,6 +188,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     config,
     settings,
     shares,
+    relay: new RelayService(authorizer, audit, { nodes: () => config().REST.ClusterNodes }),
     observability: new ObservabilityService(new DaemonMetrics(supervisor, buildVersion), supervisor, authorizer, {
       version: buildVersion,
       home,

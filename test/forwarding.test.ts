@@ -7,8 +7,9 @@ const SHARED_SECRET = randomBytes(32).toString('base64url');
 let a: TestDaemon;
 let b: TestDaemon;
 beforeAll(async () => {
-  a = await startTestDaemon({ env: { APPMESH_REST_JWT_JWTSalt: SHARED_SECRET } });
   b = await startTestDaemon({ env: { APPMESH_REST_JWT_JWTSalt: SHARED_SECRET } });
+  // A relays only to the nodes it is told of: B, and a port where nothing listens.
+  a = await startTestDaemon({ env: { APPMESH_REST_JWT_JWTSalt: SHARED_SECRET, APPMESH_REST_ClusterNodes: `${new URL(b.url).host},127.0.0.1:1` } });
 });
 afterAll(async () => {
   await a.stop();

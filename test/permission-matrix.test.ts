@@ -93,8 +93,9 @@ describe('permission matrix', () => {
   test('every permission of the vocabulary that guards an endpoint is in the table', () => {
     const guarded = new Set(ROWS.map((row) => row.permission));
     // app-subscribe (TCP/WSS), file-*, label-*, config-*, host-resource-view and app-run-task
-    // guard endpoints that other areas own and test; app-run-async-output guards none.
-    const elsewhere = ['app-subscribe', 'file-download', 'file-upload', 'label-view', 'label-set', 'label-delete', 'config-view', 'config-set', 'host-resource-view', 'app-run-task', 'app-run-async-output'];
+    // guard endpoints that other areas own and test (request-forward: X-Target-Host, relay.test.ts);
+    // app-run-async-output guards none.
+    const elsewhere = ['app-subscribe', 'file-download', 'file-upload', 'label-view', 'label-set', 'label-delete', 'config-view', 'config-set', 'host-resource-view', 'app-run-task', 'app-run-async-output', 'request-forward'];
     expect([...ALL_PERMISSIONS].filter((permission) => !guarded.has(permission) && !elsewhere.includes(permission))).toEqual([]);
   });
 

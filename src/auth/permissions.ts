@@ -9,6 +9,6 @@ export const DEFAULT_ROLES: Readonly<Record<string, readonly string[]>> = {
   ],
 };
 
-export const ALL_PERMISSIONS: readonly string[] = [...new Set([...Object.values(DEFAULT_ROLES).flat(), 'app-run-async-output'])].sort();
+export const ALL_PERMISSIONS: readonly string[] = [...new Set([...Object.values(DEFAULT_ROLES).flat(), 'app-run-async-output', 'request-forward'])].sort();
 
 export type Permission = (typeof ALL_PERMISSIONS)[number];

@@ -77,6 +77,10 @@ const restSchema = z.object({
   /** Host names (besides localhost, loopback addresses and the listen address) that /mcp and the OAuth bridge answer to. */
   AllowedHosts: z.array(z.string()).default(() => []),
   FileAllowedBaseDir: z.string().default(''),
+  /** Daemons `X-Target-Host` may relay to (`host:port`, sharing this one's JWT key); empty: relaying is off. */
+  ClusterNodes: z.array(z.string()).default(() => []),
+  /** A relayed request whose node has not answered (headers, then each read) within this gets a 504. */
+  ForwardTimeoutSeconds: int().min(1).max(3600).default(30),
   JWT: jwtSchema.prefault({}),
   SSL: sslSchema.prefault({}),
 });

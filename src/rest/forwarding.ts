@@ -2,13 +2,14 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Core } from '../service/core.js';
-import { badRequest, ServiceError } from '../service/errors.js';
 import { tokenFromRequest } from './auth-carrier.js';
+import { injectedAbortSignal } from './inject-signal.js';
 
 const TARGET_HEADER = 'x-target-host';
-const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]{1,253}):(\d{1,5})$/;
 // Hop-by-hop headers belong to one connection, not to the request being relayed.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', TARGET_HEADER]);
+// The caller's credentials: replaced by its bearer token, the only one the node needs; cookies stay here.
+const CREDENTIALS = new Set(['authorization', 'cookie', 'x-csrf-token']);
 
 export interface ForwardingOptions {
   /** Relay over TLS (the cluster's daemons all speak what this one speaks). */
@@ -18,47 +19,78 @@ export interface ForwardingOptions {
 }
 
 /**
- * `X-Target-Host: host:port` relays the request, unchanged but for that header, to another
- * daemon of the cluster and relays its answer back. Only authenticated callers may use it (the
- * nodes share their JWT key): an anonymous client must not make this daemon connect anywhere.
+ * `X-Target-Host: host:port` relays the request, unchanged but for that header and the caller's
+ * credentials, to another daemon of the cluster and relays its answer back. Whether it may go
+ * there is the relay service's decision; here the bytes are carried, within
+ * `REST.ForwardTimeoutSeconds`, and dropped as soon as the caller goes away (an HTTP client that
+ * disconnects, or an MQTT request whose time ran out).
  */
 export async function forwardIfTargeted(request: FastifyRequest, reply: FastifyReply, core: Core, options: ForwardingOptions): Promise<boolean> {
   const raw = request.headers[TARGET_HEADER];
   if (raw === undefined) return false;
-  const target = (Array.isArray(raw) ? raw[0] : raw).trim();
-  const match = HOST_PORT.exec(target);
-  if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) throw badRequest(`Invalid ${TARGET_HEADER} '${target.slice(0, 100)}': expected host:port`);
-  await core.auth.authenticate(tokenFromRequest(request, core.config().REST.CsrfAllowedOrigins), undefined, request.ip);
+  const route = core.relay.parseTarget(Array.isArray(raw) ? (raw[0] ?? '') : raw);
+  const token = tokenFromRequest(request, core.config().REST.CsrfAllowedOrigins);
+  const principal = await core.auth.authenticate(token, undefined, request.ip);
+  core.relay.admit(principal, route, options.tls);
 
   const headers: IncomingHttpHeaders = {};
-  for (const [name, value] of Object.entries(request.headers)) if (!HOP_BY_HOP.has(name)) headers[name] = value;
-  headers.host = target;
+  for (const [name, value] of Object.entries(request.headers)) if (!HOP_BY_HOP.has(name) && !CREDENTIALS.has(name)) headers[name] = value;
+  headers.host = route.authority;
+  headers.authorization = `Bearer ${token}`;
+  const timeoutSeconds = core.config().REST.ForwardTimeoutSeconds;
   const send = options.tls ? httpsRequest : httpRequest;
   reply.hijack();
   await new Promise<void>((resolve) => {
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(deadline);
+      injected?.removeEventListener('abort', abandon);
+      resolve();
+      return true;
+    };
+    const fail = (status: number, message: string) => {
+      if (!settle()) return;
+      upstream.destroy();
+      if (reply.raw.headersSent) {
+        reply.raw.destroy();
+        return;
+      }
+      reply.raw.writeHead(status, { 'content-type': 'application/json' });
+      reply.raw.end(JSON.stringify({ message }));
+    };
+    const tooSlow = () => fail(504, `Target host ${route.authority} did not answer within ${timeoutSeconds} s (REST.ForwardTimeoutSeconds)`);
+    // Connect and answer (the response's headers) within the timeout, however slowly bytes trickle.
+    const deadline = setTimeout(tooSlow, timeoutSeconds * 1000);
     const upstream = send(
-      { host: match[1].replace(/^\[|\]$/g, ''), port: Number(match[2]), method: request.method, path: request.raw.url, headers, ...(options.tls ? { ca: options.ca } : {}) },
+      {
+        host: route.host, port: route.port, method: request.method, path: request.raw.url, headers,
+        // Also bounds silence after the headers (a body that stops coming).
+        timeout: timeoutSeconds * 1000,
+        ...(options.tls ? { ca: options.ca } : {}),
+      },
       (response) => {
+        clearTimeout(deadline);
         reply.raw.writeHead(response.statusCode ?? 502, response.statusMessage, stripHopByHop(response.headers));
         response.pipe(reply.raw);
-        response.once('end', resolve);
-        response.once('error', () => {
-          reply.raw.destroy();
-          resolve();
-        });
+        response.once('end', settle);
+        response.once('error', () => fail(502, `Target host ${route.authority} broke off its answer`));
       },
     );
-    upstream.once('error', (error) => {
-      if (!reply.raw.headersSent) {
-        const failure = new ServiceError(502, `Target host ${target} unreachable: ${(error as NodeJS.ErrnoException).code ?? error.message}`);
-        reply.raw.writeHead(failure.status, { 'content-type': 'application/json' });
-        reply.raw.end(JSON.stringify({ message: failure.message }));
-      } else {
-        reply.raw.destroy();
-      }
-      resolve();
+    upstream.on('timeout', tooSlow);
+    upstream.on('error', (error: NodeJS.ErrnoException) => fail(502, `Target host ${route.authority} unreachable: ${error.code ?? error.message}`));
+    // The caller gave up: an HTTP client that went away, or an injected request aborted by its
+    // signal (whose face waits for the response to end before it frees the request's slot).
+    const abandon = () => fail(504, `Relay to ${route.authority} abandoned: the caller stopped waiting`);
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) abandon();
     });
-    reply.raw.once('close', () => upstream.destroy());
+    request.raw.on('error', abandon);
+    request.raw.once('aborted', abandon);
+    const injected = injectedAbortSignal(request.raw);
+    if (injected?.aborted) abandon();
+    injected?.addEventListener('abort', abandon, { once: true });
     request.raw.pipe(upstream);
   });
   return true;

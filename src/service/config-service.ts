@@ -20,7 +20,7 @@ const ADMIN_ONLY_KEYS = [
   'BaseConfig.DynamicUserIdMin', 'BaseConfig.DynamicUserIdMax', 'BaseConfig.DefaultSandbox',
   'REST.RestEnabled', 'REST.RestListenAddress', 'REST.RestListenPort', 'REST.RestTcpPort', 'REST.WebSocketPort',
   'REST.PrometheusExporterListenPort', 'REST.PasswordComplexityEnabled', 'REST.CorsDisabled', 'REST.CsrfAllowedOrigins', 'REST.AllowedHosts',
-  'REST.FileAllowedBaseDir', 'REST.JWT', 'REST.SSL',
+  'REST.FileAllowedBaseDir', 'REST.JWT', 'REST.SSL', 'REST.ClusterNodes', 'REST.ForwardTimeoutSeconds',
   'Limits', 'MQTT', 'MCP',
 ];
 

@@ -9,6 +9,7 @@ import type { TaskService } from './task-service.js';
 import type { ConfigService } from './config-service.js';
 import type { WorkspaceService } from './workspace-service.js';
 import type { UserShares } from './user-shares.js';
+import type { RelayService } from './relay-service.js';
 
 /** The service layer every face (REST, MCP, MQTT) calls: one method per operation. */
 export interface Core {
@@ -25,6 +26,8 @@ export interface Core {
   config: () => ConfigDocument;
   /** Per-user caps (Limits.Max*PerUser) for what a face holds itself, e.g. MCP sessions. */
   shares: UserShares;
+  /** Whether and where `X-Target-Host` may relay a request (REST.ClusterNodes). */
+  relay: RelayService;
   /** Prometheus metrics and host resources. */
   observability: ObservabilityService;
   log: Logger;
