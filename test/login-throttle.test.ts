@@ -65,4 +65,20 @@ describe("one user's own failures (own daemon: nothing else throttled)", () => {
 
     expect((await loginAs(d, 'admin', ADMIN_PASSWORD)).status).toBe(200);
   });
+
+  test('six wrong tries of a known name and of an unknown one get the same answers', async () => {
+    const d = own;
+    expect((await d.request('PUT', '/appmesh/user/exists', { body: { key: PASSWORD, roles: ['view'] } })).status).toBe(200);
+    const answers = async (user: string) => {
+      const seen: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const response = await loginAs(d, user, `wrong-${i}`);
+        seen.push(`${response.status} ${((await response.json()) as { message: string }).message}`);
+      }
+      return seen;
+    };
+    const known = await answers('exists');
+    expect(known.at(-1)).toMatch(/^429 /);
+    expect(await answers('does-not-exist')).toEqual(known);
+  });
 });

@@ -1,9 +1,10 @@
 /**
- * Exponential back-off of failed logins. A known user's failures count per (user, client address)
- * and per user; failures with unknown user names count apart, per client address and across all
- * clients. So the right password of a known user is never refused because of others' failures:
- * many clients share one address (loopback, a proxy, the MQTT bridge), and a flood of made-up
- * names must not lock out the administrator.
+ * Exponential back-off of failed logins. Failures count per (user name, client address) and per
+ * user name, whether the name exists or not (so the back-off itself does not tell); failures with
+ * unknown names also count per client address and across all clients, and only those hold
+ * unknown names back. So the right password of a known user is never refused because of others'
+ * failures: many clients share one address (loopback, a proxy, the MQTT bridge), and a flood of
+ * made-up names must not lock out the administrator.
  */
 export interface ThrottleLimits {
   perUserAndClient: number;
@@ -81,9 +82,9 @@ export class LoginThrottle {
     };
   }
 
-  /** Milliseconds the caller must wait, 0 when it may try now. */
+  /** Milliseconds this user name must wait from this client after its own failures, 0 when it may try now. */
   retryAfterMs(attempt: LoginAttempt, nowMs = Date.now()): number {
-    return this.blockedMs(this.keys(attempt), nowMs);
+    return this.blockedMs(this.nameKeys(attempt), nowMs);
   }
 
   /**
@@ -91,12 +92,13 @@ export class LoginThrottle {
    * answered with the same refusal meanwhile, so the answer does not tell which names exist.
    */
   unknownNamesRetryAfterMs(client: string, nowMs = Date.now()): number {
-    return this.blockedMs(this.keys({ user: '', client, known: false }), nowMs);
+    return this.blockedMs(this.unknownNameKeys(client), nowMs);
   }
 
   recordFailure(attempt: LoginAttempt, nowMs = Date.now()): void {
     if (this.counters.size > MAX_TRACKED) this.forgetOld(nowMs);
-    for (const [key, threshold] of this.keys(attempt)) {
+    const keys = attempt.known ? this.nameKeys(attempt) : [...this.nameKeys(attempt), ...this.unknownNameKeys(attempt.client)];
+    for (const [key, threshold] of keys) {
       const current = this.counters.get(key);
       const counter = current && nowMs - current.lastFailureMs < this.limits.windowMs ? current : { failures: 0, lastFailureMs: 0, blockedUntilMs: 0 };
       counter.failures++;
@@ -113,12 +115,15 @@ export class LoginThrottle {
     this.counters.delete(`uc:${attempt.user}\u0000${attempt.client}`);
   }
 
-  private keys(attempt: LoginAttempt): [string, number][] {
-    if (!attempt.known) return [[`xc:${attempt.client}`, this.limits.unknownPerClient], ['x', this.limits.unknownOverall]];
+  private nameKeys(attempt: LoginAttempt): [string, number][] {
     return [
       [`uc:${attempt.user}\u0000${attempt.client}`, this.limits.perUserAndClient],
       [`u:${attempt.user}`, this.limits.perUser],
     ];
+  }
+
+  private unknownNameKeys(client: string): [string, number][] {
+    return [[`xc:${client}`, this.limits.unknownPerClient], ['x', this.limits.unknownOverall]];
   }
 
   private blockedMs(keys: [string, number][], nowMs: number): number {
