@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -78,6 +78,25 @@ describe('the revocation list cannot be flushed', () => {
     for (const file of files) size += await readFile(join(d.home, 'config', file)).then((data) => data.length, () => 0);
     expect(size).toBeGreaterThan(10_300 * 12);
     expect(size).toBeLessThan(10_400 * 20);
+  });
+});
+
+describe('upgrade', () => {
+  test('revocations of the earlier JSON list are taken over: a token revoked there stays refused', async () => {
+    const first = await startTestDaemon();
+    const revoked = await login(first.url, 'admin', ADMIN_PASSWORD);
+    const kept = await login(first.url, 'admin', ADMIN_PASSWORD);
+    await first.daemon.close();
+    const legacy = join(first.home, 'config', 'revoked-tokens.json');
+    await writeFile(legacy, JSON.stringify({ [String(claimsOf(revoked).jti)]: claimsOf(revoked).exp }), { mode: 0o600 });
+    const second = await startTestDaemon({ home: first.home });
+    try {
+      expect((await second.request('GET', '/appmesh/applications', { token: revoked })).status).toBe(401);
+      expect((await second.request('GET', '/appmesh/applications', { token: kept })).status).toBe(200);
+      await expect(access(legacy)).rejects.toThrow();
+    } finally {
+      await second.stop();
+    }
   });
 });
 
