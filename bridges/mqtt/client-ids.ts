@@ -6,25 +6,33 @@
  * would first disconnect the owner's live connection.
  */
 export class ClientIds {
-  private readonly owners = new Map<string, { owner: string; live: number; kept: boolean }>();
+  private readonly owners = new Map<string, { owner: string; live: number; kept: boolean; capped: boolean }>();
   private readonly byOwner = new Map<string, Set<string>>();
 
   constructor(private readonly maxPerOwner: () => number) {}
 
-  /** Takes `clientId` for one more connection of `owner`; returns why not when refused. */
-  claim(clientId: string, owner: string): string | undefined {
+  /**
+   * Takes `clientId` for one more connection of `owner`; returns why not when refused. An
+   * `uncapped` claim (anonymous devices without a kept session: many devices, one identity) is
+   * owned all the same but does not count against the owner's cap.
+   */
+  claim(clientId: string, owner: string, uncapped = false): string | undefined {
     const entry = this.owners.get(clientId);
+    if (entry && entry.owner !== owner) return `client id '${clientId.slice(0, 64)}' belongs to another user`;
+    const capped = !uncapped && !entry?.capped;
+    if (capped) {
+      const max = this.maxPerOwner();
+      if (this.cappedCount(owner) >= max) return `MQTT.MaxClientIdsPerUser (${max}) reached for ${owner}`;
+    }
     if (entry) {
-      if (entry.owner !== owner) return `client id '${clientId.slice(0, 64)}' belongs to another user`;
       entry.live++;
+      entry.capped ||= capped;
       return undefined;
     }
     const held = this.byOwner.get(owner) ?? new Set<string>();
-    const max = this.maxPerOwner();
-    if (held.size >= max) return `MQTT.MaxClientIdsPerUser (${max}) reached for ${owner}`;
     held.add(clientId);
     this.byOwner.set(owner, held);
-    this.owners.set(clientId, { owner, live: 1, kept: false });
+    this.owners.set(clientId, { owner, live: 1, kept: false, capped });
     return undefined;
   }
 
@@ -41,6 +49,12 @@ export class ClientIds {
   /** The client ids `owner` holds. */
   heldBy(owner: string): string[] {
     return [...(this.byOwner.get(owner) ?? [])];
+  }
+
+  private cappedCount(owner: string): number {
+    let count = 0;
+    for (const id of this.byOwner.get(owner) ?? []) if (this.owners.get(id)?.capped) count++;
+    return count;
   }
 
   release(clientId: string): void {

@@ -66,7 +66,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       options.authenticate({ id: client.id, address }, username || undefined, password).then(
         (identity) => {
           if (!identity) return done(refused('bad user name or password', BAD_USERNAME_OR_PASSWORD), false);
-          const refusal = clientIds.claim(client.id, ownerOf(identity));
+          const refusal = clientIds.claim(client.id, ownerOf(identity), identity.kind === 'anonymous' && client.clean);
           if (refusal) {
             warn(`MQTT broker: refused ${ownerOf(identity)} from ${address}: ${refusal}`);
             return done(refused(refusal, NOT_AUTHORIZED), false);
