@@ -44,9 +44,11 @@ describe('schema', () => {
     expect(doc.REST.SSL.VerifyServer).toBe(false);
     expect(doc.Labels).toEqual({});
     expect(doc.Version).toBe('2.2.1');
-    expect(doc.Limits).toEqual({
+    // The section grows with every bound; these are the ones whose defaults the README promises.
+    expect(doc.Limits).toMatchObject({
       MaxOutputBytesPerRun: 104857600, KillGraceSeconds: 3, MaxConcurrentRuns: 256, RequestBodyLimitBytes: 4194304,
-      MaxUploadBytes: 2147483648, WorkspaceIdleSeconds: 86400,
+      MaxUploadBytes: 2147483648, WorkspaceIdleSeconds: 86400, MaxProcessesPerUser: 1024, MaxMemoryPerUserMB: 0,
+      MaxRunsPerUser: 32, MaxAppsPerUser: 256, MaxMcpSessionsPerUser: 32, MaxSubscriptionsPerUser: 64, MaxWorkspacesPerUser: 32,
     });
   });
 

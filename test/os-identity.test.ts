@@ -83,8 +83,8 @@ describe.runIf(runningAsRoot())('one OS identity per user (root daemon)', () => 
 
   test.runIf(SYSTEM_ACCOUNT !== undefined)('a user named like an existing OS account does not run as that account', async () => {
     const account = SYSTEM_ACCOUNT!;
-    // A usermgr creates it, as a hostile user manager would.
-    const manager = await addUser('manager', ['usermgr', 'view']);
+    // A usermgr creates it, as a hostile user manager would (it holds the role it grants).
+    const manager = await addUser('manager', ['usermgr', 'view', 'shell']);
     expect((await d.request('PUT', `/appmesh/user/${account.name}`, { token: manager, body: { key: 'Sys-Password-1', group: 'x', roles: ['shell'] } })).status).toBe(200);
     const token = await login(d.url, account.name, 'Sys-Password-1');
     const uid = Number((await syncrun(token, 'id -u')).text.trim());
