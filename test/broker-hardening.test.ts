@@ -7,7 +7,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { PacketSizeReader } from '../bridges/mqtt/packet-size-guard.js';
 import { connectClient, Device, type MqttReply } from './helpers/mqtt-device.js';
-import { login, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
+import { ADMIN_PASSWORD, login, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
 
 const NODE = 'node-h';
 const PASSWORD = 'Pw-123456';
@@ -285,7 +285,7 @@ describe('per-client bounds of the embedded broker', () => {
   let url: string;
   const frank = { username: 'frank', password: PASSWORD };
   beforeAll(async () => {
-    d = await startTestDaemon({ env: { APPMESH_MQTT_NodeId: 'node-q', APPMESH_MQTT_MaxQueuedPerClient: '5', APPMESH_MQTT_MaxClientIdsPerUser: '3' } });
+    d = await startTestDaemon({ env: { APPMESH_MQTT_NodeId: 'node-q', APPMESH_MQTT_MaxQueuedPerClient: '5', APPMESH_MQTT_MaxClientIdsPerUser: '3', APPMESH_MQTT_MaxPayloadBytes: String(16 * 1024) } });
     url = d.daemon.mqtt!.url;
     expect((await d.request('PUT', '/appmesh/user/frank', { body: { key: PASSWORD, group: 'frank', roles: ['view'] } })).status).toBe(200);
   });
@@ -310,6 +310,17 @@ describe('per-client bounds of the embedded broker', () => {
     await back.endAsync(true);
     await (await connectClient(url, { ...frank, clientId, clean: true })).endAsync(true);
     await sleep(300);
+  });
+
+  test("a reply larger than a device's packet limit still reaches it: the bridge's own packets are not bounded", async () => {
+    const device = await Device.connect(url, 'admin', { username: 'admin', password: ADMIN_PASSWORD });
+    try {
+      const reply = await device.call('node-q', { http_method: 'POST', request_uri: '/appmesh/app/syncrun', body: { command: "head -c 300000 /dev/zero | tr '\\0' a", shell: true } }, d.token);
+      expect(reply.http_status).toBe(200);
+      expect(reply.body).toBe('a'.repeat(300_000));
+    } finally {
+      await device.close();
+    }
   });
 
   test('a user holds at most MQTT.MaxClientIdsPerUser client ids; a clean disconnect gives one back', async () => {

@@ -71,6 +71,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
             warn(`MQTT broker: refused ${ownerOf(identity)} from ${address}: ${refusal}`);
             return done(refused(refusal, NOT_AUTHORIZED), false);
           }
+          // A bridge publishes replies as large as REST answers them; devices stay bounded.
+          if (identity.kind === 'bridge' || (identity.kind === 'user' && identity.fleet)) (client.conn as unknown as SizeCheckedConnection).lift();
           const clean = client.clean;
           client.conn.once('close', () => clientIds.disconnected(client.id, clean));
           identities.set(client, identity);

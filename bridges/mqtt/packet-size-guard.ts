@@ -62,13 +62,14 @@ export class PacketSizeReader {
 export class SizeCheckedConnection extends Duplex {
   readonly remoteAddress: string | undefined;
   private readonly reader: PacketSizeReader;
+  private unbounded = false;
 
   constructor(private readonly socket: Socket, maxPacketBytes: () => number, onTooLarge: (announced: number, limit: number) => void) {
     super({ allowHalfOpen: false });
     this.remoteAddress = socket.remoteAddress;
     this.reader = new PacketSizeReader(maxPacketBytes);
     socket.on('data', (chunk: Buffer) => {
-      const tooLarge = this.reader.read(chunk);
+      const tooLarge = this.unbounded ? undefined : this.reader.read(chunk);
       if (tooLarge !== undefined) {
         onTooLarge(tooLarge, maxPacketBytes());
         this.destroy();
@@ -79,6 +80,11 @@ export class SizeCheckedConnection extends Duplex {
     socket.on('end', () => this.push(null));
     socket.on('error', (error) => this.destroy(error));
     socket.on('close', () => this.destroy());
+  }
+
+  /** No limit from now on: for a trusted peer (a bridge publishing replies of any size). */
+  lift(): void {
+    this.unbounded = true;
   }
 
   setNoDelay(noDelay?: boolean): this {
