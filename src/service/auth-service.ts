@@ -8,7 +8,7 @@ import { RateLimit } from '../auth/rate-limit.js';
 import type { TokenBlacklist } from '../auth/token-blacklist.js';
 import { newTotpSecret, totpUri, verifyTotp, TOTP_DIGITS, TOTP_PERIOD } from '../auth/totp.js';
 import {
-  DEFAULT_TOKEN_SECONDS, FILE_AUDIENCE, MAX_TOKEN_SECONDS, REFRESH_AUDIENCE, SERVICE_AUDIENCE,
+  DEFAULT_TOKEN_SECONDS, FILE_AUDIENCE, MAX_TOKEN_SECONDS, MCP_AUDIENCE, REFRESH_AUDIENCE, SERVICE_AUDIENCE,
   TokenError, TokenService, type IssuedToken, type VerifiedToken,
 } from '../auth/token-service.js';
 import { parseDurationSeconds } from '../supervisor/schedule/duration.js';
@@ -42,6 +42,8 @@ export interface RenewRequest {
   expireSeconds?: string;
   refreshTokenRequest?: boolean;
   client: string;
+  /** The MCP bridge keeps what it renews bound to MCP_AUDIENCE. */
+  audience?: typeof MCP_AUDIENCE;
 }
 
 /** What proves that the holder of a token is the user: a current TOTP code or the password. */
@@ -182,7 +184,7 @@ export class AuthService {
       this.takeRenewal(refresh.subject);
       if (!(await this.blacklist.revoke(refresh.jti, refresh.expiresAt))) throw unauthorized('Refresh token has been revoked');
       const presented = request.accessToken ? TokenService.peek(request.accessToken)?.aud : undefined;
-      const audience = presented && presented !== FILE_AUDIENCE && presented !== REFRESH_AUDIENCE && this.settings.audiences().includes(presented) ? presented : SERVICE_AUDIENCE;
+      const audience = request.audience ?? (presented && presented !== FILE_AUDIENCE && presented !== REFRESH_AUDIENCE && this.settings.audiences().includes(presented) ? presented : SERVICE_AUDIENCE);
       this.audit.record({ event: 'token.refresh', user: refresh.subject, client: request.client, outcome: 'success' });
       return this.issueTokens(refresh.subject, user, audience, parseTokenLifetime(request.expireSeconds), true);
     }
@@ -441,7 +443,7 @@ export class AuthService {
   private loginAudience(requested: string | undefined): string {
     const audience = requested?.trim() || SERVICE_AUDIENCE;
     if (audience === FILE_AUDIENCE || audience === REFRESH_AUDIENCE) throw badRequest('illegal audience');
-    if (!this.settings.audiences().includes(audience)) throw badRequest(`Audience ${audience} verification failed`);
+    if (audience !== MCP_AUDIENCE && !this.settings.audiences().includes(audience)) throw badRequest(`Audience ${audience} verification failed`);
     return audience;
   }
 }
