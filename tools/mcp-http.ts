@@ -2,8 +2,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../src/auth/principal.js';
 import type { Core } from '../src/service/core.js';
 import { ServiceError } from '../src/service/errors.js';
+import { MCP_AUDIENCE, TokenService } from '../src/auth/token-service.js';
 import type { McpSession } from './mcp-session.js';
 import { publicBaseUrl } from './oauth/base-url.js';
+import { checkHost, checkOrigin, crossOriginAllowed } from './allowed-hosts.js';
 
 interface Session extends McpSession {
   user: string;
@@ -16,6 +18,13 @@ const loadSessions = () => import('./mcp-session.js');
 const isInitialize = (body: unknown): boolean => typeof body === 'object' && body !== null && (body as { method?: unknown }).method === 'initialize';
 
 const SESSION_IDLE_MS = 30 * 60 * 1000;
+/** Headers a page of a configured origin may send and read (the transport's own). */
+const MCP_CORS = {
+  'Access-Control-Allow-Methods': 'GET, POST, DELETE',
+  'Access-Control-Allow-Headers': 'Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID',
+  'Access-Control-Expose-Headers': 'Mcp-Session-Id, WWW-Authenticate',
+  Vary: 'Origin',
+};
 const MAX_SESSIONS = 1000;
 
 /** Where an unauthenticated client learns how to log in (RFC 9728). */
@@ -23,8 +32,9 @@ export const PROTECTED_RESOURCE_PATH = '/.well-known/oauth-protected-resource';
 
 /**
  * MCP over Streamable HTTP at `/mcp`, on the REST listener. Every request carries an App Mesh
- * token (`Authorization: Bearer`); a session belongs to the user that opened it, and each tool
- * call runs as the principal of its own request.
+ * token (`Authorization: Bearer`) of the REST audience or of the MCP audience (issued by the
+ * OAuth bridge); a session belongs to the user that opened it, and each tool call runs as the
+ * principal of its own request. Host and Origin are checked first (DNS rebinding).
  */
 export function registerMcpRoutes(app: FastifyInstance, core: Core): { close(): Promise<void> } {
   const sessions = new Map<string, Session>();
@@ -52,8 +62,12 @@ export function registerMcpRoutes(app: FastifyInstance, core: Core): { close(): 
     const header = request.headers.authorization?.trim();
     const token = header?.replace(/^Bearer\s+/i, '').trim();
     try {
-      checkOrigin(request);
-      return await core.auth.authenticate(token || undefined, undefined, request.ip);
+      checkHost(request, core);
+      checkOrigin(request, core);
+      const allowedOrigin = crossOriginAllowed(request, core);
+      if (allowedOrigin) reply.raw.setHeader('Access-Control-Allow-Origin', allowedOrigin).setHeader('Vary', 'Origin').setHeader('Access-Control-Expose-Headers', MCP_CORS['Access-Control-Expose-Headers']);
+      const audience = token && TokenService.peek(token)?.aud === MCP_AUDIENCE ? MCP_AUDIENCE : undefined;
+      return await core.auth.authenticate(token || undefined, audience, request.ip);
     } catch (error) {
       if (!(error instanceof ServiceError)) throw error;
       if (error.status === 401) {
@@ -127,9 +141,18 @@ export function registerMcpRoutes(app: FastifyInstance, core: Core): { close(): 
     return session;
   }
 
-  app.post('/mcp', handle);
-  app.get('/mcp', handle);
-  app.delete('/mcp', handle);
+  // No open CORS here: only a configured origin may use /mcp from a page (see authenticate).
+  const routeOptions = { config: { cors: false } };
+  app.post('/mcp', routeOptions, handle);
+  app.get('/mcp', routeOptions, handle);
+  app.delete('/mcp', routeOptions, handle);
+  app.options('/mcp', routeOptions, async (request, reply) => {
+    checkHost(request, core);
+    checkOrigin(request, core);
+    const origin = crossOriginAllowed(request, core);
+    if (origin) reply.headers({ ...MCP_CORS, 'Access-Control-Allow-Origin': origin });
+    return reply.code(204).send();
+  });
 
   return {
     async close() {
@@ -137,20 +160,4 @@ export function registerMcpRoutes(app: FastifyInstance, core: Core): { close(): 
       await Promise.all([...sessions.keys()].map((id) => closeSession(id)));
     },
   };
-}
-
-/**
- * DNS-rebinding defence: a browser page of another site must not drive the local MCP server.
- * Requests without Origin (non-browser clients) pass.
- */
-function checkOrigin(request: FastifyRequest): void {
-  const origin = request.headers.origin;
-  if (!origin) return;
-  let host: string;
-  try {
-    host = new URL(origin).host;
-  } catch {
-    throw new ServiceError(403, 'Origin not allowed');
-  }
-  if (host.toLowerCase() !== (request.headers.host ?? '').toLowerCase()) throw new ServiceError(403, 'Origin not allowed');
 }

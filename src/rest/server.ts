@@ -47,6 +47,10 @@ declare module 'fastify' {
     /** Every method and path registered (tests sweep it). */
     routeTable: readonly RouteEntry[];
   }
+  interface FastifyContextConfig {
+    /** False: no CORS headers on this route. */
+    cors?: boolean;
+  }
   interface FastifyRequest {
     /** Resolves the caller from the request's token (401 when absent or invalid). */
     principal(): Promise<Principal>;
@@ -99,7 +103,8 @@ export function buildRestServer(core: Core, options: RestOptions): FastifyInstan
 
   registerHttpMetrics(app, core.observability);
   app.addHook('onRequest', async (request, reply) => {
-    if (!core.config().REST.CorsDisabled) reply.headers(CORS_HEADERS);
+    // A route may opt out (pages a browser opens directly, and /mcp, which checks Origin itself).
+    if (!core.config().REST.CorsDisabled && request.routeOptions.config?.cors !== false) reply.headers(CORS_HEADERS);
     if (!KNOWN_METHODS.has(request.method)) {
       reply.code(405).type('application/json').send({ message: `Method ${request.method} not allowed` });
       return reply;
