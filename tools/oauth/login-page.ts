@@ -1,6 +1,10 @@
 /** The bridge's login page: password first, then the TOTP code when the account has 2FA. */
 export interface LoginPageFields {
   txnId: string;
+  /** What the application calls itself (its own claim, shown as such). */
+  clientName?: string;
+  /** Where the authorization goes after sign-in: the redirect URI's host. */
+  redirectHost: string;
   username?: string;
   challenge?: string;
   error?: string;
@@ -23,12 +27,13 @@ export function loginPage(fields: LoginPageFields): string {
 <style>body{font-family:system-ui,sans-serif;max-width:22rem;margin:4rem auto;padding:0 1rem}label{display:block;margin:.8rem 0}input{display:block;width:100%;padding:.4rem;margin-top:.2rem}button{padding:.5rem 1.2rem}.error{color:#b00}</style>
 </head><body>
 <h1>Sign in to App Mesh</h1>
-<p>An application asks to use App Mesh with your account.</p>
+<p>${fields.clientName ? `An application calling itself <strong>${escape(fields.clientName)}</strong>` : 'An unnamed application'} asks to use the App Mesh MCP tools with your account.</p>
+<p>Signing in sends its authorization to <strong>${escape(fields.redirectHost)}</strong>. Continue only if you started this from that application and trust that host.</p>
 ${fields.error ? `<p class="error">${escape(fields.error)}</p>` : ''}
 <form method="post" action="/login">
 <input type="hidden" name="txn_id" value="${escape(fields.txnId)}">
 ${inputs}
-<button type="submit">Sign in</button>
+<button type="submit">Sign in and allow</button>
 </form>
 </body></html>`;
 }

@@ -2,27 +2,49 @@ import { parse as parseQuery } from 'node:querystring';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Core } from '../../src/service/core.js';
 import type { TokenResponse } from '../../src/service/auth-service.js';
+import { MCP_AUDIENCE } from '../../src/auth/token-service.js';
 import { ServiceError } from '../../src/service/errors.js';
 import { PROTECTED_RESOURCE_PATH } from '../mcp-http.js';
+import { checkHost, checkOrigin } from '../allowed-hosts.js';
 import { publicBaseUrl } from './base-url.js';
 import { loginPage } from './login-page.js';
-import { OAuthState } from './oauth-state.js';
+import { OAuthState, type OAuthClient, type PendingAuthorization } from './oauth-state.js';
+import { RefreshSeal } from './refresh-seal.js';
+import { RegistrationRate } from './registration-rate.js';
 
 const SCOPE = 'appmesh';
 const accessTtl = () => Number(process.env.APPMESH_MCP_ACCESS_TTL) || 3600;
 
 type Form = Record<string, string | undefined>;
 
+const MAX_REDIRECT_URIS = 5;
+const MAX_REDIRECT_URI_LENGTH = 2048;
+const MAX_CLIENT_NAME_LENGTH = 256;
+const MAX_STATE_LENGTH = 1024;
+/** RFC 7636: a S256 challenge is 43 base64url characters. */
+const CODE_CHALLENGE = /^[A-Za-z0-9_-]{43,128}$/;
+/** Registration and the forms are small; nothing here needs the API's general body limit. */
+const SMALL_BODY = 64 * 1024;
+/** Pages a browser opens directly: no cross-origin reads of them. */
+const NO_CORS = { cors: false };
+const EXPIRED_LINK = 'This sign-in link has expired; start again from your application.';
+
 /**
  * OAuth 2.1 authorization server bridged onto App Mesh accounts, so an MCP client can log a
  * person in with a browser: metadata, dynamic registration, /authorize with PKCE (S256), a login
- * page (password, then TOTP), /token (code and refresh grants) and /revoke. The access token is
- * an App Mesh JWT and the refresh token an App Mesh refresh token: single use, rotating, revocable.
+ * page (password, then TOTP) that names the client and where the authorization goes, /token
+ * (code and refresh grants) and /revoke. The access token is an App Mesh JWT of the MCP audience
+ * (/mcp accepts it, the REST API does not); the refresh token is an App Mesh refresh token, sealed
+ * so that only this bridge redeems it: single use, rotating, revocable.
  */
 export function registerOAuthRoutes(app: FastifyInstance, core: Core): void {
-  const state = new OAuthState();
+  const state = new OAuthState({ maxClients: () => core.config().MCP.MaxOAuthClients });
+  const seal = new RefreshSeal(() => core.config().REST.JWT.JWTSalt);
+  const registrations = new RegistrationRate();
 
   void app.register(async (scope) => {
+    // Every endpoint of the bridge answers only to this daemon's own names (DNS rebinding).
+    scope.addHook('onRequest', async (request) => checkHost(request, core));
     scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
       done(null, flatten(parseQuery(String(body))));
     });
@@ -54,18 +76,31 @@ export function registerOAuthRoutes(app: FastifyInstance, core: Core): void {
       };
     });
 
-    scope.post('/register', async (request, reply) => {
+    scope.post('/register', { bodyLimit: SMALL_BODY }, async (request, reply) => {
       const body = (request.body ?? {}) as { redirect_uris?: unknown; client_name?: unknown };
-      const uris = Array.isArray(body.redirect_uris) ? body.redirect_uris.filter((uri): uri is string => typeof uri === 'string') : [];
-      if (uris.length === 0 || uris.length > 10 || !uris.every(allowedRedirect)) {
-        return oauthError(reply, 400, 'invalid_redirect_uri', 'redirect_uris must be https URLs or http URLs on localhost');
+      const uris = Array.isArray(body.redirect_uris) ? body.redirect_uris : [];
+      if (uris.length === 0 || uris.length > MAX_REDIRECT_URIS || !uris.every((uri) => typeof uri === 'string' && uri.length <= MAX_REDIRECT_URI_LENGTH && allowedRedirect(uri))) {
+        return oauthError(reply, 400, 'invalid_redirect_uri', `redirect_uris must be 1 to ${MAX_REDIRECT_URIS} https URLs or http URLs on localhost, each at most ${MAX_REDIRECT_URI_LENGTH} characters`);
       }
-      const client = state.register(uris, typeof body.client_name === 'string' ? body.client_name.slice(0, 200) : undefined);
+      const name = body.client_name;
+      if (name !== undefined && name !== null && (typeof name !== 'string' || name.length > MAX_CLIENT_NAME_LENGTH)) {
+        return oauthError(reply, 400, 'invalid_client_metadata', `client_name must be a string of at most ${MAX_CLIENT_NAME_LENGTH} characters`);
+      }
+      const wait = registrations.take(request.ip);
+      if (wait > 0) {
+        reply.header('Retry-After', String(wait));
+        return oauthError(reply, 429, 'too_many_requests', `Too many client registrations from this address, retry in ${wait} s`);
+      }
+      const client = state.register(uris as string[], typeof name === 'string' ? name : undefined);
+      if (!client) {
+        reply.header('Retry-After', '600');
+        return oauthError(reply, 503, 'temporarily_unavailable', 'Too many registered clients (MCP.MaxOAuthClients); unused registrations expire within 10 minutes');
+      }
       reply.code(201);
       return { ...client, token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], scope: SCOPE };
     });
 
-    scope.get<{ Querystring: Form }>('/authorize', async (request, reply) => {
+    scope.get<{ Querystring: Form }>('/authorize', { config: NO_CORS }, async (request, reply) => {
       const query = request.query;
       const client = state.client(query.client_id ?? '');
       if (!client || !query.redirect_uri || !client.redirect_uris.includes(query.redirect_uri)) {
@@ -79,21 +114,29 @@ export function registerOAuthRoutes(app: FastifyInstance, core: Core): void {
         return reply.redirect(redirect.href);
       };
       if (query.response_type !== 'code') return fail('unsupported_response_type', 'response_type must be code');
-      if (!query.code_challenge || query.code_challenge_method !== 'S256') return fail('invalid_request', 'PKCE with S256 is required');
+      if (!query.code_challenge || !CODE_CHALLENGE.test(query.code_challenge) || query.code_challenge_method !== 'S256') return fail('invalid_request', 'PKCE with S256 is required');
+      if (query.state && query.state.length > MAX_STATE_LENGTH) return fail('invalid_request', `state must be at most ${MAX_STATE_LENGTH} characters`);
+      state.touch(client.client_id);
       const txnId = state.park({ clientId: client.client_id, redirectUri: query.redirect_uri, state: query.state, codeChallenge: query.code_challenge });
+      if (!txnId) return fail('temporarily_unavailable', 'Too many sign-ins in progress, retry in a minute');
       return reply.redirect(`/login?txn_id=${encodeURIComponent(txnId)}`);
     });
 
-    scope.get<{ Querystring: Form }>('/login', async (request, reply) => {
+    scope.get<{ Querystring: Form }>('/login', { config: NO_CORS }, async (request, reply) => {
       const txnId = request.query.txn_id ?? '';
-      if (!state.transaction(txnId)) return reply.code(400).type('text/plain').send('This sign-in link has expired; start again from your application.');
-      return html(reply, loginPage({ txnId }));
+      const pending = state.transaction(txnId);
+      if (!pending) return reply.code(400).type('text/plain').send(EXPIRED_LINK);
+      return html(reply, loginPage({ txnId, ...consent(pending, state.client(pending.clientId)) }));
     });
 
-    scope.post('/login', async (request, reply) => {
+    scope.post('/login', { config: NO_CORS, bodyLimit: SMALL_BODY }, async (request, reply) => {
+      // The form posts from this origin only: another site cannot sign a person in (login CSRF).
+      checkOrigin(request, core);
       const form = (request.body ?? {}) as Form;
       const txnId = form.txn_id ?? '';
-      if (!state.transaction(txnId)) return reply.code(400).type('text/plain').send('This sign-in link has expired; start again from your application.');
+      const pending = state.transaction(txnId);
+      if (!pending) return reply.code(400).type('text/plain').send(EXPIRED_LINK);
+      const shown = consent(pending, state.client(pending.clientId));
       const username = form.username ?? '';
       let tokens: TokenResponse;
       try {
@@ -102,6 +145,7 @@ export function registerOAuthRoutes(app: FastifyInstance, core: Core): void {
           : await core.auth.login({
             authorization: `Basic ${Buffer.from(`${username}:${form.password ?? ''}`).toString('base64')}`,
             expireSeconds: String(accessTtl()),
+            audience: MCP_AUDIENCE,
             totpCode: form.totp_code || undefined,
             refreshTokenRequest: true,
             client: request.ip,
@@ -109,29 +153,32 @@ export function registerOAuthRoutes(app: FastifyInstance, core: Core): void {
       } catch (error) {
         if (!(error instanceof ServiceError)) throw error;
         const challenge = error.status === 428 ? String(error.body?.totp_challenge ?? '') : undefined;
-        if (challenge) return html(reply, loginPage({ txnId, username, challenge }));
+        if (challenge) return html(reply, loginPage({ txnId, username, challenge, ...shown }));
         const message = error.status === 429 ? error.message : form.totp_challenge ? 'The code is not valid. Try again.' : 'Wrong user name or password.';
-        return html(reply.code(error.status === 429 ? 429 : 401), loginPage({ txnId, username, error: message, challenge: form.totp_challenge }));
+        return html(reply.code(error.status === 429 ? 429 : 401), loginPage({ txnId, username, error: message, challenge: form.totp_challenge, ...shown }));
       }
       const issued = state.issueCode(txnId, tokens);
-      if (!issued) return reply.code(400).type('text/plain').send('This sign-in link has expired; start again from your application.');
+      if (!issued) return reply.code(503).type('text/plain').send('Too many sign-ins in progress; start again from your application in a minute.');
       const redirect = new URL(issued.pending.redirectUri);
       redirect.searchParams.set('code', issued.code);
       if (issued.pending.state) redirect.searchParams.set('state', issued.pending.state);
       return reply.redirect(redirect.href);
     });
 
-    scope.post('/token', async (request, reply) => {
+    scope.post('/token', { bodyLimit: SMALL_BODY }, async (request, reply) => {
       const form = (request.body ?? {}) as Form;
       reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
       if (form.grant_type === 'authorization_code') {
         const tokens = state.redeem(form.code ?? '', form.client_id ?? '', form.redirect_uri, form.code_verifier ?? '');
         if (!tokens) return oauthError(reply, 400, 'invalid_grant', 'The code is invalid, expired, used, or the PKCE verifier does not match');
-        return oauthTokens(tokens);
+        return oauthTokens(tokens, seal);
       }
       if (form.grant_type === 'refresh_token') {
+        const refreshToken = seal.open(form.refresh_token ?? '');
+        if (!refreshToken) return oauthError(reply, 400, 'invalid_grant', 'The refresh token was not issued by this server');
+        if (form.client_id) state.markUsed(form.client_id);
         try {
-          return oauthTokens(await core.auth.renew({ refreshToken: form.refresh_token, expireSeconds: String(accessTtl()), client: request.ip }));
+          return oauthTokens(await core.auth.renew({ refreshToken, audience: MCP_AUDIENCE, expireSeconds: String(accessTtl()), client: request.ip }), seal);
         } catch (error) {
           if (error instanceof ServiceError && error.status < 500) return oauthError(reply, 400, 'invalid_grant', error.message);
           throw error;
@@ -141,22 +188,31 @@ export function registerOAuthRoutes(app: FastifyInstance, core: Core): void {
     });
 
     // RFC 7009: the answer is 200 whether or not the token was valid.
-    scope.post('/revoke', async (request) => {
+    scope.post('/revoke', { bodyLimit: SMALL_BODY }, async (request) => {
       const form = (request.body ?? {}) as Form;
-      const token = form.token ?? '';
-      const asRefresh = form.token_type_hint === 'refresh_token' || looksLikeRefresh(token);
+      const presented = form.token ?? '';
+      const sealed = seal.open(presented);
+      const token = sealed ?? presented;
+      const asRefresh = sealed !== undefined || form.token_type_hint === 'refresh_token' || looksLikeRefresh(token);
       await core.auth.logoff(asRefresh ? undefined : token, asRefresh ? token : undefined, request.ip).catch(() => undefined);
       return {};
     });
   });
 }
 
-function oauthTokens(tokens: TokenResponse): Record<string, unknown> {
-  return { access_token: tokens.access_token, token_type: 'Bearer', expires_in: tokens.expires_in, refresh_token: tokens.refresh_token, scope: SCOPE };
+function oauthTokens(tokens: TokenResponse, seal: RefreshSeal): Record<string, unknown> {
+  const refresh = tokens.refresh_token ? seal.seal(tokens.refresh_token) : undefined;
+  return { access_token: tokens.access_token, token_type: 'Bearer', expires_in: tokens.expires_in, refresh_token: refresh, scope: SCOPE };
 }
 
 function oauthError(reply: FastifyReply, status: number, error: string, description: string): FastifyReply {
-  return reply.code(status).type('application/json').send({ error, error_description: description });
+  // OAuth's error fields, and the `message` every other App Mesh error carries.
+  return reply.code(status).type('application/json').send({ error, error_description: description, message: description });
+}
+
+/** What the person is shown before signing in: who asks, and where the authorization goes. */
+function consent(pending: PendingAuthorization, client: OAuthClient | undefined): { clientName?: string; redirectHost: string } {
+  return { clientName: client?.client_name, redirectHost: new URL(pending.redirectUri).host };
 }
 
 function html(reply: FastifyReply, page: string): FastifyReply {
