@@ -127,9 +127,15 @@ describe('MCP over Streamable HTTP', () => {
     }
     expect(createHash('sha256').update(Buffer.concat(chunks)).digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
 
-    const resource = await admin.readResource({ uri: result.output_resource });
-    const content = resource.contents[0] as { text?: string };
-    expect(createHash('sha256').update(content.text ?? '').digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
+    // The resource comes in pages; each names the next one in _meta.next.
+    const pages: string[] = [];
+    for (let uri: string | undefined = result.output_resource; uri; ) {
+      const content = (await admin.readResource({ uri })).contents[0] as { text?: string; _meta?: { next?: string } };
+      pages.push(content.text ?? '');
+      uri = content._meta?.next;
+    }
+    expect(pages.length).toBe(Math.ceil(expected.length / 1_048_576));
+    expect(createHash('sha256').update(pages.join('')).digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
   });
 
   test('search_output finds lines in a long output with their offsets', async () => {

@@ -6,6 +6,12 @@ import { join } from 'node:path';
 import { CappedOutputFile } from './capped-output-file.js';
 import type { PipeSource } from './pipe-source.js';
 
+/**
+ * Most bytes one read returns, whatever the caller asks: a read holds its bytes in memory, so
+ * this bounds a read's cost by itself; callers page on with `nextPosition`.
+ */
+export const MAX_OUTPUT_READ_BYTES = 4 * 1024 * 1024;
+
 export interface OutputMatch {
   /** 1-based line number. */
   line: number;
@@ -74,7 +80,10 @@ export class OutputFiles {
     }
   }
 
-  /** Reads `[position, position + maxSize)`; undefined when the file is missing or too short. */
+  /**
+   * Reads `[position, position + maxSize)`, at most MAX_OUTPUT_READ_BYTES of it; undefined when
+   * the file is missing or too short.
+   */
   async read(index: number, position: number, maxSize: number): Promise<OutputChunk | undefined> {
     let handle;
     try {
@@ -85,7 +94,7 @@ export class OutputFiles {
     try {
       const { size } = await handle.stat();
       if (position > size) return undefined;
-      const length = Math.min(maxSize, size - position);
+      const length = Math.min(maxSize, MAX_OUTPUT_READ_BYTES, size - position);
       const data = Buffer.alloc(length);
       let filled = 0;
       while (filled < length) {
