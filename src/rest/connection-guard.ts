@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server, Socket } from 'node:net';
 
 export interface ConnectionLimits {
@@ -25,14 +26,20 @@ const SWEEP_MS = 1000;
  * connection over a cap is closed before it costs a request parser or a descriptor for long.
  *
  * Per address first, so one client (or one flood) never holds more than its share. At the total
- * cap a newcomer from a lightly loaded address takes the place of the oldest connection of the
- * most loaded one, so a flood spread over many addresses still leaves room for everybody else;
- * when all addresses are about even the newcomer is refused. The total is also kept below the
- * process's open-file limit: running out of descriptors would stop logins, runs and file I/O too.
+ * cap a newcomer takes the place of the oldest connection that is not being answered (silent,
+ * idle between requests, or still sending its request): a flood spread over many addresses
+ * cannot keep others out, since a newcomer's request is complete long before thousands of newer
+ * connections push it out, and requests being answered (a held syncrun, an MCP stream, a
+ * download) are never the ones closed. Only when every connection is being answered is the
+ * newcomer refused. The total is also kept below the process's open-file limit: running out of
+ * descriptors would stop logins, runs and file I/O too.
  */
 export function guardConnections(server: Server, limits: () => ConnectionLimits, warn: (message: string) => void): ConnectionGuard {
-  const byAddress = new Map<string, Set<Socket>>();
-  let open = 0;
+  /** Every open connection, oldest first, with its client address. */
+  const all = new Map<Socket, string>();
+  const byAddress = new Map<string, number>();
+  /** The exchange each connection is in, from its request to the end of its response. */
+  const exchanges = new Map<Socket, { request: IncomingMessage; response: ServerResponse }>();
   let refused = 0;
   let evicted = 0;
   const descriptorCap = descriptorBudget();
@@ -76,12 +83,30 @@ export function guardConnections(server: Server, limits: () => ConnectionLimits,
     }
   };
 
-  const forget = (address: string, socket: Socket): void => {
-    const sockets = byAddress.get(address);
-    if (!sockets?.delete(socket)) return;
-    open--;
-    if (sockets.size === 0) byAddress.delete(address);
+  const forget = (socket: Socket): void => {
+    const address = all.get(socket);
+    if (address === undefined) return;
+    all.delete(socket);
+    exchanges.delete(socket);
+    const held = (byAddress.get(address) ?? 1) - 1;
+    if (held === 0) byAddress.delete(address);
+    else byAddress.set(address, held);
   };
+
+  /** Whole request received and its answer under way: closing it would lose real work. */
+  const beingAnswered = (socket: Socket): boolean => {
+    const exchange = exchanges.get(socket);
+    return exchange !== undefined && exchange.request.complete && !exchange.response.writableFinished;
+  };
+
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const socket = acceptedSocket(request.socket);
+    if (!socket || !all.has(socket)) return;
+    exchanges.set(socket, { request, response });
+    response.once('close', () => {
+      if (exchanges.get(socket)?.response === response) exchanges.delete(socket);
+    });
+  });
 
   server.on('connection', (socket: Socket) => {
     const address = clientAddress(socket);
@@ -89,44 +114,43 @@ export function guardConnections(server: Server, limits: () => ConnectionLimits,
       socket.destroy();
       return;
     }
-    const own = byAddress.get(address);
-    const { maxPerAddress } = limits();
-    if (own && own.size >= maxPerAddress) return refuse(socket, `${address} holds ${own.size} connections (Limits.MaxConnectionsPerAddress)`);
-    if (open >= allowed()) {
-      const heaviest = mostLoaded(byAddress);
-      if (!heaviest || heaviest.size <= (own?.size ?? 0) + 1) return refuse(socket, `${open} connections open (Limits.MaxConnections)`);
-      const oldest = heaviest.values().next().value;
-      if (oldest) {
-        evicted++;
-        oldest.destroy();
-        // 'close' comes later; the count must drop now or the newcomer overshoots the cap.
-        forget(clientAddress(oldest) ?? '', oldest);
+    const own = byAddress.get(address) ?? 0;
+    if (own >= limits().maxPerAddress) return refuse(socket, `${address} holds ${own} connections (Limits.MaxConnectionsPerAddress)`);
+    if (all.size >= allowed()) {
+      let oldest: Socket | undefined;
+      for (const candidate of all.keys()) {
+        if (!beingAnswered(candidate)) {
+          oldest = candidate;
+          break;
+        }
       }
+      if (!oldest) return refuse(socket, `${all.size} connections open, all being answered (Limits.MaxConnections)`);
+      evicted++;
+      oldest.destroy();
+      // 'close' comes later; the count must drop now or the newcomer overshoots the cap.
+      forget(oldest);
     }
-    let sockets = byAddress.get(address);
-    if (!sockets) byAddress.set(address, (sockets = new Set()));
-    sockets.add(socket);
-    open++;
+    all.set(socket, address);
+    byAddress.set(address, own + 1);
     silent.set(socket, Date.now());
     socket.once('close', () => {
       silent.delete(socket);
-      forget(address, socket);
+      forget(socket);
     });
   });
 
-  return { stats: () => ({ open, addresses: byAddress.size, allowed: allowed(), refused, evicted }) };
+  return { stats: () => ({ open: all.size, addresses: byAddress.size, allowed: allowed(), refused, evicted }) };
+}
+
+/** The accepted TCP socket of a request (over TLS, the socket the TLS layer wraps). */
+function acceptedSocket(socket: Socket): Socket | undefined {
+  return (socket as Socket & { _parent?: Socket })._parent ?? socket;
 }
 
 function clientAddress(socket: Socket): string | undefined {
   const address = socket.remoteAddress;
   // One client reached over IPv4 and IPv4-mapped IPv6 is the same client.
   return address?.startsWith('::ffff:') ? address.slice(7) : address;
-}
-
-function mostLoaded(byAddress: Map<string, Set<Socket>>): Set<Socket> | undefined {
-  let heaviest: Set<Socket> | undefined;
-  for (const sockets of byAddress.values()) if (!heaviest || sockets.size > heaviest.size) heaviest = sockets;
-  return heaviest;
 }
 
 /** How many connections the open-file limit leaves room for; undefined where it cannot be read. */
