@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { hostname, homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, saveConfig } from './config/config-file.js';
 import type { ConfigDocument } from './config/config-schema.js';
@@ -38,6 +38,9 @@ import { UserShares } from './service/user-shares.js';
 import { RelayService } from './service/relay-service.js';
 import type { Core } from './service/core.js';
 import { buildRestServer } from './rest/server.js';
+import { tlsFiles } from './config/tls-files.js';
+import { listenError } from './config/listen-error.js';
+import { startMetricsExporter, type MetricsExporter } from './observability/metrics-exporter.js';
 import { mountMcp } from '../tools/mount.js';
 import type { MqttFace } from '../bridges/mqtt/index.js';
 import { Logger } from './util/log.js';
@@ -80,7 +83,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   assertPrivateFolder(home, 'The home folder');
   mkdirSync(join(home, 'config'), { recursive: true, mode: 0o700 });
 
-  let { stored, effective } = await loadConfig(home, env);
+  let { stored, effective, warnings } = await loadConfig(home, env);
   if (!stored.REST.JWT.JWTSalt) {
     // Never a shipped constant: every installation signs with its own secret.
     stored = { ...stored, REST: { ...stored.REST, JWT: { ...stored.REST.JWT, JWTSalt: randomBytes(48).toString('base64url') } } };
@@ -88,6 +91,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     ({ stored, effective } = await loadConfig(home, env));
   }
   log.setLevel(effective.BaseConfig.LogLevel);
+  for (const warning of warnings) log.warn(warning);
 
   const secrets = new SecretBox(await loadOrCreateKey(join(home, 'config', 'secret.key')));
   const security = await openSecurityStore(home, env, log, options.announce ?? ((text) => process.stdout.write(text)));
@@ -154,6 +158,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       execIdentity,
       sandboxArgv: (definition, context) => sandbox.argv(definition.owner, definition, context),
       containment,
+      // A record per running process tree: a restart after a crash ends what was left running.
+      runRecordsDir: join(home, 'runs'),
     },
     new AppStore(join(home, 'apps'), secrets),
   );
@@ -200,22 +206,33 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
 
   await supervisor.start();
   let rest: FastifyInstance | undefined;
+  let exporter: MetricsExporter | undefined;
   let url = '';
   try {
     rest = buildRestServer(core, { bodyLimit: config().Limits.RequestBodyLimitBytes, tls: tlsFiles(home, config()) });
     if (config().MCP.Enabled) mountMcp(rest, core);
-    if (options.listen !== false) {
-      const address = await rest.listen({ host: config().REST.RestListenAddress, port: options.port ?? config().REST.RestListenPort });
+    const { RestEnabled, RestListenAddress: host, RestListenPort, PrometheusExporterListenPort } = config().REST;
+    // REST.RestEnabled false: the pipeline still serves MQTT and in-process MCP, without a listener.
+    if (options.listen !== false && RestEnabled) {
+      const where = { address: host, port: options.port ?? RestListenPort, addressKey: 'REST.RestListenAddress', portKey: 'REST.RestListenPort' };
+      const address = await rest.listen({ host, port: where.port }).catch((error: unknown) => Promise.reject(listenError(error, where)));
       url = address.replace('[::1]', 'localhost');
     } else {
       await rest.ready();
     }
+    if (options.listen !== false && PrometheusExporterListenPort) {
+      const where = { address: host, port: PrometheusExporterListenPort, addressKey: 'REST.RestListenAddress', portKey: 'REST.PrometheusExporterListenPort' };
+      exporter = await startMetricsExporter({ ...where, metrics: () => core.observability.metricsText() }).catch((error: unknown) => Promise.reject(listenError(error, where)));
+      log.info(`Prometheus exporter listening on http://${host}:${exporter.port}/metrics`);
+    }
   } catch (error) {
+    await exporter?.close();
     await rest?.close().catch(() => undefined);
     await supervisor.close();
     throw error;
   }
   if (url) log.info(`App Mesh TS listening on ${url} (home ${home})`);
+  else if (options.listen !== false) log.info(`REST is off (REST.RestEnabled: false), home ${home}`);
   // After REST, whose pipeline serves the bridge's requests; it never fails the start. Loaded only
   // now (the MQTT client and broker are large), so readyz does not wait for it.
   const mqtt = options.listen === false || !config().MQTT.Enabled ? undefined : await (await import('../bridges/mqtt/index.js')).startMqttFace({ core, rest, supervisor, authorizer, home, log });
@@ -229,6 +246,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     mqtt,
     async close() {
       await mqtt?.close();
+      await exporter?.close();
       core.observability.close();
       await supervisor.close();
       await core.workspaces.close();
@@ -245,17 +263,6 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
 function openOsIdentities(home: string, workDir: string, config: () => ConfigDocument, log: Logger): OsIdentities {
   for (const folder of new Set([home, workDir])) chmodSync(folder, 0o711);
   return new OsIdentities(join(workDir, 'users'), () => ({ min: config().BaseConfig.DynamicUserIdMin, max: config().BaseConfig.DynamicUserIdMax }), (message) => log.warn(message));
-}
-
-function tlsFiles(home: string, config: ConfigDocument): { cert: string; key: string; ca?: Buffer } | undefined {
-  const { SSLCertificateFile: cert, SSLCertificateKeyFile: key, SSLCaPath: caPath } = config.REST.SSL;
-  if (!cert && !key) return undefined;
-  if (!cert || !key) throw new Error('REST.SSL needs both SSLCertificateFile and SSLCertificateKeyFile for HTTPS');
-  const inHome = (path: string) => (isAbsolute(path) ? path : join(home, path));
-  const paths = { cert: inHome(cert), key: inHome(key) };
-  for (const path of Object.values(paths)) if (!existsSync(path)) throw new Error(`TLS file ${path} does not exist`);
-  const ca = caPath && existsSync(inHome(caPath)) ? readFileSync(inHome(caPath)) : undefined;
-  return { ...paths, ca };
 }
 
 async function loadOrCreateKey(file: string): Promise<Buffer> {

@@ -108,6 +108,24 @@ export class Cgroups {
     }
   }
 
+  /**
+   * The run cgroups of this home's tree that still hold processes. Asked at start, before the
+   * daemon starts anything, they can only be process trees of an earlier instance that died.
+   */
+  leftoverRuns(): RunCgroup[] {
+    if (this.mode === 'none') return [];
+    const byRun = new Map<string, Hierarchy[]>();
+    for (const hierarchy of this.hierarchies) {
+      for (const user of subfolders(hierarchy.dir)) {
+        for (const run of subfolders(join(hierarchy.dir, user)).filter((name) => name.startsWith('run-'))) {
+          const key = `${user}/${run}`;
+          byRun.set(key, [...(byRun.get(key) ?? []), { dir: join(hierarchy.dir, user, run), controllers: hierarchy.controllers }]);
+        }
+      }
+    }
+    return [...byRun.values()].map((dirs) => new RunCgroup(this.mode as 'v1' | 'v2', dirs)).filter((run) => !run.isEmpty());
+  }
+
   /** Removes this instance's empty run and user folders (left by a crash, or by runs that are gone). */
   removeEmptyLeftovers(includeInstance = false): void {
     for (const hierarchy of this.hierarchies) {

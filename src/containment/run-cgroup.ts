@@ -1,10 +1,11 @@
 import { existsSync, rmdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CgroupMode, Hierarchy } from './cgroup-detect.js';
 import { cgroupPids, flatKeyedValue, readCgroupFile, signalAll, tryWriteCgroupFile } from './cgroup-files.js';
 
 const POLL_MS = 20;
+const RUN_FOLDER = /^run-[0-9a-f-]{36}$/;
 /** Freezing waits for tasks to reach a safe point; a task stuck in the kernel must not hold the kill up. */
 const FREEZE_WAIT_MS = 500;
 const KILL_ROUNDS = 100;
@@ -23,6 +24,15 @@ export class RunCgroup {
     /** The run's own folder in each hierarchy, with the controllers of that hierarchy. */
     readonly dirs: readonly Hierarchy[],
   ) {}
+
+  /**
+   * The cgroup of a run a previous instance of the daemon recorded, from the folders that still
+   * exist and are run cgroups (a cgroup.procs file, a `run-<uuid>` name); undefined when none is left.
+   */
+  static fromRecord(mode: Exclude<CgroupMode, 'none'>, dirs: readonly Hierarchy[]): RunCgroup | undefined {
+    const left = dirs.filter((hierarchy) => RUN_FOLDER.test(basename(hierarchy.dir)) && existsSync(join(hierarchy.dir, 'cgroup.procs')));
+    return left.length > 0 ? new RunCgroup(mode, left) : undefined;
+  }
 
   /** The files a new process writes its pid into to enter this cgroup (every hierarchy). */
   get procsFiles(): string[] {

@@ -7,7 +7,7 @@ import { OutputFiles } from './output/output-files.js';
 import type { PipeSource } from './output/pipe-source.js';
 import { TaskChannel } from './tasks/task-channel.js';
 import { StdoutPump } from './output/stdout-pump.js';
-import { ProcessRun, type RunExit } from './process/process-run.js';
+import { ProcessRun, type RunExit, type StartedRun } from './process/process-run.js';
 import { runCheck } from './process/run-check.js';
 import { nextBackoffSeconds } from './schedule/backoff.js';
 import { nextOccurrence, type Recurrence } from './schedule/recurrence.js';
@@ -36,6 +36,8 @@ export interface AppHost {
   emit(app: Application, type: AppEventType, data: Record<string, unknown> | null): void;
   /** The `remove` exit action and run lifecycles end here. */
   requestRemoval(app: Application): void;
+  /** Records a started run for crash recovery; returns what forgets it once the run is gone. */
+  readonly recordRun?: (app: Application, run: StartedRun) => () => Promise<void>;
 }
 
 const HEALTH_CHECK_TIMEOUT_MS = 10_000;
@@ -288,6 +290,7 @@ export class Application {
         memoryLimitBytes: (limits?.memory_mb ?? 0) * MiB,
         cpuShares: limits?.cpu_shares,
         sandboxArgv,
+        recorder: this.host.recordRun ? (run) => this.host.recordRun!(this, run) : undefined,
       },
       this.host.killGraceMs(),
       this.host.containment,

@@ -10,6 +10,9 @@ import type { ExecIdentity } from '../auth/exec-user.js';
 import type { Containment } from '../containment/containment.js';
 import { readGroupUsage } from './process/proc-stats.js';
 import { Serial } from '../util/serial.js';
+import { RunRecords } from './recovery/run-records.js';
+import { endLeftovers, sha256 } from './recovery/leftovers.js';
+import { bootId, readStartTicks } from './process/proc-identity.js';
 
 export interface SupervisorSettings {
   outputDir: string;
@@ -22,6 +25,8 @@ export interface SupervisorSettings {
   sandboxArgv: AppHost['sandboxArgv'];
   /** cgroups and the launcher; absent: process groups only. */
   containment?: Containment;
+  /** Where each running process tree is recorded, so a restart after a crash finds it; absent: not recorded. */
+  runRecordsDir?: string;
 }
 
 /**
@@ -35,6 +40,7 @@ export class Supervisor {
   /** Faces with event subscribers say here which apps' STDOUT they want produced. */
   readonly stdoutInterest = new Set<(appName: string) => boolean>();
   private readonly host: AppHost;
+  private readonly records?: RunRecords;
   private tickTimer?: NodeJS.Timeout;
   private sequence = 0;
   private closed = false;
@@ -44,6 +50,8 @@ export class Supervisor {
     mkdirSync(settings.defaultWorkingDir, { recursive: true, mode: 0o700 });
     this.events.setMaxListeners(0);
     const baseEnv = childEnvironment();
+    const records = settings.runRecordsDir ? new RunRecords(settings.runRecordsDir, settings.log) : undefined;
+    this.records = records;
     this.host = {
       outputDir: settings.outputDir,
       pipes: new PipeSource(join(settings.outputDir, '.pipes')),
@@ -56,14 +64,41 @@ export class Supervisor {
       sandboxArgv: settings.sandboxArgv,
       containment: settings.containment,
       emit: (app, type, data) => this.emit(app.name, type, data),
+      recordRun: records
+        ? (app, run) => {
+            records.add({
+              uuid: run.uuid,
+              app: app.name,
+              kind: app.kind,
+              ...(app.definition.owner ? { owner: app.definition.owner } : {}),
+              pid: run.pid,
+              start_ticks: readStartTicks(run.pid) ?? -1,
+              boot_id: bootId(),
+              key_sha256: sha256(run.processKey),
+              ...(run.cgroup ? { cgroup: { mode: run.cgroup.mode, dirs: [...run.cgroup.dirs] } } : {}),
+              started_at: Math.floor(Date.now() / 1000),
+            });
+            return () => records.remove(run.uuid);
+          }
+        : undefined,
       requestRemoval: (app) => {
         if (this.apps.get(app.name) === app) void this.remove(app.name).catch((error: Error) => settings.log('error', `removing ${app.name} failed: ${error.message}`));
       },
     };
   }
 
-  /** Loads stored definitions and starts the tick. */
+  /**
+   * Ends what a previous instance on this home left running when it died, loads stored
+   * definitions and starts the tick: each managed app then runs once, started afresh.
+   */
   async start(): Promise<void> {
+    if (this.records) {
+      const leftovers = await endLeftovers({ records: this.records, cgroups: this.settings.containment?.cgroups, graceMs: this.settings.killGraceMs() });
+      if (leftovers.found) {
+        const names = leftovers.apps.length ? ` (${leftovers.apps.join(', ')})` : '';
+        this.settings.log('warn', `ended the process trees a previous instance left running${names}; managed applications start afresh`);
+      }
+    }
     const { apps, rejected } = await this.store.loadAll();
     for (const { file, reason } of rejected) this.settings.log('warn', `skipped stored application ${file}: ${reason}`);
     for (const definition of apps) {

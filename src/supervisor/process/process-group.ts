@@ -30,3 +30,35 @@ export async function terminateGroup(pgid: number, graceMs: number): Promise<voi
   signalGroup(pgid, 'SIGKILL');
   for (let attempt = 0; attempt < 40 && groupExists(pgid); attempt++) await sleep(25);
 }
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Stops single processes (found outside any group the daemon leads): SIGTERM, SIGKILL after `graceMs`. */
+export async function terminatePids(pids: readonly number[], graceMs: number): Promise<void> {
+  const signal = (name: NodeJS.Signals) => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, name);
+      } catch {
+        // Gone already.
+      }
+    }
+  };
+  if (pids.length === 0) return;
+  signal('SIGTERM');
+  signal('SIGCONT');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    await sleep(25);
+    if (!pids.some(alive)) return;
+  }
+  signal('SIGKILL');
+  for (let attempt = 0; attempt < 40 && pids.some(alive); attempt++) await sleep(25);
+}

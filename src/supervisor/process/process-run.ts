@@ -45,7 +45,20 @@ export interface RunSpec {
    * such as bubblewrap, which then executes the command).
    */
   sandboxArgv?: string[];
+  /** Told once the process runs; the function it returns is called once nothing of the run is left. */
+  recorder?: (run: StartedRun) => () => Promise<void>;
 }
+
+/** A run's process as crash recovery records it. */
+export interface StartedRun {
+  uuid: string;
+  pid: number;
+  processKey: string;
+  cgroup?: RunCgroup;
+}
+
+/** Every process of a run inherits its key under this name: the marker of its tree without cgroups. */
+export const PROCESS_KEY_ENV = 'APP_MESH_PROCESS_KEY';
 
 export interface RunExit {
   /** Exit status, or minus the signal number when a signal ended the process. */
@@ -85,6 +98,8 @@ export class ProcessRun {
   private readonly child: ChildProcess;
   private readonly tree: ProcessTree;
   private terminating?: Promise<void>;
+  /** Removes the run's crash-recovery record. */
+  private readonly forget?: () => Promise<void>;
   /** Resolves once nothing of the tree is left and what it held is freed. */
   private released: Promise<void> = Promise.resolve();
 
@@ -100,7 +115,7 @@ export class ProcessRun {
         throw new StartError((error as Error).message);
       }
       const plan = planLaunch(
-        { argv, env: { ...spec.env, APP_MESH_PROCESS_KEY: this.processKey }, user: spec.user, cgroupProcsFiles: cgroup?.procsFiles ?? [], sandboxArgv: spec.sandboxArgv },
+        { argv, env: { ...spec.env, [PROCESS_KEY_ENV]: this.processKey }, user: spec.user, cgroupProcsFiles: cgroup?.procsFiles ?? [], sandboxArgv: spec.sandboxArgv },
         containment?.tools,
       );
       child = spawn(plan.file, plan.args, {
@@ -124,7 +139,8 @@ export class ProcessRun {
     }
     this.child = child;
     this.pid = child.pid;
-    this.tree = cgroup ? cgroupTree(cgroup, child.pid) : processGroupTree(child.pid);
+    this.tree = cgroup ? cgroupTree(cgroup, child.pid) : processGroupTree(child.pid, { name: PROCESS_KEY_ENV, value: this.processKey });
+    this.forget = spec.recorder?.({ uuid: this.uuid, pid: child.pid, processKey: this.processKey, cgroup });
     const output = spec.output;
     const drained = output ? output.copy() : Promise.resolve();
     if (child.stdin) {
@@ -210,7 +226,7 @@ export class ProcessRun {
       ...(peakMemoryBytes !== undefined ? { peakMemoryBytes } : {}),
     };
     this.exit = exit;
-    this.released = cleared.then(() => this.tree.release());
+    this.released = cleared.then(() => this.tree.release()).then(() => this.forget?.());
     return exit;
   }
 }

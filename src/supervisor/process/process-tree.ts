@@ -1,5 +1,6 @@
 import type { RunCgroup } from '../../containment/run-cgroup.js';
-import { groupExists, terminateGroup } from './process-group.js';
+import { groupExists, terminateGroup, terminatePids } from './process-group.js';
+import { findProcessesByEnv } from './proc-identity.js';
 
 /** The processes of one run, stopped as a whole: its cgroup, or its process group without cgroups. */
 export interface ProcessTree {
@@ -33,11 +34,21 @@ export function cgroupTree(cgroup: RunCgroup, leaderPgid: number): ProcessTree {
   };
 }
 
-/** Process group led by the run's first process: `setsid` or a double fork escapes it. */
-export function processGroupTree(pgid: number): ProcessTree {
+/**
+ * Process group led by the run's first process: `setsid` or a double fork escapes it. A stop
+ * also looks for processes that still carry the run's variable `markerName=markerValue` in their
+ * environment (one scan of /proc), so those escaped while the leader lived go with it.
+ */
+export function processGroupTree(pgid: number, marker?: { name: string; value: string }): ProcessTree {
+  const strays = async (): Promise<number[]> => {
+    if (!marker) return [];
+    return (await findProcessesByEnv(marker.name, (value) => (value === marker.value ? 'run' : undefined))).get('run') ?? [];
+  };
   return {
     isEmpty: () => !groupExists(pgid),
-    terminate: (graceMs) => terminateGroup(pgid, graceMs),
+    terminate: async (graceMs) => {
+      await Promise.all([terminateGroup(pgid, graceMs), strays().then((pids) => terminatePids(pids, graceMs))]);
+    },
     oomKills: () => 0,
     peakMemoryBytes: () => undefined,
     release: async () => undefined,

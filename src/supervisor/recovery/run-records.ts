@@ -1,0 +1,107 @@
+import { mkdirSync } from 'node:fs';
+import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { Hierarchy } from '../../containment/cgroup-detect.js';
+
+/** What a restarted daemon needs to find a process tree of its predecessor. */
+export interface RunRecord {
+  uuid: string;
+  app: string;
+  kind: 'managed' | 'oneshot';
+  owner?: string;
+  /** Leader of the run: its pid is also its process group. */
+  pid: number;
+  /** /proc/<pid>/stat field 22: the pid is this process only while the start time matches. */
+  start_ticks: number;
+  /** Pids and start times hold within one boot only. */
+  boot_id: string;
+  /** SHA-256 of the run's process key: every process of the run inherits the key in its environment. */
+  key_sha256: string;
+  /** The run's cgroup folders (they may lie elsewhere than the next instance's own tree). */
+  cgroup?: { mode: 'v1' | 'v2'; dirs: Hierarchy[] };
+  started_at: number;
+}
+
+const RECORD_FILE = /^[0-9a-f-]{36}\.json$/;
+
+/**
+ * One file per running process tree under `<home>/runs`, written when a run starts and removed
+ * once nothing of it is left. Each file is replaced atomically (temporary file, rename), so a
+ * crash leaves a whole record or none. No fsync: the records matter only while the host stays up;
+ * a power loss ends the processes they describe too (and changes the boot id).
+ */
+export class RunRecords {
+  /** Writes still under way: a removal waits for its write, so no record outlives its run. */
+  private readonly writes = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly log: (level: 'warn', message: string) => void,
+  ) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  add(record: RunRecord): void {
+    const write = this.write(record).catch((error: Error) => this.log('warn', `run record of ${record.app} not written (a crash would leave it unsupervised): ${error.message}`));
+    this.writes.set(record.uuid, write);
+  }
+
+  async remove(uuid: string): Promise<void> {
+    await this.writes.get(uuid);
+    this.writes.delete(uuid);
+    await unlink(this.file(uuid)).catch(() => undefined);
+  }
+
+  /** Every readable record; unreadable files (and temporary files of a write cut short) are deleted. */
+  async readAll(): Promise<RunRecord[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return [];
+    }
+    const records: RunRecord[] = [];
+    for (const name of names) {
+      const path = join(this.dir, name);
+      const record = RECORD_FILE.test(name) ? await readRecord(path) : undefined;
+      if (record) records.push(record);
+      else await unlink(path).catch(() => undefined);
+    }
+    return records;
+  }
+
+  private file(uuid: string): string {
+    return join(this.dir, `${uuid}.json`);
+  }
+
+  private async write(record: RunRecord): Promise<void> {
+    const temp = join(this.dir, `.${record.uuid}.${randomBytes(6).toString('hex')}.tmp`);
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(JSON.stringify(record));
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, this.file(record.uuid)).catch(async (error: Error) => {
+      await unlink(temp).catch(() => undefined);
+      throw error;
+    });
+  }
+}
+
+async function readRecord(path: string): Promise<RunRecord | undefined> {
+  try {
+    const value = JSON.parse(await readFile(path, 'utf8')) as Partial<RunRecord>;
+    const valid =
+      typeof value.uuid === 'string' &&
+      typeof value.app === 'string' &&
+      Number.isInteger(value.pid) && (value.pid ?? 0) > 1 &&
+      Number.isInteger(value.start_ticks) &&
+      typeof value.boot_id === 'string' &&
+      typeof value.key_sha256 === 'string';
+    return valid ? (value as RunRecord) : undefined;
+  } catch {
+    return undefined;
+  }
+}
