@@ -46,7 +46,12 @@ async function inProcess(home: string): Promise<void> {
   const principal = await daemon.core.auth.authenticate(token, undefined, 'stdio');
   const server = createMcpServer(daemon.core, principal, () => principal);
   const transport = new StdioServerTransport();
-  transport.onclose = () => void daemon.close().finally(() => process.exit(0));
+  // The client going away (end of stdin, or a signal) stops every process tree this session started.
+  let closing: Promise<void> | undefined;
+  const shutDown = () => void (closing ??= daemon.close().catch((error: Error) => log.error(`stopping: ${error.message}`)).finally(() => process.exit(0)));
+  transport.onclose = shutDown;
+  process.stdin.once('end', shutDown).once('close', shutDown);
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(signal, shutDown);
   await server.connect(transport);
 }
 
