@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { mkdtemp, rm, mkdir, writeFile, stat, readFile } from 'node:fs/promises';
 import os from 'node:os';
-import { configDocumentSchema, normaliseConfig, type ConfigDocument } from '../src/config/config-schema.js';
+import { configDocumentSchema, type ConfigDocument } from '../src/config/config-schema.js';
 import { applyEnvOverrides } from '../src/config/env-overrides.js';
 import {
   ConfigError,
@@ -27,14 +27,14 @@ function defaults(): ConfigDocument {
 describe('schema', () => {
   test('parse({}) yields the full default document', () => {
     const doc = defaults();
-    expect(doc.BaseConfig).toEqual({
+    // Sections grow with every feature; these are the keys whose defaults the README promises.
+    expect(doc.BaseConfig).toMatchObject({
       Description: '', DefaultExecUser: '', DisableExecUser: false, ScheduleIntervalSeconds: 1,
       WorkingDirectory: '', LogLevel: 'INFO', PosixTimezone: '',
       DefaultAppPermission: 11, DynamicUserIdMin: 61184, DynamicUserIdMax: 65519, DefaultSandbox: 'none',
     });
     expect(doc.REST.RestListenPort).toBe(6060);
-    expect(doc.REST.RestTcpPort).toBe(6059);
-    expect(doc.REST.WebSocketPort).toBe(6058);
+    expect(doc.REST.PrometheusExporterListenPort).toBe(0);
     expect(doc.REST.CsrfAllowedOrigins).toEqual([]);
     expect(doc.REST.JWT).toEqual({
       JWTSalt: '', Algorithm: 'HS256', Issuer: '',
@@ -58,29 +58,27 @@ describe('schema', () => {
     expect(defaults().REST.JWT.Audience).toHaveLength(3);
   });
 
-  test('unknown keys are stripped, LogLevel upper-cased, empty Algorithm is HS256', () => {
-    const doc = configDocumentSchema.parse({
-      Foo: 1, BaseConfig: { LogLevel: 'debug', Bar: true }, REST: { JWT: { Algorithm: '' } },
-    });
-    expect(doc).not.toHaveProperty('Foo');
-    expect(doc.BaseConfig).not.toHaveProperty('Bar');
+  test('unknown keys are refused, LogLevel upper-cased, empty Algorithm is HS256', () => {
+    expect(configDocumentSchema.safeParse({ Foo: 1 }).success).toBe(false);
+    expect(configDocumentSchema.safeParse({ BaseConfig: { Bar: true } }).success).toBe(false);
+    expect(configDocumentSchema.safeParse({ REST: { SSL: { VerifyClientt: true } } }).success).toBe(false);
+    const doc = configDocumentSchema.parse({ BaseConfig: { LogLevel: 'debug' }, REST: { JWT: { Algorithm: '' } } });
     expect(doc.BaseConfig.LogLevel).toBe('DEBUG');
     expect(doc.REST.JWT.Algorithm).toBe('HS256');
     expect(configDocumentSchema.safeParse({ BaseConfig: { LogLevel: 'LOUD' } }).success).toBe(false);
   });
 
-  test('normalisation', () => {
-    const doc = configDocumentSchema.parse({
-      BaseConfig: { ScheduleIntervalSeconds: 500 },
-      REST: { RestListenPort: 80, WorkerThreadPoolSize: 0, IOThreadPoolSize: 100, JWT: { Audience: [] } },
-    });
-    const n = normaliseConfig(doc);
-    expect(n.BaseConfig.ScheduleIntervalSeconds).toBe(2);
-    expect(n.REST.RestListenPort).toBe(6060);
-    expect(n.REST.WorkerThreadPoolSize).toBe(2);
-    expect(n.REST.IOThreadPoolSize).toBe(2);
-    expect(n.REST.JWT.Audience).toEqual(['appmesh-service']);
-    expect(doc.REST.RestListenPort).toBe(80);
+  test.each([
+    [{ BaseConfig: { ScheduleIntervalSeconds: 500 } }],
+    [{ BaseConfig: { ScheduleIntervalSeconds: 0 } }],
+    [{ REST: { RestListenPort: 0 } }],
+    [{ REST: { RestListenPort: 65536 } }],
+    [{ REST: { JWT: { Audience: [] } } }],
+    [{ REST: { JWT: { SecurityInterface: 'ldap' } } }],
+    [{ BaseConfig: { DynamicUserIdMin: 70000, DynamicUserIdMax: 65519 } }],
+    [{ BaseConfig: { PosixTimezone: 'Europe/Paris' } }],
+  ])('%j is refused, never replaced by a default', (doc) => {
+    expect(configDocumentSchema.safeParse(doc).success).toBe(false);
   });
 });
 
@@ -91,7 +89,7 @@ describe('env overrides', () => {
     const snapshot = structuredClone(input);
     const { doc, applied, rejected } = applyEnvOverrides(input, {
       APPMESH_BaseConfig_Description: 'my host',
-      APPMESH_REST_RestTcpPort: '7000',
+      APPMESH_REST_ForwardTimeoutSeconds: '70',
       APPMESH_REST_RestListenPort: '6061.5',
       APPMESH_REST_SSL_VerifyServer: 'TRUE',
       APPMESH_REST_SSL_VerifyClient: '1',
@@ -100,7 +98,7 @@ describe('env overrides', () => {
       APPMESH_Labels_os_version: 'ubuntu',
     });
     expect(doc.BaseConfig.Description).toBe('my host');
-    expect(doc.REST.RestTcpPort).toBe(7000);
+    expect(doc.REST.ForwardTimeoutSeconds).toBe(70);
     expect(doc.REST.RestListenPort).toBe(6060);
     expect(doc.REST.SSL.VerifyServer).toBe(true);
     expect(doc.REST.SSL.VerifyClient).toBe(true);
@@ -108,7 +106,7 @@ describe('env overrides', () => {
     expect(doc.REST.CsrfAllowedOrigins).toEqual(['https://a', 'https://b']);
     expect(doc.Labels.os_version).toBe('ubuntu');
     expect(rejected).toEqual(['APPMESH_REST_RestListenPort']);
-    expect(applied).toContain('APPMESH_REST_RestTcpPort');
+    expect(applied).toContain('APPMESH_REST_ForwardTimeoutSeconds');
     expect(applied).not.toContain('APPMESH_REST_RestListenPort');
     expect(input).toEqual(snapshot);
   });
@@ -131,7 +129,7 @@ describe('load and save', () => {
   test('missing file gives defaults and does not create it', async () => {
     const loaded = await loadConfig(home, {});
     expect(loaded.stored).toEqual(defaults());
-    expect(loaded.effective).toEqual(normaliseConfig(defaults()));
+    expect(loaded.effective).toEqual(defaults());
     await expect(stat(configPaths(home).file)).rejects.toThrow();
   });
 
@@ -165,11 +163,27 @@ describe('load and save', () => {
     expect(await readFile(configPaths(home).file, 'utf8')).toContain('round trip');
   });
 
-  test('env value refused by the schema is rejected, not fatal', async () => {
-    const loaded = await loadConfig(home, { APPMESH_BaseConfig_LogLevel: 'LOUD' });
-    expect(loaded.effective.BaseConfig.LogLevel).toBe('INFO');
-    expect(loaded.envRejected).toEqual(['APPMESH_BaseConfig_LogLevel']);
-    expect(loaded.envApplied).toEqual([]);
+  test.each([
+    [{ APPMESH_BaseConfig_LogLevel: 'LOUD' }, /APPMESH_BaseConfig_LogLevel="LOUD": BaseConfig\.LogLevel: "LOUD" is not allowed \(allowed: one of DEBUG, INFO/],
+    [{ APPMESH_REST_RestListenPort: 'notaport' }, /APPMESH_REST_RestListenPort="notaport": REST\.RestListenPort must be an integer from 1 to 65535/],
+    [{ APPMESH_REST_RestListenPort: '70000' }, /APPMESH_REST_RestListenPort="70000": REST\.RestListenPort: 70000 is out of range \(allowed: an integer from 1 to 65535\)/],
+    [{ APPMESH_REST_SSL_VerifyClient: 'yes please' }, /APPMESH_REST_SSL_VerifyClient="yes please": REST\.SSL\.VerifyClient must be true or false/],
+  ])('an environment override the key cannot take stops the load: %j', async (env, message) => {
+    await expect(loadConfig(home, env)).rejects.toThrow(message);
+  });
+
+  test('keys earlier versions wrote load with a warning naming each; unknown keys are refused with a hint', async () => {
+    await mkdir(`${home}/config`, { recursive: true });
+    await writeFile(configPaths(home).file, 'REST:\n  RestTcpPort: 6059\n  WorkerThreadPoolSize: 2\n  SSL:\n    VerifyServerDelegate: false\n');
+    const loaded = await loadConfig(home, {});
+    expect(loaded.warnings).toEqual([
+      expect.stringMatching(/REST\.RestTcpPort is no longer used/),
+      expect.stringMatching(/REST\.WorkerThreadPoolSize is no longer used/),
+      expect.stringMatching(/REST\.SSL\.VerifyServerDelegate is no longer used/),
+    ]);
+    expect(loaded.stored).toEqual(defaults());
+    await writeFile(configPaths(home).file, 'BaseConfig:\n  LogLevl: DEBUG\n');
+    await expect(loadConfig(home, {})).rejects.toThrow('BaseConfig.LogLevl: unknown key (did you mean BaseConfig.LogLevel?)');
   });
 });
 
@@ -236,7 +250,9 @@ describe('applyConfigPatch', () => {
   });
 
   test.each([
-    [{ REST: { RestListenPort: 'abc' } }, /REST\.RestListenPort: expected number/],
+    [{ REST: { RestListenPort: 'abc' } }, /REST\.RestListenPort: "abc" is not allowed \(allowed: an integer from 1 to 65535\)/],
+    [{ REST: { RestListenPrt: 7070 } }, /REST\.RestListenPrt: unknown key \(did you mean REST\.RestListenPort\?\)/],
+    [{ REST: { JWT: { SecurityInterface: 'ldap' } } }, /REST\.JWT\.SecurityInterface: "ldap" is not allowed.*only local is supported/],
     [{ REST: { RestListenPort: 70000 } }, /REST\.RestListenPort/],
     [{ REST: { RestListenPort: 0 } }, /REST\.RestListenPort/],
     [{ BaseConfig: { ScheduleIntervalSeconds: 0 } }, /ScheduleIntervalSeconds/],
@@ -267,9 +283,16 @@ describe('applyConfigPatch', () => {
     expect(result.effective.REST.RestListenPort).toBe(6061);
   });
 
-  test('effective is normalised, stored keeps the client value', () => {
+  test('what is stored is what runs: no value is replaced behind the client\'s back', () => {
     const result = applyConfigPatch(base(), { REST: { RestListenPort: 80 } }, {});
     expect(result.stored.REST.RestListenPort).toBe(80);
-    expect(result.effective.REST.RestListenPort).toBe(6060);
+    expect(result.effective.REST.RestListenPort).toBe(80);
+  });
+
+  test('a key earlier versions knew is dropped with a warning, not refused', () => {
+    const result = applyConfigPatch(base(), { REST: { WebSocketPort: 6058, CorsDisabled: true } }, {});
+    expect(result.warnings).toEqual([expect.stringMatching(/^REST\.WebSocketPort is no longer used/)]);
+    expect(result.stored.REST).not.toHaveProperty('WebSocketPort');
+    expect(result.stored.REST.CorsDisabled).toBe(true);
   });
 });

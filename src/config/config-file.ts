@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { writeFileAtomic } from '../store/atomic-file.js';
-import { configDocumentSchema, normaliseConfig, type ConfigDocument } from './config-schema.js';
+import { configDocumentSchema, type ConfigDocument } from './config-schema.js';
 import { applyEnvOverrides } from './env-overrides.js';
+import { dropRemovedKeys } from './removed-keys.js';
+import { allowedValues, closestKey, fieldAt } from './schema-fields.js';
 
 export class ConfigError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -18,17 +20,26 @@ export interface ConfigPaths {
   file: string;
 }
 
+/** Homes whose configuration is read from and saved to another file (`appmesh-ts --config <file>`). */
+const configFiles = new Map<string, string>();
+
+export function useConfigFile(home: string, file: string | undefined): void {
+  if (file) configFiles.set(home, file);
+  else configFiles.delete(home);
+}
+
 export function configPaths(home: string): ConfigPaths {
-  return { home, file: join(home, 'config', 'config.yaml') };
+  return { home, file: configFiles.get(home) ?? join(home, 'config', 'config.yaml') };
 }
 
 export interface LoadedConfig {
   /** What is in the file (no env overrides). */
   stored: ConfigDocument;
-  /** Stored + env overrides, normalised. */
+  /** Stored + env overrides. */
   effective: ConfigDocument;
   envApplied: string[];
-  envRejected: string[];
+  /** Keys of the file that no longer do anything, dropped (one message each, to log). */
+  warnings: string[];
 }
 
 type JsonObject = Record<string, unknown>;
@@ -42,9 +53,47 @@ function setOwn(target: JsonObject, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
 }
 
-function formatIssue(issue: z.core.$ZodIssue): string {
-  const path = issue.path.map(String).join('.');
-  return path ? `${path}: ${issue.message}` : issue.message;
+/** A value as it appears in a message: short, and quoted when it is text. */
+function shown(value: unknown): string {
+  const text = value === undefined ? 'nothing' : JSON.stringify(value);
+  return text.length > 64 ? `${text.slice(0, 61)}...` : text;
+}
+
+function valueAt(doc: unknown, path: readonly PropertyKey[]): unknown {
+  let node = doc;
+  for (const key of path) node = isPlainObject(node) ? node[String(key)] : undefined;
+  return node;
+}
+
+// zod's own wording, replaced by the key's allowed values; any other message is the schema's own and kept.
+const GENERIC_MESSAGE = /^(Invalid input|Invalid option|Too big|Too small|Invalid union)/;
+
+/** One schema issue in an operator's words: the key, the value, what is allowed. */
+function describeIssue(issue: z.core.$ZodIssue, doc: unknown): string {
+  const path = issue.path.filter((key): key is string | number => typeof key !== 'symbol');
+  const where = path.join('.');
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys
+      .map((key) => {
+        const hint = closestKey(path, key);
+        return `${[...path, key].join('.')}: unknown key${hint ? ` (did you mean ${[...path, hint].join('.')}?)` : ''}`;
+      })
+      .join('; ');
+  }
+  const field = fieldAt(path);
+  const value = valueAt(doc, path);
+  const own = GENERIC_MESSAGE.test(issue.message) ? '' : `: ${issue.message}`;
+  if (issue.code === 'custom') return `${where}: ${shown(value)}${own}`;
+  const allowed = field ? ` (allowed: ${allowedValues(field)})` : '';
+  const what = issue.code === 'too_big' || issue.code === 'too_small' ? 'is out of range' : 'is not allowed';
+  return `${where || 'the document'}: ${shown(value)} ${what}${allowed}${own}`;
+}
+
+/** Every issue (up to a few), so one start-up names all the keys to fix. */
+function describeIssues(error: z.ZodError, doc: unknown): string {
+  const issues = error.issues.slice(0, 5).map((issue) => describeIssue(issue, doc));
+  if (error.issues.length > 5) issues.push(`and ${error.issues.length - 5} more`);
+  return issues.join('; ');
 }
 
 /** Empty YAML values (`key:`) read as null; treat them as absent so defaults apply. */
@@ -57,32 +106,25 @@ function dropNulls(value: unknown): unknown {
 }
 
 /**
- * Applies env overrides to `stored`, then normalises. A variable whose value the schema refuses
- * (e.g. an unknown LogLevel) is dropped and reported as rejected, so a bad env var cannot stop the daemon.
+ * Applies env overrides to `stored`. A variable whose value cannot be read as its key's type, or
+ * that the schema refuses, is an error naming the variable, its value and what the key accepts:
+ * a service must not start on other settings than the ones it was given.
  */
-function computeEffective(stored: ConfigDocument, env: NodeJS.ProcessEnv): { effective: ConfigDocument; applied: string[]; rejected: string[] } {
-  const usable: NodeJS.ProcessEnv = { ...env };
-  const rejected: string[] = [];
-  for (;;) {
-    const result = applyEnvOverrides(stored as unknown as JsonObject, usable);
-    for (const name of result.rejected) if (!rejected.includes(name)) rejected.push(name);
-    const parsed = configDocumentSchema.safeParse(result.doc);
-    if (parsed.success) return { effective: normaliseConfig(parsed.data), applied: result.applied, rejected };
-    const culprits = new Set<string>();
-    for (const issue of parsed.error.issues) {
-      const segments = issue.path.map(String);
-      for (let i = segments.length; i > 0; i--) {
-        const name = 'APPMESH_' + segments.slice(0, i).join('_');
-        if (result.applied.includes(name)) culprits.add(name);
-      }
-    }
-    // Nothing to blame on the environment: the stored document itself is invalid.
-    if (culprits.size === 0) throw new ConfigError(`invalid configuration: ${formatIssue(parsed.error.issues[0])}`);
-    for (const name of culprits) {
-      delete usable[name];
-      if (!rejected.includes(name)) rejected.push(name);
-    }
-  }
+function computeEffective(stored: ConfigDocument, env: NodeJS.ProcessEnv): { effective: ConfigDocument; applied: string[] } {
+  const result = applyEnvOverrides(stored as unknown as JsonObject, env);
+  const unreadable = result.rejected.map((name) => {
+    const path = result.paths[name] ?? [];
+    const field = fieldAt(path);
+    return `${name}=${shown(env[name])}: ${path.join('.')} must be ${field ? allowedValues(field) : 'of its type'}`;
+  });
+  if (unreadable.length) throw new ConfigError(`invalid environment override: ${unreadable.join('; ')}`);
+  const parsed = configDocumentSchema.safeParse(result.doc);
+  if (parsed.success) return { effective: parsed.data, applied: result.applied };
+  const described = parsed.error.issues.slice(0, 5).map((issue) => {
+    const culprit = result.applied.find((name) => (result.paths[name] ?? []).every((key, i) => issue.path[i] === key));
+    return culprit ? `${culprit}=${shown(env[culprit])}: ${describeIssue(issue, result.doc)}` : describeIssue(issue, result.doc);
+  });
+  throw new ConfigError(`invalid configuration: ${described.join('; ')}`);
 }
 
 export async function loadConfig(home: string, env: NodeJS.ProcessEnv): Promise<LoadedConfig> {
@@ -106,11 +148,12 @@ export async function loadConfig(home: string, env: NodeJS.ProcessEnv): Promise<
     if (!isPlainObject(raw)) throw new ConfigError(`config file ${file}: top level must be a mapping`);
   }
 
-  const parsed = configDocumentSchema.safeParse(dropNulls(raw));
-  if (!parsed.success) throw new ConfigError(`config file ${file} is invalid: ${formatIssue(parsed.error.issues[0])}`);
+  const { doc, warnings } = dropRemovedKeys(dropNulls(raw));
+  const parsed = configDocumentSchema.safeParse(doc);
+  if (!parsed.success) throw new ConfigError(`config file ${file} is invalid: ${describeIssues(parsed.error, doc)}`);
   const stored = parsed.data;
-  const { effective, applied, rejected } = computeEffective(stored, env);
-  return { stored, effective, envApplied: applied, envRejected: rejected };
+  const { effective, applied } = computeEffective(stored, env);
+  return { stored, effective, envApplied: applied, warnings: warnings.map((warning) => `config file ${file}: ${warning}`) };
 }
 
 export async function saveConfig(home: string, stored: ConfigDocument): Promise<void> {
@@ -130,48 +173,26 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
   return result;
 }
 
-function getPath(obj: unknown, path: string[]): { present: boolean; value: unknown } {
-  let node = obj;
-  for (const key of path) {
-    if (!isPlainObject(node) || !Object.prototype.hasOwnProperty.call(node, key)) return { present: false, value: undefined };
-    node = node[key];
-  }
-  return { present: true, value: node };
-}
-
 /**
  * Validates and applies a client's partial document (POST /appmesh/config). Returns the new
- * document to save and the new running configuration; throws ConfigError on invalid input.
+ * document to save, the new running configuration and the keys dropped as no longer used;
+ * throws ConfigError naming every refused key.
  */
 export function applyConfigPatch(
   stored: ConfigDocument,
   patch: unknown,
   env: NodeJS.ProcessEnv,
-): { stored: ConfigDocument; effective: ConfigDocument } {
+): { stored: ConfigDocument; effective: ConfigDocument; warnings: string[] } {
   if (!isPlainObject(patch)) throw new ConfigError('configuration update must be a JSON object');
 
   // Version is read-only.
   const effectivePatch: JsonObject = {};
   for (const [k, v] of Object.entries(patch)) if (k !== 'Version') setOwn(effectivePatch, k, v);
+  const { doc: current, warnings } = dropRemovedKeys(effectivePatch);
 
-  const port = getPath(patch, ['REST', 'RestListenPort']);
-  if (port.present && port.value !== null) {
-    if (typeof port.value !== 'number') throw new ConfigError('REST.RestListenPort: expected number');
-    if (!Number.isInteger(port.value) || port.value < 1 || port.value > 65535) {
-      throw new ConfigError('REST.RestListenPort: must be an integer between 1 and 65535');
-    }
-  }
-  const interval = getPath(patch, ['BaseConfig', 'ScheduleIntervalSeconds']);
-  if (interval.present && interval.value !== null) {
-    if (typeof interval.value !== 'number') throw new ConfigError('BaseConfig.ScheduleIntervalSeconds: expected number');
-    if (!Number.isInteger(interval.value) || interval.value < 1) {
-      throw new ConfigError('BaseConfig.ScheduleIntervalSeconds: must be a positive integer');
-    }
-  }
-
-  const merged = mergePatch(stored, effectivePatch);
+  const merged = mergePatch(stored, current);
   const parsed = configDocumentSchema.safeParse(merged);
-  if (!parsed.success) throw new ConfigError(formatIssue(parsed.error.issues[0]));
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, merged));
   const next = parsed.data;
   next.Version = stored.Version;
   // Clearing the secret would leave HS256 tokens signed with an empty key.
@@ -180,5 +201,5 @@ export function applyConfigPatch(
   }
 
   const { effective } = computeEffective(next, env);
-  return { stored: next, effective };
+  return { stored: next, effective, warnings };
 }

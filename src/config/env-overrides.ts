@@ -6,6 +6,8 @@ export interface EnvOverrideResult<T> {
   applied: string[];
   /** Env variable names whose value could not be converted to the existing key's type. */
   rejected: string[];
+  /** The key path each applied or rejected variable names. */
+  paths: Record<string, string[]>;
 }
 
 type JsonObject = Record<string, unknown>;
@@ -50,6 +52,7 @@ export function applyEnvOverrides<T extends JsonObject>(doc: T, env: NodeJS.Proc
   const copy = structuredClone(doc);
   const applied: string[] = [];
   const rejected: string[] = [];
+  const paths: Record<string, string[]> = {};
 
   const walk = (node: JsonObject, path: string[]): void => {
     for (const key of Object.keys(node)) {
@@ -62,6 +65,7 @@ export function applyEnvOverrides<T extends JsonObject>(doc: T, env: NodeJS.Proc
       const name = ENV_PREFIX + childPath.join('_');
       const raw = env[name];
       if (raw === undefined || !Object.prototype.hasOwnProperty.call(env, name)) continue;
+      paths[name] = childPath;
       const converted = convert(value, raw);
       if (converted === undefined) {
         if (!rejected.includes(name)) rejected.push(name);
@@ -73,5 +77,5 @@ export function applyEnvOverrides<T extends JsonObject>(doc: T, env: NodeJS.Proc
   };
 
   walk(copy, []);
-  return { doc: copy, applied, rejected };
+  return { doc: copy, applied, rejected, paths };
 }

@@ -18,8 +18,8 @@ import { badRequest, preconditionFailed } from './errors.js';
 const ADMIN_ONLY_KEYS = [
   'BaseConfig.DefaultExecUser', 'BaseConfig.DisableExecUser', 'BaseConfig.WorkingDirectory', 'BaseConfig.DefaultAppPermission',
   'BaseConfig.DynamicUserIdMin', 'BaseConfig.DynamicUserIdMax', 'BaseConfig.DefaultSandbox',
-  'REST.RestEnabled', 'REST.RestListenAddress', 'REST.RestListenPort', 'REST.RestTcpPort', 'REST.WebSocketPort',
-  'REST.PrometheusExporterListenPort', 'REST.PasswordComplexityEnabled', 'REST.CorsDisabled', 'REST.CsrfAllowedOrigins', 'REST.AllowedHosts',
+  'BaseConfig.LogFile', 'BaseConfig.LogFileMaxBytes', 'BaseConfig.LogFiles', 'BaseConfig.LogFormat',
+  'REST.RestEnabled', 'REST.RestListenAddress', 'REST.RestListenPort', 'REST.PrometheusExporterListenPort', 'REST.PasswordComplexityEnabled', 'REST.CorsDisabled', 'REST.CsrfAllowedOrigins', 'REST.AllowedHosts',
   'REST.FileAllowedBaseDir', 'REST.JWT', 'REST.SSL', 'REST.ClusterNodes', 'REST.ForwardTimeoutSeconds',
   'Limits', 'MQTT', 'MCP',
 ];
@@ -92,7 +92,8 @@ export class ConfigService {
    */
   async reload(): Promise<void> {
     await this.writes.run(async () => {
-      const { stored, effective } = await loadConfig(this.home, this.env);
+      const { stored, effective, warnings } = await loadConfig(this.home, this.env);
+      for (const warning of warnings) this.log.warn(warning);
       this.stored = stored;
       this.effective = withHostLabels(effective);
       this.log.setLevel(this.effective.BaseConfig.LogLevel);
@@ -105,7 +106,7 @@ export class ConfigService {
   }
 
   private async applyNow(patch: unknown, principal: Principal, event: string): Promise<void> {
-    let next: { stored: ConfigDocument; effective: ConfigDocument };
+    let next: { stored: ConfigDocument; effective: ConfigDocument; warnings: string[] };
     try {
       next = applyConfigPatch(this.stored, patch, this.env);
     } catch (error) {
@@ -124,6 +125,7 @@ export class ConfigService {
     } catch (error) {
       throw preconditionFailed(`Failed to save the configuration: ${(error as Error).message}`);
     }
+    for (const warning of next.warnings) this.log.warn(`${event} by ${principal.name}: ${warning}`);
     this.stored = next.stored;
     this.effective = withHostLabels(next.effective);
     this.log.setLevel(this.effective.BaseConfig.LogLevel);
