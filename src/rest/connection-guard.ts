@@ -7,7 +7,7 @@ export interface ConnectionLimits {
   maxConnections: number;
   /** Open connections from one client address. */
   maxPerAddress: number;
-  /** A connection that has sent nothing for this long is closed (node times headers only from their first byte). */
+  /** A connection without a first request after this long is closed (node times headers only from their first byte, and a TLS handshake alone is no request). */
   silentSeconds: number;
 }
 
@@ -45,12 +45,12 @@ export function guardConnections(server: Server, limits: () => ConnectionLimits,
   const descriptorCap = descriptorBudget();
   let warnedAbout = 0;
   let lastRefusalWarningMs = 0;
-  /** Connections that have not sent a byte yet, with the time they opened. */
+  /** Connections that have not made a request yet, with the time they opened. */
   const silent = new Map<Socket, number>();
   const sweeper = setInterval(() => {
     const cutoff = Date.now() - limits().silentSeconds * 1000;
     for (const [socket, openedAtMs] of silent) {
-      if (socket.bytesRead > 0 || socket.destroyed) silent.delete(socket);
+      if (socket.destroyed) silent.delete(socket);
       else if (openedAtMs < cutoff) {
         silent.delete(socket);
         socket.destroy();
@@ -102,6 +102,7 @@ export function guardConnections(server: Server, limits: () => ConnectionLimits,
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     const socket = acceptedSocket(request.socket);
     if (!socket || !all.has(socket)) return;
+    silent.delete(socket);
     exchanges.set(socket, { request, response });
     response.once('close', () => {
       if (exchanges.get(socket)?.response === response) exchanges.delete(socket);
