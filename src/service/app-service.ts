@@ -77,6 +77,16 @@ function runState(app: Application): RunState {
   };
 }
 
+export interface ListQuery {
+  /** `true`: finished runs too. */
+  include_finished_runs?: string;
+}
+
+/** A run whose process has ended (a run not started yet is still on its way, not finished). */
+function isFinishedRun(app: Application): boolean {
+  return app.kind === 'oneshot' && app.run !== undefined && !app.running;
+}
+
 export interface AppServiceSettings {
   timezoneOffsetMinutes: () => number | undefined;
   maxConcurrentRuns: () => number;
@@ -99,9 +109,17 @@ export class AppService {
     private readonly audit: AuditLog,
   ) {}
 
-  async list(principal: Principal): Promise<AppView[]> {
+  /**
+   * The apps the caller may read. Runs (`run`, `syncrun`, agents' `run_command`) are listed while
+   * they run; once finished only with `include_finished_runs=true`, so a day of agent commands
+   * does not bury the supervised apps. A finished run stays reachable by its name until removed.
+   */
+  async list(principal: Principal, query: ListQuery = {}): Promise<AppView[]> {
     this.authorizer.authorize(principal, 'app-view-all');
-    const visible = this.supervisor.list().filter((app) => app.name !== RESERVED_APP_NAME && this.authorizer.canAccess(principal, app.definition, 'read'));
+    const includeFinishedRuns = queryFlag('include_finished_runs', query.include_finished_runs);
+    const visible = this.supervisor
+      .list()
+      .filter((app) => app.name !== RESERVED_APP_NAME && (includeFinishedRuns || !isFinishedRun(app)) && this.authorizer.canAccess(principal, app.definition, 'read'));
     return viewApps(visible, this.settings.timezoneOffsetMinutes());
   }
 
@@ -390,6 +408,13 @@ export class AppService {
 function stripSchedule(definition: AppDefinition): AppDefinition {
   const { start_interval_seconds: _interval, cron: _cron, start_time: _start, end_time: _end, daily_limitation: _daily, ...rest } = definition;
   return rest;
+}
+
+function queryFlag(name: string, value: string | undefined): boolean {
+  const text = value?.trim().toLowerCase() ?? '';
+  if (text === '' || text === 'false' || text === '0') return false;
+  if (text === 'true' || text === '1') return true;
+  throw badRequest(`Invalid query ${name}: use true or false`);
 }
 
 function queryInteger(value: string | undefined, fallback: number, min: number, max: number): number {

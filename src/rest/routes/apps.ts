@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { Core } from '../../service/core.js';
+import type { ListQuery } from '../../service/app-service.js';
 
 type NameParams = { Params: { name: string } };
 
 export function registerAppRoutes(app: FastifyInstance, core: Core): void {
-  app.get('/appmesh/applications', async (request) => core.apps.list(await request.principal()));
+  app.get<{ Querystring: ListQuery }>('/appmesh/applications', async (request) => core.apps.list(await request.principal(), request.query));
 
   app.get<NameParams>('/appmesh/app/:name', async (request) => core.apps.get(await request.principal(), request.params.name.trim()));
 
