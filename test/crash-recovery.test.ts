@@ -85,7 +85,7 @@ afterEach(async () => {
 for (const cgroups of ['on', 'off'] as const) {
   describe.runIf(onLinux)(`a daemon killed with -9 (cgroups ${cgroups})`, () => {
     test('the restarted daemon ends what its predecessor left running and runs each app exactly once', async () => {
-      const env = cgroups === 'off' ? { APPMESH_CGROUPS: 'off' } : {};
+      const env: Record<string, string> = cgroups === 'off' ? { APPMESH_CGROUPS: 'off' } : {};
       const home = await newHome();
       homes.push(home);
       const [plain, leader, escaped, oneshot] = marks(4);
