@@ -222,8 +222,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     }
     if (options.listen !== false && PrometheusExporterListenPort) {
       const where = { address: host, port: PrometheusExporterListenPort, addressKey: 'REST.RestListenAddress', portKey: 'REST.PrometheusExporterListenPort' };
-      exporter = await startMetricsExporter({ ...where, metrics: () => core.observability.metricsText() }).catch((error: unknown) => Promise.reject(listenError(error, where)));
-      log.info(`Prometheus exporter listening on http://${host}:${exporter.port}/metrics`);
+      const started = await startMetricsExporter({ ...where, metrics: () => core.observability.metricsText() }).catch((error: unknown) => Promise.reject(listenError(error, where)));
+      exporter = started;
+      log.info(`Prometheus exporter listening on http://${host}:${started.port}/metrics`);
     }
   } catch (error) {
     await exporter?.close();

@@ -16,6 +16,8 @@ export interface ForwardingOptions {
   tls: boolean;
   /** CA that signs the other daemons' certificates, if any. */
   ca?: Buffer;
+  /** Presented to nodes that verify clients (REST.SSL.SSLClientCertificateFile). */
+  clientCertificate?: { cert: Buffer; key: Buffer };
 }
 
 /**
@@ -68,7 +70,7 @@ export async function forwardIfTargeted(request: FastifyRequest, reply: FastifyR
         host: route.host, port: route.port, method: request.method, path: request.raw.url, headers,
         // Also bounds silence after the headers (a body that stops coming).
         timeout: timeoutSeconds * 1000,
-        ...(options.tls ? { ca: options.ca } : {}),
+        ...(options.tls ? { ca: options.ca, ...options.clientCertificate } : {}),
       },
       (response) => {
         clearTimeout(deadline);

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import type { TlsFiles } from '../config/tls-files.js';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Core } from '../service/core.js';
 import type { Principal } from '../auth/principal.js';
@@ -19,8 +21,8 @@ import { guardConnections } from './connection-guard.js';
 import { watchRequestBodies } from './body-watchdog.js';
 
 export interface RestOptions {
-  /** HTTPS files; `ca` also verifies the daemons requests are relayed to. */
-  tls?: { cert: string; key: string; ca?: Buffer };
+  /** HTTPS files; `ca` verifies client certificates (when `verifyClient`) and the daemons requests are relayed to. */
+  tls?: TlsFiles;
   bodyLimit: number;
 }
 
@@ -77,7 +79,7 @@ export function buildRestServer(core: Core, options: RestOptions): FastifyInstan
     frameworkErrors: (error, _request, reply) => {
       (reply as unknown as FastifyReply).code(error.statusCode ?? 400).type('application/json').send({ message: error.message });
     },
-    ...(options.tls ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key), minVersion: 'TLSv1.2' as const, connectionsCheckingInterval: CONNECTIONS_CHECK_MS } } : {}),
+    ...(options.tls ? { https: { ...httpsOptions(options.tls), connectionsCheckingInterval: CONNECTIONS_CHECK_MS } } : {}),
   });
 
   const limits = () => core.config().Limits;
@@ -110,7 +112,7 @@ export function buildRestServer(core: Core, options: RestOptions): FastifyInstan
       return reply;
     }
     // Before any body is read: a relayed request streams through untouched.
-    if (await forwardIfTargeted(request, reply, core, { tls: Boolean(options.tls), ca: options.tls?.ca })) return reply;
+    if (await forwardIfTargeted(request, reply, core, { tls: Boolean(options.tls), ca: options.tls?.ca, clientCertificate: options.tls?.clientCertificate })) return reply;
   });
 
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply, core.log));
@@ -126,6 +128,15 @@ export function buildRestServer(core: Core, options: RestOptions): FastifyInstan
   registerConfigRoutes(app, core);
   registerObservabilityRoutes(app, core);
   return app;
+}
+
+/**
+ * REST.SSL.VerifyClient: the handshake itself refuses a client without a certificate signed by
+ * SSLCaPath, before any byte of HTTP is read.
+ */
+function httpsOptions(tls: TlsFiles): SecureContextOptions & TlsOptions {
+  const base = { cert: readFileSync(tls.cert), key: readFileSync(tls.key), minVersion: 'TLSv1.2' as const };
+  return tls.verifyClient ? { ...base, ca: tls.ca, requestCert: true, rejectUnauthorized: true } : base;
 }
 
 function notFound(request: FastifyRequest, reply: FastifyReply): void {
