@@ -1,9 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect as tlsConnect } from 'node:tls';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { ADMIN_PASSWORD, login, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+import { ADMIN_PASSWORD, login, newHome, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 import { rawRequest } from './helpers/raw-http.js';
 import { descriptorBudget } from '../src/rest/connection-guard.js';
 
@@ -171,6 +173,41 @@ function steadyUpload(target: string, chunks: number, size: number, everyMs: num
     timers.push(timer);
   });
 }
+
+describe('over TLS', () => {
+  test('a connection that completes the handshake and then sends nothing is closed', async () => {
+    const home = await newHome();
+    await mkdir(join(home, 'ssl'));
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
+      '-keyout', join(home, 'ssl', 'server-key.pem'), '-out', join(home, 'ssl', 'server.pem'),
+    ], { stdio: 'ignore' });
+    const previous = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+    // The helper's own login call must accept the self-signed certificate.
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+    const tls = await startTestDaemon({
+      home,
+      env: { APPMESH_REST_SSL_SSLCertificateFile: 'ssl/server.pem', APPMESH_REST_SSL_SSLCertificateKeyFile: 'ssl/server-key.pem', APPMESH_Limits_HeadersTimeoutSeconds: '2' },
+    }).finally(() => {
+      if (previous === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+      else process.env.NODE_TLS_REJECT_UNAUTHORIZED = previous;
+    });
+    try {
+      let handshaken = false;
+      let closed = false;
+      const socket = tlsConnect({ host: '127.0.0.1', port: Number(new URL(tls.url).port), rejectUnauthorized: false }, () => (handshaken = true));
+      socket.on('error', () => undefined);
+      socket.on('close', () => (closed = true));
+      await sleep(1000);
+      expect(handshaken).toBe(true);
+      expect(closed).toBe(false);
+      await sleep(3500);
+      expect(closed).toBe(true);
+    } finally {
+      await tls.stop();
+    }
+  });
+});
 
 describe('the open-file limit', () => {
   test('connections are kept well below it, leaving descriptors for files, runs and the broker', async () => {
