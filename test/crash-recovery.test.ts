@@ -152,7 +152,19 @@ describe.runIf(onLinux)('the in-process stdio server', () => {
     await waitFor(() => pidsOf('sleep', mark).length === 1 && pidsOf('sleep', escaped).length === 1, 10_000, 'the service again');
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect([pidsOf('sleep', mark).length, pidsOf('sleep', escaped).length]).toEqual([1, 1]);
-    await second.client.close();
+    // Killed outright, the session leaves its trees to the next one, which ends them before anything starts.
+    const orphans = [...pidsOf('sleep', mark), ...pidsOf('sleep', escaped)];
+    process.kill(second.transport.pid!, 'SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect([...pidsOf('sleep', mark), ...pidsOf('sleep', escaped)]).toEqual(orphans);
+    const third = await session();
+    await waitFor(() => pidsOf('sleep', mark).length === 1 && pidsOf('sleep', escaped).length === 1, 10_000, 'the service once more');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const fresh = [...pidsOf('sleep', mark), ...pidsOf('sleep', escaped)];
+    expect(fresh).toHaveLength(2);
+    for (const pid of orphans) expect(fresh).not.toContain(pid);
+    await third.client.close();
     expect([pidsOf('sleep', mark), pidsOf('sleep', escaped)]).toEqual([[], []]);
+    expect(readdirSync(join(home, 'runs'))).toEqual([]);
   }, 60_000);
 });

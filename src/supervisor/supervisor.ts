@@ -93,10 +93,14 @@ export class Supervisor {
    */
   async start(): Promise<void> {
     if (this.records) {
-      const leftovers = await endLeftovers({ records: this.records, cgroups: this.settings.containment?.cgroups, graceMs: this.settings.killGraceMs() });
-      if (leftovers.found) {
-        const names = leftovers.apps.length ? ` (${leftovers.apps.join(', ')})` : '';
-        this.settings.log('warn', `ended the process trees a previous instance left running${names}; managed applications start afresh`);
+      try {
+        const leftovers = await endLeftovers({ records: this.records, cgroups: this.settings.containment?.cgroups, graceMs: this.settings.killGraceMs() });
+        if (leftovers.found) {
+          const names = leftovers.apps.length ? ` (${leftovers.apps.join(', ')})` : '';
+          this.settings.log('warn', `ended the process trees a previous instance left running${names}; managed applications start afresh`);
+        }
+      } catch (error) {
+        this.settings.log('error', `the process trees a previous instance left running could not all be ended: ${(error as Error).message}`);
       }
     }
     const { apps, rejected } = await this.store.loadAll();
