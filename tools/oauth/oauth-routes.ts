@@ -10,7 +10,7 @@ import { publicBaseUrl } from './base-url.js';
 import { loginPage } from './login-page.js';
 import { OAuthState, type OAuthClient, type PendingAuthorization } from './oauth-state.js';
 import { RefreshSeal } from './refresh-seal.js';
-import { RegistrationRate } from './registration-rate.js';
+import { AddressRate } from './address-rate.js';
 
 const SCOPE = 'appmesh';
 const accessTtl = () => Number(process.env.APPMESH_MCP_ACCESS_TTL) || 3600;
@@ -40,7 +40,9 @@ const EXPIRED_LINK = 'This sign-in link has expired; start again from your appli
 export function registerOAuthRoutes(app: FastifyInstance, core: Core): void {
   const state = new OAuthState({ maxClients: () => core.config().MCP.MaxOAuthClients });
   const seal = new RefreshSeal(() => core.config().REST.JWT.JWTSalt);
-  const registrations = new RegistrationRate();
+  const registrations = new AddressRate(20, 60 * 60 * 1000);
+  // Each authorization parks a sign-in for 10 minutes: one address must not fill them all.
+  const authorizations = new AddressRate(100, 15 * 60 * 1000);
 
   void app.register(async (scope) => {
     // Every endpoint of the bridge answers only to this daemon's own names (DNS rebinding).
@@ -116,6 +118,8 @@ export function registerOAuthRoutes(app: FastifyInstance, core: Core): void {
       if (query.response_type !== 'code') return fail('unsupported_response_type', 'response_type must be code');
       if (!query.code_challenge || !CODE_CHALLENGE.test(query.code_challenge) || query.code_challenge_method !== 'S256') return fail('invalid_request', 'PKCE with S256 is required');
       if (query.state && query.state.length > MAX_STATE_LENGTH) return fail('invalid_request', `state must be at most ${MAX_STATE_LENGTH} characters`);
+      const wait = authorizations.take(request.ip);
+      if (wait > 0) return reply.code(429).header('Retry-After', String(wait)).type('text/plain').send(`Too many sign-ins from this address; retry in ${wait} s.`);
       state.touch(client.client_id);
       const txnId = state.park({ clientId: client.client_id, redirectUri: query.redirect_uri, state: query.state, codeChallenge: query.code_challenge });
       if (!txnId) return fail('temporarily_unavailable', 'Too many sign-ins in progress, retry in a minute');
