@@ -63,6 +63,8 @@ export class RunRecords {
     }
     const records: RunRecord[] = [];
     for (const name of names) {
+      // A write of this instance under way is not a leftover.
+      if (this.writes.has(name.split('.')[1] ?? '')) continue;
       const path = join(this.dir, name);
       const record = RECORD_FILE.test(name) ? await readRecord(path) : undefined;
       if (record) records.push(record);
