@@ -104,6 +104,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   // The default ACL is read at each check, so a change applies at once (settings is set just below).
   const authorizer = new Authorizer(security, { defaultAppPermission: (): number => settings.current.BaseConfig.DefaultAppPermission, audit });
   const settings = new ConfigService(home, env, stored, effective, authorizer, audit, log);
+  log.useFiles(home, () => settings.current.BaseConfig);
   // Everything reads the running configuration through this, so updates apply without a restart.
   const config = (): ConfigDocument => settings.current;
   const tokens = await TokenService.create({

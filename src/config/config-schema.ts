@@ -46,6 +46,10 @@ const baseConfigSchema = z
     DynamicUserIdMin: int(1000, MAX_ID).default(61184).describe('Root daemon: lowest uid (gid = uid) given to a user as its own OS identity; never reused.'),
     DynamicUserIdMax: int(1000, MAX_ID).default(65519).describe('Root daemon: highest uid of the users\' own OS identities.'),
     DefaultSandbox: z.enum(['none', 'isolated']).default('none').describe('Sandbox of apps and runs whose app and owner name none: none, or isolated (bubblewrap).'),
+    LogFile: z.string().default('').describe('File the daemon also writes its log lines to (mode 0600), rotated by size; relative paths are read from the home folder; empty: none (appmesh.log in the home folder once the console is gone).'),
+    LogFileMaxBytes: int(4096).default(10 * MiB).describe('Size at which LogFile rotates.'),
+    LogFiles: int(1, 100).default(5).describe('Log files kept, the current one included (LogFile, LogFile.1 ...).'),
+    LogFormat: z.enum(['text', 'json']).default('text').describe('Log lines as text, or as JSON lines {time, level, message} (console and file).'),
   })
   .refine((base) => base.DynamicUserIdMin <= base.DynamicUserIdMax, {
     path: ['DynamicUserIdMax'],
