@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { hostname, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { loadConfig, saveConfig } from './config/config-file.js';
+import { loadConfig, saveConfig, useConfigFile } from './config/config-file.js';
 import type { ConfigDocument } from './config/config-schema.js';
 import { hashPassword, randomPassword } from './auth/password.js';
 import { SecretBox } from './auth/secret-box.js';
@@ -17,6 +17,7 @@ import { SandboxPolicy } from './containment/sandbox-policy.js';
 import { OsIdentities } from './auth/os-identities.js';
 import { runningAsRoot } from './auth/os-user.js';
 import { assertPrivateFolder } from './store/private-folder.js';
+import { InstanceLock } from './store/instance-lock.js';
 import { AuditLog } from './audit/audit-log.js';
 import { UserService } from './service/user-service.js';
 import { FileService } from './files/file-service.js';
@@ -56,6 +57,8 @@ export interface DaemonOptions {
   /** Where the one-time first-start message goes (default stdout; stdio servers use stderr). */
   announce?: (text: string) => void;
   logger?: Logger;
+  /** A configuration file to read and save instead of `<home>/config/config.yaml`. */
+  configFile?: string;
 }
 
 export interface Daemon {
@@ -82,7 +85,20 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const log = options.logger ?? new Logger();
   assertPrivateFolder(home, 'The home folder');
   mkdirSync(join(home, 'config'), { recursive: true, mode: 0o700 });
+  // One daemon per home, held until close (or the end of the process); a failed start lets it go.
+  const lock = InstanceLock.acquire(home, (message) => log.warn(message));
+  try {
+    useConfigFile(home, options.configFile && resolve(options.configFile));
+    const daemon = await startOnLockedHome(home, env, log, options);
+    const close = daemon.close.bind(daemon);
+    return Object.assign(daemon, { close: () => close().finally(() => lock.release()) });
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
 
+async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logger, options: DaemonOptions): Promise<Daemon> {
   let { stored, effective, warnings } = await loadConfig(home, env);
   if (!stored.REST.JWT.JWTSalt) {
     // Never a shipped constant: every installation signs with its own secret.
