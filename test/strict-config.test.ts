@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -39,6 +39,18 @@ async function busyPort(): Promise<{ port: number; server: Server }> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { port: (server.address() as { port: number }).port, server };
+}
+
+/** The exit code of a daemon process expected to refuse its start; one that starts anyway is killed. */
+async function exitCode(child: ChildProcess, timeoutMs = 20_000): Promise<number | null | 'running'> {
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const timer = new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), timeoutMs));
+  const result = await Promise.race([exited, timer]);
+  if (result === 'running') {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  return result;
 }
 
 afterEach(async () => {
@@ -101,8 +113,7 @@ describe('a bad configuration stops the start, naming the key', () => {
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-    expect(code).toBe(1);
+    expect(await exitCode(child)).toBe(1);
     expect(output).toContain('BaseConfig.LogLevl: unknown key (did you mean BaseConfig.LogLevel?)');
 
     const env = await homeWith();
@@ -110,7 +121,7 @@ describe('a bad configuration stops the start, naming the key', () => {
     let secondOutput = '';
     second.stdout.on('data', (chunk: Buffer) => (secondOutput += chunk.toString()));
     second.stderr.on('data', (chunk: Buffer) => (secondOutput += chunk.toString()));
-    expect(await new Promise<number | null>((resolve) => second.once('exit', resolve))).toBe(1);
+    expect(await exitCode(second)).toBe(1);
     expect(secondOutput).toContain('APPMESH_REST_RestListenPort="notaport"');
   });
 });
