@@ -2,7 +2,10 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { readCommandLine } from '../src/cli/command-line.js';
+import { MCP_USAGE } from '../src/cli/usage.js';
 import { startDaemon } from '../src/daemon.js';
+import { consoleStderr } from '../src/util/console-output.js';
 import { Logger } from '../src/util/log.js';
 import { createMcpServer } from './mcp-server.js';
 
@@ -10,11 +13,13 @@ import { createMcpServer } from './mcp-server.js';
  * `appmesh-mcp`: the MCP face over stdio, for local MCP clients.
  *  - APPMESH_URL + APPMESH_TOKEN: relays every message to that daemon's `/mcp` (nothing runs here).
  *  - APPMESH_HOME (without APPMESH_URL): this process is the daemon, without a listener, and
- *    serves as APPMESH_USER/APPMESH_PASSWORD (or APPMESH_TOKEN). Do not run another daemon on
- *    the same home at the same time.
+ *    serves as APPMESH_USER/APPMESH_PASSWORD (or APPMESH_TOKEN). It holds the home's lock like
+ *    any daemon: while another daemon runs on that home it refuses to start.
  * stdout carries the protocol: every log line goes to stderr.
  */
-const log = new Logger('WARN', (line) => process.stderr.write(`${line}\n`));
+readCommandLine('appmesh-mcp', MCP_USAGE);
+// stderr may have no reader (many clients ignore it): its lines must never block or fail the server.
+const log = new Logger('WARN', (line) => consoleStderr().write(`${line}\n`));
 const env = process.env;
 
 async function relay(url: string, token: string): Promise<void> {
@@ -31,12 +36,14 @@ async function relay(url: string, token: string): Promise<void> {
   upstream.onmessage = (message) => void local.send(message);
   upstream.onerror = (error) => log.error(`daemon connection: ${error.message}`);
   local.onclose = () => void upstream.close().finally(() => process.exit(0));
+  // The client is gone when its end of stdout is: EPIPE ends the session instead of crashing it.
+  process.stdout.on('error', () => void local.close());
   await upstream.start();
   await local.start();
 }
 
 async function inProcess(home: string): Promise<void> {
-  const daemon = await startDaemon({ home, env, listen: false, logger: log, announce: (text) => process.stderr.write(text) });
+  const daemon = await startDaemon({ home, env, listen: false, logger: log, announce: (text) => consoleStderr().write(text) });
   let token = env.APPMESH_TOKEN;
   if (!token) {
     const user = env.APPMESH_USER || 'admin';
@@ -51,6 +58,7 @@ async function inProcess(home: string): Promise<void> {
   const shutDown = () => void (closing ??= daemon.close().catch((error: Error) => log.error(`stopping: ${error.message}`)).finally(() => process.exit(0)));
   transport.onclose = shutDown;
   process.stdin.once('end', shutDown).once('close', shutDown);
+  process.stdout.on('error', shutDown);
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(signal, shutDown);
   await server.connect(transport);
 }
@@ -66,5 +74,6 @@ try {
   }
 } catch (error) {
   log.error(`appmesh-mcp: ${(error as Error).message}`);
+  await log.flush(500);
   process.exit(1);
 }

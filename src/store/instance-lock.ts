@@ -7,6 +7,10 @@ export const PID_FILE = 'appmesh.pid';
 
 const FLOCK_PATHS = ['/usr/bin/flock', '/bin/flock'];
 
+/** Locks held by this process: an exit without close (a forced stop) still removes their pid files. */
+const held = new Set<InstanceLock>();
+let exitHookInstalled = false;
+
 export class HomeInUseError extends Error {
   constructor(
     readonly home: string,
@@ -56,7 +60,15 @@ export class InstanceLock {
         }
         ftruncateSync(fd, 0);
         writeSync(fd, `${process.pid}\n`, 0);
-        return new InstanceLock(path, fd);
+        const lock = new InstanceLock(path, fd);
+        held.add(lock);
+        if (!exitHookInstalled) {
+          exitHookInstalled = true;
+          process.once('exit', () => {
+            for (const each of held) each.release();
+          });
+        }
+        return lock;
       } catch (error) {
         closeSync(fd);
         throw error;
@@ -66,6 +78,7 @@ export class InstanceLock {
 
   /** Removes the pid file while still holding the lock, then lets the lock go. */
   release(): void {
+    held.delete(this);
     if (this.fd === undefined) return;
     try {
       if (sameFile(this.fd, this.path)) unlinkSync(this.path);

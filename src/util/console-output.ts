@@ -122,6 +122,11 @@ export function consoleStderr(): ConsoleOutput {
   return (stderr ??= new ConsoleOutput(2));
 }
 
+/** Waits, at most `timeoutMs`, for both outputs to write what they hold (before an exit). */
+export async function flushConsole(timeoutMs: number): Promise<void> {
+  await Promise.all([stdout?.flush(timeoutMs), stderr?.flush(timeoutMs)]);
+}
+
 /**
  * Node's own stdout/stderr streams (used by libraries and `console`) emit 'error' when their
  * reader is gone; unhandled, that error becomes an uncaught exception. Swallow it: the daemon's

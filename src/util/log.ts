@@ -1,6 +1,6 @@
 import { isAbsolute, join } from 'node:path';
 import { RotatingFile } from '../audit/rotating-file.js';
-import { consoleStdout } from './console-output.js';
+import { consoleStdout, flushConsole } from './console-output.js';
 
 /** A small leveled logger for the daemon's own lines (never for secrets). */
 export type LogLevelName = 'DEBUG' | 'INFO' | 'NOTICE' | 'WARN' | 'ERROR';
@@ -74,7 +74,7 @@ export class Logger {
 
   /** Waits for the files (and, at most `timeoutMs`, the console) to take every line so far. */
   async flush(timeoutMs = 1_000): Promise<void> {
-    await Promise.all([this.file?.writer.flush(), this.fallback?.writer.flush(), this.sink === stdoutSink ? consoleStdout().flush(timeoutMs) : undefined]);
+    await Promise.all([this.file?.writer.flush(), this.fallback?.writer.flush(), flushConsole(timeoutMs)]);
   }
 
   private logFile(settings: LogFileSettings | undefined): RotatingFile | undefined {
