@@ -192,6 +192,27 @@ describe('as a service', () => {
     expect(await exitWithin(started, 5_000)).toBe(0);
   });
 
+  test('a stdout nobody reads: the daemon starts, serves and stops all the same (its lines wait in a bounded queue or are dropped)', async () => {
+    const home = await newFolder();
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    await mkdir(join(home, 'apps'), { recursive: true, mode: 0o700 });
+    // Each unreadable stored application is one log line at start: far more than a pipe holds.
+    await Promise.all(Array.from({ length: 3000 }, (_, index) => writeFile(join(home, 'apps', `broken-${index}.yaml`), 'command: [unclosed\n')));
+    // stdout is a real pipe (the shell's) whose reader never reads: once its 64 KiB are full, a blocking write would wait for ever.
+    const port = await freePort();
+    const env = cleanEnv({ APPMESH_HOME: home, APPMESH_REST_RestListenPort: String(port), APPMESH_ADMIN_PASSWORD: PASSWORD, MAIN });
+    const shell = spawn('sh', ['-c', '"$0" "$MAIN" | sleep 120', process.execPath], { env, stdio: 'ignore' });
+    children.push(shell);
+    const url = `http://127.0.0.1:${port}`;
+    const pid = await waitFor(() => descendants(shell.pid!).find((candidate) => readFileSync(`/proc/${candidate}/cmdline`, 'utf8').includes('main.js')), 5_000, 'the daemon process');
+    const sleepers = descendants(shell.pid!).filter((candidate) => candidate !== pid);
+    await ready(url, 20_000);
+    await login(url, 'admin', PASSWORD);
+    process.kill(pid, 'SIGTERM');
+    await waitFor(async () => !(await processAlive(pid)), 5_000, 'the daemon to exit');
+    for (const other of sleepers) process.kill(other, 'SIGKILL');
+  });
+
   test('one daemon per home: a second one refuses, naming the home and the pid; a killed holder frees it', async () => {
     const home = await newFolder();
     const first = await startDaemonProcess(home);
