@@ -2,10 +2,9 @@
 // and on one without cgroups (APPMESH_CGROUPS=off), by admin (runs as the daemon) and by a user
 // (its own OS account: the launcher drops privileges), next to a bare spawn('true'), in one run.
 // Run: npm run build && node dist/bench/containment.js   (not part of npm test)
-import { spawn } from 'node:child_process';
 import { detectCgroups } from '../src/containment/cgroup-detect.js';
-import { keepAliveClient, type HttpClient } from './http-client.js';
-import { ADMIN_PASSWORD, newHome, removeHome, runBench, startDaemon, stop, type Started } from './processes.js';
+import { keepAliveClient, loginAs, type HttpClient } from './http-client.js';
+import { ADMIN_PASSWORD, newHome, removeHome, runBench, spawnTrue, startDaemon, stop, type Started } from './processes.js';
 import { interleaved, type Call, type Summary } from './stats.js';
 import { ms, perSecond, ratio, round, Table } from './table.js';
 
@@ -17,21 +16,6 @@ const USER_PASSWORD = 'Bench-Contained-Pass-1';
 
 const table = new Table();
 const summary: Record<string, number> = {};
-
-async function login(client: HttpClient, user: string, password: string): Promise<string> {
-  const basic = Buffer.from(`${user}:${password}`).toString('base64');
-  const res = await client.call('POST', '/appmesh/login', { headers: { Authorization: `Basic ${basic}` } });
-  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${res.body}`);
-  return (JSON.parse(res.body) as { access_token: string }).access_token;
-}
-
-function spawnTrue(): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('true', [], { stdio: 'ignore' });
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`true exited with ${code}`))));
-  });
-}
 
 function syncrun(client: HttpClient, token: string): Call {
   return async () => {
@@ -53,10 +37,10 @@ async function daemonWith(cgroups: boolean): Promise<{ daemon: Started; home: st
     else process.env.APPMESH_CGROUPS = previous;
   }
   const setup = keepAliveClient(daemon.url);
-  const admin = await login(setup, 'admin', ADMIN_PASSWORD);
+  const admin = await loginAs(setup, 'admin', ADMIN_PASSWORD);
   const created = await setup.call('PUT', `/appmesh/user/${USER}`, { headers: { Authorization: `Bearer ${admin}` }, body: { key: USER_PASSWORD, group: USER, roles: ['shell', 'view'] } });
   if (created.status !== 200) throw new Error(`user: ${created.status} ${created.body}`);
-  const user = await login(setup, USER, USER_PASSWORD);
+  const user = await loginAs(setup, USER, USER_PASSWORD);
   const resources = await setup.call('GET', '/appmesh/resources', { headers: { Authorization: `Bearer ${admin}` } });
   const mode = (JSON.parse(resources.body) as { containment?: { cgroups?: { mode?: string } } }).containment?.cgroups?.mode ?? 'unknown';
   setup.close();

@@ -54,3 +54,11 @@ export function probe(port: number, path: string, timeoutMs = 1000): Promise<num
     req.end();
   });
 }
+
+/** Logs in with a password and returns the bearer token. */
+export async function loginAs(client: HttpClient, user: string, password: string): Promise<string> {
+  const basic = Buffer.from(`${user}:${password}`).toString('base64');
+  const res = await client.call('POST', '/appmesh/login', { headers: { Authorization: `Basic ${basic}` } });
+  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${res.body}`);
+  return (JSON.parse(res.body) as { access_token: string }).access_token;
+}

@@ -159,3 +159,12 @@ export async function runBench(main: () => Promise<void>): Promise<void> {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The baseline of the exec benchmarks: one raw `spawn('true')`, waited for. */
+export function spawnTrue(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('true', [], { stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`true exited with ${code}`))));
+  });
+}

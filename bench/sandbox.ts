@@ -1,10 +1,9 @@
 // Cost of the isolated sandbox: a syncrun of `true` by a user (its own OS account on a root
 // daemon) with `sandbox: isolated` (bubblewrap) and without, next to a bare spawn('true'), in one run.
 // Run: npm run build && node dist/bench/sandbox.js   (not part of npm test)
-import { spawn } from 'node:child_process';
 import { sandboxSupport } from '../src/containment/sandbox.js';
-import { keepAliveClient, type HttpClient } from './http-client.js';
-import { ADMIN_PASSWORD, newHome, removeHome, runBench, startDaemon, stop } from './processes.js';
+import { keepAliveClient, loginAs, type HttpClient } from './http-client.js';
+import { ADMIN_PASSWORD, newHome, removeHome, runBench, spawnTrue, startDaemon, stop } from './processes.js';
 import { interleaved, type Call, type Summary } from './stats.js';
 import { ms, perSecond, ratio, round, Table } from './table.js';
 
@@ -16,21 +15,6 @@ const USER_PASSWORD = 'Bench-Sandbox-Pass-1';
 
 const table = new Table();
 const summary: Record<string, number> = {};
-
-async function login(client: HttpClient, user: string, password: string): Promise<string> {
-  const basic = Buffer.from(`${user}:${password}`).toString('base64');
-  const res = await client.call('POST', '/appmesh/login', { headers: { Authorization: `Basic ${basic}` } });
-  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${res.body}`);
-  return (JSON.parse(res.body) as { access_token: string }).access_token;
-}
-
-function spawnTrue(): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('true', [], { stdio: 'ignore' });
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`true exited with ${code}`))));
-  });
-}
 
 function syncrun(client: HttpClient, token: string, body: Record<string, unknown>): Call {
   return async () => {
@@ -52,13 +36,13 @@ async function main(): Promise<void> {
   const plainClient = keepAliveClient(daemon.url);
   const isolatedClient = keepAliveClient(daemon.url);
   try {
-    const admin = await login(setup, 'admin', ADMIN_PASSWORD);
+    const admin = await loginAs(setup, 'admin', ADMIN_PASSWORD);
     const created = await setup.call('PUT', `/appmesh/user/${USER}`, {
       headers: { Authorization: `Bearer ${admin}` },
       body: { key: USER_PASSWORD, group: USER, roles: ['shell', 'view'] },
     });
     if (created.status !== 200) throw new Error(`user: ${created.status} ${created.body}`);
-    const token = await login(setup, USER, USER_PASSWORD);
+    const token = await loginAs(setup, USER, USER_PASSWORD);
     const s = await interleaved(
       {
         isolated: syncrun(isolatedClient, token, { command: 'true', sandbox: 'isolated' }),
