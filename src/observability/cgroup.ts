@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { MountEntry } from './mounts.js';
+import { parseCgroupMembership } from '../containment/mountinfo.js';
 
 export type CgroupVersion = 'none' | 'v1' | 'v2';
 
@@ -26,26 +27,13 @@ export async function readCgroupLimits(mounts: readonly MountEntry[], selfCgroup
   const memoryMount = v1.find((mount) => mount.options.includes('memory'));
   let membership: Map<string, string>;
   try {
-    membership = parseMembership(await readFile(selfCgroupFile, 'utf8'));
+    membership = parseCgroupMembership(await readFile(selfCgroupFile, 'utf8'));
   } catch {
     membership = new Map();
   }
   if (cpuMount || memoryMount) return readV1(cpuMount, memoryMount, membership);
   if (v2) return readV2(v2.mountPoint, membership.get('') ?? '/');
   return { version: 'none' };
-}
-
-/** `/proc/self/cgroup`: `id:controllers:path` → path per controller ('' for the v2 hierarchy). */
-function parseMembership(text: string): Map<string, string> {
-  const result = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const first = line.indexOf(':');
-    const second = line.indexOf(':', first + 1);
-    if (first < 0 || second < 0) continue;
-    const path = line.slice(second + 1).trim();
-    for (const controller of line.slice(first + 1, second).split(',')) result.set(controller, path);
-  }
-  return result;
 }
 
 async function readV2(root: string, path: string): Promise<CgroupLimits> {
