@@ -36,7 +36,8 @@ export const COMPAT_TOOLS: ToolDef[] = [
   }),
   defineTool({
     name: 'delete_app', title: 'Delete an application', description: 'Stops the whole process tree and removes the application.',
-    permissions: [], input: appName, output: success, annotations: DESTRUCTIVE,
+    // Owners delete their own apps and runs; app-delete is for the apps of others.
+    permissions: [], anyPermission: ['app-delete', 'app-reg', 'app-run-async', 'app-run-sync'], input: appName, output: success, annotations: DESTRUCTIVE,
     run: async ({ core, principal }, args) => {
       try {
         await core.apps.remove(principal, args.app_name);
@@ -239,7 +240,7 @@ export const COMPAT_TOOLS: ToolDef[] = [
   }),
   defineTool({
     name: 'update_password', title: 'Change a password', description: 'Changes a password (the old one is required); earlier tokens of that user stop working.',
-    permissions: [], input: { old_password: z.string(), new_password: z.string(), username: z.string().default('self') }, output: success, annotations: IDEMPOTENT_WRITE,
+    permissions: [], anyPermission: ['passwd-change-self', 'passwd-change-user'], input: { old_password: z.string(), new_password: z.string(), username: z.string().default('self') }, output: success, annotations: IDEMPOTENT_WRITE,
     run: async ({ core, principal }, args) => {
       const body = { old_password: Buffer.from(args.old_password).toString('base64'), new_password: Buffer.from(args.new_password).toString('base64') };
       await core.users.changePassword(principal, args.username, body);

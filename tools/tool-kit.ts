@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import type { CallToolResult, ServerNotification, ServerRequest, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, type CallToolRequest, type CallToolResult, type ServerNotification, type ServerRequest, type ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { Principal } from '../src/auth/principal.js';
 import type { Core } from '../src/service/core.js';
 import { ServiceError } from '../src/service/errors.js';
@@ -21,6 +21,8 @@ export interface ToolDef<S extends z.ZodRawShape = z.ZodRawShape> {
   description: string;
   /** Permissions the caller needs to see the tool; the service layer checks again on every call. */
   permissions: readonly string[];
+  /** And at least one of these (a tool whose use depends on what the caller owns, e.g. delete_app). */
+  anyPermission?: readonly string[];
   input: S;
   /** Shape of `structuredContent` (also sent as JSON text). */
   output: z.ZodRawShape;
@@ -46,8 +48,13 @@ export const EXECUTES = { readOnlyHint: false, destructiveHint: true, idempotent
  */
 export function registerTools(server: McpServer, core: Core, tools: readonly ToolDef[], visibleTo: Principal, principalOf: (extra: ToolExtra) => Principal): void {
   const held = core.users.userPermissions(visibleTo);
+  const hidden = new Map(tools.filter((tool) => !mayUse(tool, held)).map((tool) => [tool.name, tool]));
+  refuseHiddenTools(server, (name) => {
+    const tool = hidden.get(name);
+    return tool && errorResult(new ServiceError(400, `Tool ${name} needs ${missingPermissions(tool, held)}, which ${visibleTo.name} does not hold`));
+  });
   for (const tool of tools) {
-    if (!tool.permissions.every((permission) => held.includes(permission))) continue;
+    if (hidden.has(tool.name)) continue;
     server.registerTool(
       tool.name,
       {
@@ -67,6 +74,29 @@ export function registerTools(server: McpServer, core: Core, tools: readonly Too
       }) as never,
     );
   }
+}
+
+function mayUse(tool: ToolDef, held: readonly string[]): boolean {
+  return tool.permissions.every((permission) => held.includes(permission)) && (!tool.anyPermission || tool.anyPermission.some((permission) => held.includes(permission)));
+}
+
+function missingPermissions(tool: ToolDef, held: readonly string[]): string {
+  const missing = tool.permissions.filter((permission) => !held.includes(permission));
+  if (missing.length) return `the permission${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`;
+  return `one of the permissions ${tool.anyPermission?.join(', ')}`;
+}
+
+/**
+ * A tool the caller may not use is not listed; called by name anyway, it answers which
+ * permission is missing instead of the SDK's "not found". The SDK installs its tools/call handler
+ * at the first registration: it is wrapped as it is installed.
+ */
+function refuseHiddenTools(server: McpServer, refusal: (name: string) => CallToolResult | undefined): void {
+  const inner = server.server;
+  const install = inner.setRequestHandler.bind(inner);
+  type Handler = (request: CallToolRequest, extra: ToolExtra) => unknown;
+  const wrap = (handler: Handler): Handler => (request, extra) => refusal(request.params.name) ?? handler(request, extra);
+  inner.setRequestHandler = ((schema: unknown, handler: Handler) => install(schema as never, (schema === CallToolRequestSchema ? wrap(handler) : handler) as never)) as typeof inner.setRequestHandler;
 }
 
 export function errorResult(error: unknown): CallToolResult {
