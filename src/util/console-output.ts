@@ -17,7 +17,6 @@ export class ConsoleOutput {
   private writing = false;
   private dropped = 0;
   private closedBy: string | undefined;
-  private readonly onClose: Array<(reason: string) => void> = [];
   private readonly idle: Array<() => void> = [];
 
   constructor(private readonly fd: number) {}
@@ -25,12 +24,6 @@ export class ConsoleOutput {
   /** Why the output is off (an error code), or undefined while it works. */
   get closed(): string | undefined {
     return this.closedBy;
-  }
-
-  /** Called once when the reader is found gone. */
-  whenClosed(listener: (reason: string) => void): void {
-    if (this.closedBy) listener(this.closedBy);
-    else this.onClose.push(listener);
   }
 
   /** Queues the text; false when the output is off (the caller may send it elsewhere). */
@@ -100,13 +93,6 @@ export class ConsoleOutput {
     this.queue.length = 0;
     this.queuedBytes = 0;
     for (const resolve of this.idle.splice(0)) resolve();
-    for (const listener of this.onClose.splice(0)) {
-      try {
-        listener(reason);
-      } catch {
-        // A listener's failure must not turn into an error path of the output itself.
-      }
-    }
   }
 }
 
