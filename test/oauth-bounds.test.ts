@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 import { mcpClient, ok } from './helpers/mcp-client.js';
+import { startChildDaemon } from './helpers/child-daemon.js';
 import { rawRequest } from './helpers/raw-http.js';
 import { OAuthState } from '../tools/oauth/oauth-state.js';
 
@@ -57,20 +56,6 @@ async function signIn(clientId: string, redirect = REDIRECT) {
   return (await exchange.json()) as { access_token: string; refresh_token: string };
 }
 
-async function childDaemon(): Promise<{ url: string; pid: number; stop: () => void }> {
-  const root = join(import.meta.dirname, '..');
-  const child = spawn(process.execPath, [join(root, 'node_modules', 'vite-node', 'vite-node.mjs'), join(root, 'test', 'fixtures', 'daemon-child.ts')], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
-    });
-    child.once('exit', (code) => reject(new Error(`the daemon process exited (${code})`)));
-  });
-  const { url, pid } = JSON.parse(line) as { url: string; pid: number };
-  return { url, pid, stop: () => child.stdin.end() };
-}
 
 /** A POST written whole whatever the server does meanwhile (it may answer 413 and close early); its status. */
 function postOverSocket(url: string, path: string, body: Buffer): Promise<number> {
@@ -134,7 +119,7 @@ describe('consent and audience', () => {
 describe('dynamic client registration is bounded', () => {
   test('huge or too many redirect URIs and long names are refused, and memory stays put', async () => {
     // The daemon in its own process: its RSS alone, not the test's own buffers.
-    const child = await childDaemon();
+    const child = await startChildDaemon();
     try {
       const huge = `https://a.example/${'x'.repeat(390 * 1024)}`;
       const body = Buffer.from(JSON.stringify({ redirect_uris: Array.from({ length: 10 }, () => huge) }));

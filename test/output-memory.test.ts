@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -8,6 +7,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ADMIN_PASSWORD, login } from './helpers/test-daemon.js';
 import { mcpClient, ok } from './helpers/mcp-client.js';
+import { startChildDaemon } from './helpers/child-daemon.js';
 import { MAX_OUTPUT_READ_BYTES, OutputFiles } from '../src/supervisor/output/output-files.js';
 
 // A large output read as the MCP resource, several times at once: the daemon's memory must not
@@ -21,20 +21,6 @@ interface Page {
   contents: { uri: string; text?: string; blob?: string; _meta?: { [key: string]: unknown } }[];
 }
 
-async function childDaemon(): Promise<{ url: string; pid: number; stop: () => void }> {
-  const root = join(import.meta.dirname, '..');
-  const child = spawn(process.execPath, [join(root, 'node_modules', 'vite-node', 'vite-node.mjs'), join(root, 'test', 'fixtures', 'daemon-child.ts')], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
-    });
-    child.once('exit', (code) => reject(new Error(`the daemon process exited (${code})`)));
-  });
-  const { url, pid } = JSON.parse(line) as { url: string; pid: number };
-  return { url, pid, stop: () => child.stdin.end() };
-}
 
 async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -68,7 +54,7 @@ let daemon: { url: string; pid: number; stop: () => void };
 let client: Client;
 let scratch: string;
 beforeAll(async () => {
-  daemon = await childDaemon();
+  daemon = await startChildDaemon();
   client = await mcpClient(daemon.url, await login(daemon.url, 'admin', ADMIN_PASSWORD));
   scratch = await mkdtemp(join(tmpdir(), 'appmesh-output-memory-'));
 });
