@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ALL_TOOLS } from '../tools/mcp-server.js';
@@ -49,5 +51,16 @@ describe('MCP tools of a view-only user', () => {
       expect(refused.content[0].text, name).toMatch(new RegExp(`permission.*${permission}`));
     }
     expect((await d.request('GET', '/appmesh/app/kept')).status).toBe(200);
+  });
+});
+
+describe('the tool documentation', () => {
+  test('tools/README.md and the README name every tool the server registers', async () => {
+    const root = join(import.meta.dirname, '..');
+    const [tools, readme] = await Promise.all([readFile(join(root, 'tools', 'README.md'), 'utf8'), readFile(join(root, 'README.md'), 'utf8')]);
+    expect(ALL_TOOLS.map((tool) => tool.name).filter((name) => !tools.includes(`\`${name}\``))).toEqual([]);
+    // The README lists the agent and file tools; App Mesh's own are summarised there.
+    const summarised = new Set(['list_apps', 'get_app', 'add_app', 'delete_app', 'enable_app', 'disable_app', 'check_app_health', 'get_app_output', 'run_app_sync', 'run_app_async', 'run_task', 'cancel_task', 'get_host_resources', 'get_metrics', 'get_config', 'set_config', 'set_log_level', 'list_labels', 'add_label', 'delete_label', 'get_current_user', 'list_users', 'add_user', 'delete_user', 'lock_user', 'unlock_user', 'list_groups', 'list_permissions', 'get_user_permissions', 'list_roles', 'update_role', 'delete_role', 'update_password', 'get_totp_secret', 'enable_totp', 'disable_totp']);
+    expect(ALL_TOOLS.map((tool) => tool.name).filter((name) => !summarised.has(name) && !readme.includes(`\`${name}\``))).toEqual([]);
   });
 });
