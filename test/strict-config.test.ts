@@ -152,6 +152,19 @@ describe('POST /appmesh/config refuses what it cannot apply, and saves nothing',
     expect(await configFile()).toBe(before);
   });
 
+  test('TLS settings the next start could not use are refused now: VerifyClient without HTTPS, a missing certificate', async () => {
+    const before = await configFile();
+    for (const [patch, message] of [
+      [{ REST: { SSL: { VerifyClient: true } } }, 'REST.SSL.VerifyClient needs HTTPS'],
+      [{ REST: { SSL: { SSLCertificateFile: 'ssl/none.pem', SSLCertificateKeyFile: 'ssl/none-key.pem' } } }, 'REST.SSL.SSLCertificateFile: '],
+    ] as const) {
+      const response = await d.request('POST', '/appmesh/config', { body: patch });
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { message: string }).message).toContain(message);
+    }
+    expect(await configFile()).toBe(before);
+  });
+
   test('a port the daemon does not accept at start is not accepted at runtime either (no silent 6060)', async () => {
     expect((await d.request('POST', '/appmesh/config', { body: { REST: { RestListenPort: 80 } } })).status).toBe(200);
     const running = (await (await d.request('GET', '/appmesh/config')).json()) as { REST: { RestListenPort: number } };

@@ -5,6 +5,7 @@ import type { Principal } from '../auth/principal.js';
 import { ADMIN_USER } from '../auth/exec-user.js';
 import { applyConfigPatch, ConfigError, loadConfig, saveConfig } from '../config/config-file.js';
 import type { ConfigDocument } from '../config/config-schema.js';
+import { tlsFiles } from '../config/tls-files.js';
 import type { Logger } from '../util/log.js';
 import { Serial } from '../util/serial.js';
 import type { Authorizer } from './authorize.js';
@@ -119,6 +120,15 @@ export class ConfigService {
     if (changed && principal.name !== ADMIN_USER) {
       this.audit.record({ event: 'authz.denied', user: principal.name, client: principal.client, target: changed, outcome: 'failure', detail: `${event}: ${changed} is admin-only` });
       throw badRequest(`Only ${ADMIN_USER} may change ${changed}`);
+    }
+    // TLS settings apply at the next start: one that could not start is refused now, not then.
+    if (!sameValue(this.stored.REST.SSL, next.stored.REST.SSL)) {
+      try {
+        tlsFiles(this.home, next.effective);
+      } catch (error) {
+        if (error instanceof ConfigError) throw badRequest(error.message);
+        throw error;
+      }
     }
     try {
       await saveConfig(this.home, next.stored);
