@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterEach, describe, expect, test } from 'vitest';
 import { ADMIN_PASSWORD, login, newHome, waitFor } from './helpers/test-daemon.js';
 import { ok } from './helpers/mcp-client.js';
+import { freePort } from './helpers/free-port.js';
 
 // The daemon and the stdio server as users start them: the built entry points (`npm test` builds first).
 const MAIN = join(import.meta.dirname, '..', 'dist', 'src', 'main.js');
@@ -35,16 +35,6 @@ function marks(count: number): string[] {
   return Array.from({ length: count }, (_, index) => String(base + index));
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const children: ChildProcess[] = [];
 const homes: string[] = [];

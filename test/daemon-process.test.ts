@@ -1,25 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterEach, describe, expect, test } from 'vitest';
 import { login, newHome, processAlive, waitFor } from './helpers/test-daemon.js';
+import { freePort } from './helpers/free-port.js';
 
 // The daemon as a user starts it: the built entry point in its own process (`npm test` builds first).
 const MAIN = join(import.meta.dirname, '..', 'dist', 'src', 'main.js');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface Started {
   child: ChildProcess;

@@ -1,10 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { login, newHome, processAlive, waitFor } from './helpers/test-daemon.js';
+import { freePort } from './helpers/free-port.js';
 
 // The daemon as a service manager runs it: the built entry points in their own processes (`npm test` builds first).
 const ROOT = join(import.meta.dirname, '..');
@@ -13,16 +13,6 @@ const STDIO = join(ROOT, 'dist', 'tools', 'stdio.js');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const PASSWORD = 'Given-Password-9';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The environment of this test run without any APPMESH_ setting, plus the given ones. */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
