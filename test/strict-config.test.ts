@@ -91,7 +91,7 @@ describe('a bad configuration stops the start, naming the key', () => {
     const lines: string[] = [];
     try {
       const daemon = await start(await homeWith(), { APPMESH_MQTT_EmbeddedBrokerPort: String(busy.port) }, { lines });
-      expect(lines.join('\n')).toMatch(new RegExp(`127\\.0\\.0\\.1:${busy.port} \\(the port is in use\\); set MQTT\\.EmbeddedBrokerPort`));
+      expect(lines.join('\n')).toMatch(new RegExp(`127\\.0\\.0\\.1:${busy.port} \\(the port is in use\\); set MQTT\\.EmbeddedBrokerPort \\(APPMESH_MQTT_EmbeddedBrokerPort\\)`));
       expect((await fetch(`${daemon.url}/appmesh/readyz`)).status).toBe(200);
     } finally {
       busy.server.close();

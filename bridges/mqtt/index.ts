@@ -95,7 +95,7 @@ export async function startMqttFace({ core, rest, supervisor, authorizer, home, 
     } catch (error) {
       const where = `${settings.EmbeddedBrokerAddress}:${settings.EmbeddedBrokerPort}`;
       const reason = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the port is in use' : (error as Error).message;
-      log.error(`MQTT is off: the embedded broker cannot listen on ${where} (${reason}); set MQTT.EmbeddedBrokerPort or MQTT.BrokerUrl. REST serves on.`);
+      log.error(`MQTT is off: the embedded broker cannot listen on ${where} (${reason}); set MQTT.EmbeddedBrokerPort (APPMESH_MQTT_EmbeddedBrokerPort) or MQTT.BrokerUrl. REST serves on.`);
       return undefined;
     }
   }
