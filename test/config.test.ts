@@ -77,6 +77,8 @@ describe('schema', () => {
     [{ REST: { JWT: { SecurityInterface: 'ldap' } } }],
     [{ BaseConfig: { DynamicUserIdMin: 70000, DynamicUserIdMax: 65519 } }],
     [{ BaseConfig: { PosixTimezone: 'Europe/Paris' } }],
+    [{ BaseConfig: { DefaultAppPermission: 19 } }],
+    [{ BaseConfig: { DefaultAppPermission: 20 } }],
   ])('%j is refused, never replaced by a default', (doc) => {
     expect(configDocumentSchema.safeParse(doc).success).toBe(false);
   });

@@ -41,6 +41,7 @@ const baseConfigSchema = z
       .default('')
       .describe('Fixed UTC offset of *_TEXT times, e.g. +08, -05:30 or Z; empty: the host\'s local zone.'),
     DefaultAppPermission: int(11, 33)
+      .refine((acl) => [acl % 10, Math.floor(acl / 10)].every((digit) => digit >= 1 && digit <= 3), { message: 'each digit must be 1 (deny), 2 (read) or 3 (read and write)' })
       .default(11)
       .describe('ACL of apps and runs that set none (tens: other groups, units: owner\'s group; 1 deny, 2 read, 3 read+write). 11: owner and admin only; 33: App Mesh\'s open default.'),
     DynamicUserIdMin: int(1000, MAX_ID).default(61184).describe('Root daemon: lowest uid (gid = uid) given to a user as its own OS identity; never reused.'),
