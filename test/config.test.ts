@@ -79,6 +79,10 @@ describe('schema', () => {
     [{ BaseConfig: { PosixTimezone: 'Europe/Paris' } }],
     [{ BaseConfig: { DefaultAppPermission: 19 } }],
     [{ BaseConfig: { DefaultAppPermission: 20 } }],
+    [{ REST: { ClusterNodes: ['node-b'] } }],
+    [{ REST: { ClusterNodes: ['node-b:70000'] } }],
+    [{ MQTT: { BrokerUrl: 'broker:1883' } }],
+    [{ MQTT: { BrokerUrl: 'http://broker:1883' } }],
   ])('%j is refused, never replaced by a default', (doc) => {
     expect(configDocumentSchema.safeParse(doc).success).toBe(false);
   });

@@ -17,6 +17,23 @@ const int = (min: number, max: number = Number.MAX_SAFE_INTEGER) => z.number().i
 /** A port to listen on; 0 (any free port) only where a caller reads the bound port back. */
 const port = (min: 0 | 1) => int(min, 65535);
 
+// `host:port` as X-Target-Host names a node: a node written otherwise could never be relayed to.
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]{1,253}):(\d{1,5})$/;
+const hostPort = z.string().refine((node) => {
+  const match = HOST_PORT.exec(node.trim());
+  return match !== null && Number(match[2]) >= 1 && Number(match[2]) <= 65535;
+}, { message: 'expected host:port (port 1 to 65535)' });
+
+const BROKER_SCHEMES = ['mqtt:', 'mqtts:', 'tcp:', 'tls:', 'ws:', 'wss:'];
+const brokerUrl = z.string().refine((url) => {
+  if (url.trim() === '') return true;
+  try {
+    return BROKER_SCHEMES.includes(new URL(url).protocol);
+  } catch {
+    return false;
+  }
+}, { message: `expected empty (the embedded broker) or a URL of scheme ${BROKER_SCHEMES.map((scheme) => scheme.slice(0, -1)).join(', ')}` });
+
 const logLevel = z
   .string()
   .transform((s) => s.trim().toUpperCase())
@@ -91,7 +108,7 @@ const restSchema = z.strictObject({
   CsrfAllowedOrigins: z.array(z.string()).default(() => []).describe('Origins (besides the daemon\'s own) whose cookie-authenticated requests are accepted.'),
   AllowedHosts: z.array(z.string()).default(() => []).describe('Host names (besides localhost, loopback addresses and the listen address) that /mcp and the OAuth bridge answer to.'),
   FileAllowedBaseDir: z.string().default('').describe('Uploads and downloads only below this folder (symlinks resolved); empty: anywhere outside system folders and the daemon\'s own.'),
-  ClusterNodes: z.array(z.string()).default(() => []).describe('Daemons X-Target-Host may relay to (host:port, sharing this one\'s JWT key); empty: relaying is off.'),
+  ClusterNodes: z.array(hostPort).default(() => []).describe('Daemons X-Target-Host may relay to (host:port, sharing this one\'s JWT key); empty: relaying is off.'),
   ForwardTimeoutSeconds: int(1, 3600).default(30).describe('A relayed request whose node has not answered (headers, then each read) within this gets a 504.'),
   JWT: jwtSchema.prefault({}),
   SSL: sslSchema.prefault({}),
@@ -126,7 +143,7 @@ const limitsSchema = z.strictObject({
 // The MQTT face (bridges/mqtt): broker, topics and the bounds of the bridge.
 const mqttSchema = z.strictObject({
   Enabled: z.boolean().default(true).describe('The MQTT face on or off.'),
-  BrokerUrl: z.string().default('').describe('Empty: the daemon runs its own (embedded) broker. Else e.g. mqtt://host:1883, mqtts://host:8883.'),
+  BrokerUrl: brokerUrl.default('').describe('Empty: the daemon runs its own (embedded) broker. Else e.g. mqtt://host:1883, mqtts://host:8883.'),
   EmbeddedBrokerAddress: z.string().default('127.0.0.1').describe('Embedded broker: address it listens on.'),
   EmbeddedBrokerPort: port(0).default(1883).describe('Embedded broker: port it listens on (0: any free port).'),
   NodeId: z.string().default('').describe('This daemon\'s level in the topics (<TopicPrefix>/<NodeId>/...); empty: the host name.'),
