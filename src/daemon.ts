@@ -30,6 +30,7 @@ import { buildVersion } from './observability/build-info.js';
 import { writeFileAtomic } from './store/atomic-file.js';
 import { AppStore } from './store/app-store.js';
 import { Supervisor } from './supervisor/supervisor.js';
+import type { AppEvent } from './supervisor/events.js';
 import { Containment } from './containment/containment.js';
 import { parsePosixTimezoneOffset } from './supervisor/schedule/time-text.js';
 import { AppService } from './service/app-service.js';
@@ -44,6 +45,7 @@ import { listenError } from './config/listen-error.js';
 import { startMetricsExporter, type MetricsExporter } from './observability/metrics-exporter.js';
 import { mountMcp } from '../tools/mount.js';
 import type { MqttFace } from '../bridges/mqtt/index.js';
+import { EventSubscriptions } from './transport/event-subscriptions.js';
 import { Logger } from './util/log.js';
 
 export interface DaemonOptions {
@@ -221,6 +223,13 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
     log,
   };
 
+  // One registry of live event subscriptions for every face that pushes (MQTT, TCP, WebSocket).
+  const subscriptions = new EventSubscriptions();
+  const deliverEvent = (event: AppEvent): void => subscriptions.deliver(event);
+  supervisor.events.on('event', deliverEvent);
+  const wantsStdout = (appName: string): boolean => subscriptions.wants({ app_name: appName, event_type: 'STDOUT' });
+  supervisor.stdoutInterest.add(wantsStdout);
+
   await supervisor.start();
   let rest: FastifyInstance | undefined;
   let exporter: MetricsExporter | undefined;
@@ -253,7 +262,7 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
   else if (options.listen !== false) log.info(`REST is off (REST.RestEnabled: false), home ${home}`);
   // After REST, whose pipeline serves the bridge's requests; it never fails the start. Loaded only
   // now (the MQTT client and broker are large), so readyz does not wait for it.
-  const mqtt = options.listen === false || !config().MQTT.Enabled ? undefined : await (await import('../bridges/mqtt/index.js')).startMqttFace({ core, rest, supervisor, authorizer, home, log });
+  const mqtt = options.listen === false || !config().MQTT.Enabled ? undefined : await (await import('../bridges/mqtt/index.js')).startMqttFace({ core, rest, supervisor, authorizer, home, log, subscriptions });
 
   return {
     home,

@@ -3,13 +3,13 @@ import type { FastifyInstance } from 'fastify';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Core } from '../../src/service/core.js';
 import type { Logger } from '../../src/util/log.js';
-import { dispatch, errorReply, type RestReply } from './dispatcher.js';
-import { EventSubscriptions } from './event-subscriptions.js';
+import { dispatch, errorReply, type RestReply } from '../../src/transport/dispatcher.js';
+import type { EventSubscriptions } from '../../src/transport/event-subscriptions.js';
 import { EventsPublisher } from './events-publisher.js';
 import type { ParityIntake } from './parity-intake.js';
 import { decodeJson, parseRequest, replyHints, type MqttRequest } from './request-schema.js';
 import { SeenRequests } from './seen-requests.js';
-import { subscriptionHandler } from './subscription-requests.js';
+import { subscriptionHandler } from '../../src/transport/subscription-requests.js';
 import { taskRequest, type MessageProperties } from './task-intake.js';
 import { topicMatches, type Topics } from './topics.js';
 
@@ -36,6 +36,8 @@ export interface BridgeOptions {
   events: EventEmitter;
   /** Where the bridge says whose STDOUT events its subscribers want produced. */
   stdoutInterest: Set<(appName: string) => boolean>;
+  /** The core's one subscription registry (shared with the other faces). */
+  subscriptions: EventSubscriptions;
   parity?: ParityIntake;
   /** The network address of the device that published a message, when the broker can tell (the embedded one). */
   publisherAddress?: (topic: string, payload: Buffer) => string | undefined;
@@ -61,14 +63,16 @@ const UNKNOWN_DEVICE_ADDRESS = 'mqtt';
  * (QoS 1) and the subscribed events. Bounded: payload size, requests served at once, time.
  */
 export class MqttBridge {
-  private readonly subscriptions = new EventSubscriptions();
   private readonly seen = new SeenRequests();
   private readonly publisher: EventsPublisher;
   private inFlight = 0;
   private closing = false;
   private readonly wantsStdout = (appName: string) => this.subscriptions.wants({ app_name: appName, event_type: 'STDOUT' });
 
+  private readonly subscriptions: EventSubscriptions;
+
   private constructor(private readonly client: MqttClient, private readonly options: BridgeOptions) {
+    this.subscriptions = options.subscriptions;
     this.publisher = new EventsPublisher(options.events, this.subscriptions, options.topics, (topic, payload) => this.publish(topic, payload));
     options.stdoutInterest.add(this.wantsStdout);
   }

@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import type { AppEvent } from '../../src/supervisor/events.js';
-import type { EventSubscriptions } from './event-subscriptions.js';
+import type { EventSubscriptions } from '../../src/transport/event-subscriptions.js';
 import type { Topics } from './topics.js';
 
 export type Publish = (topic: string, payload: string) => void;
@@ -29,7 +29,7 @@ export class EventsPublisher {
   }
 
   private onEvent(event: AppEvent): void {
-    if (this.subscriptions.wants(event)) this.publish(this.topics.events(event.app_name, event.event_type), JSON.stringify(event));
+    if (this.subscriptions.wantsShared(event)) this.publish(this.topics.events(event.app_name, event.event_type), JSON.stringify(event));
     if (event.event_type === 'REMOVED') this.subscriptions.dropApp(event.app_name);
   }
 }

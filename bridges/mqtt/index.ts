@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Authorizer } from '../../src/service/authorize.js';
 import type { Core } from '../../src/service/core.js';
 import type { Supervisor } from '../../src/supervisor/supervisor.js';
+import type { EventSubscriptions } from '../../src/transport/event-subscriptions.js';
 import type { Logger } from '../../src/util/log.js';
 import { BrokerAcl } from './broker-acl.js';
 import { BRIDGE_USERNAME, bridgeClientId, brokerAuthenticator, coreAppAccess } from './broker-auth.js';
@@ -31,13 +32,15 @@ export interface MqttFaceOptions {
   authorizer: Authorizer;
   home: string;
   log: Logger;
+  /** The core's one event subscription registry. */
+  subscriptions: EventSubscriptions;
 }
 
 /**
  * Starts the MQTT face: the embedded broker unless MQTT.BrokerUrl names one, then the bridge.
  * Never fails the daemon: a problem is logged once and MQTT stays off while REST serves on.
  */
-export async function startMqttFace({ core, rest, supervisor, authorizer, home, log }: MqttFaceOptions): Promise<MqttFace | undefined> {
+export async function startMqttFace({ core, rest, supervisor, authorizer, home, log, subscriptions }: MqttFaceOptions): Promise<MqttFace | undefined> {
   if (!core.config().MQTT.Enabled) return undefined;
   let settings: MqttSettings;
   let tls: { ca?: Buffer; cert?: Buffer; key?: Buffer };
@@ -127,6 +130,7 @@ export async function startMqttFace({ core, rest, supervisor, authorizer, home, 
       core,
       events: supervisor.events,
       stdoutInterest: supervisor.stdoutInterest,
+      subscriptions,
       parity: parity.topics.length ? parity : undefined,
       publisherAddress: broker ? (topic, payload) => origins.take(topic, payload) : undefined,
       log,

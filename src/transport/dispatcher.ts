@@ -1,6 +1,17 @@
 import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance, HTTPMethods } from 'fastify';
-import type { MqttRequest } from './request-schema.js';
+
+/** A request in the App Mesh message shape, whatever face carried it (MQTT, TCP, WebSocket). */
+export interface ApiRequest {
+  http_method: string;
+  /** A path, optionally with a query string. */
+  request_uri: string;
+  query?: Record<string, string | string[]>;
+  headers?: Record<string, string>;
+  /** A string is sent as is; any other value as JSON; with body_encoding base64, bytes. */
+  body?: unknown;
+  body_encoding?: 'base64';
+}
 
 /** A reply's HTTP part: what the REST call answered. */
 export interface RestReply {
@@ -11,7 +22,7 @@ export interface RestReply {
   body_encoding?: 'base64';
 }
 
-// Set by the bridge from the payload, or meaningless without a socket.
+// Set by the face from the message, or meaningless without a socket.
 const DROPPED_REQUEST_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'expect', 'upgrade']);
 const DROPPED_RESPONSE_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
 
@@ -19,7 +30,7 @@ const DROPPED_RESPONSE_HEADERS = new Set(['content-length', 'transfer-encoding',
  * Runs a request through the REST pipeline itself (fastify's `inject`): the same routes,
  * authentication, validation, statuses and bodies as HTTP, with no second implementation.
  */
-export async function dispatch(rest: FastifyInstance, request: MqttRequest, client: string, signal: AbortSignal): Promise<RestReply> {
+export async function dispatch(rest: FastifyInstance, request: ApiRequest, client: string, signal: AbortSignal): Promise<RestReply> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers ?? {})) {
     const key = name.toLowerCase();
@@ -39,7 +50,7 @@ export async function dispatch(rest: FastifyInstance, request: MqttRequest, clie
   return restReply(response.statusCode, response.headers, response.rawPayload);
 }
 
-function requestPayload(request: MqttRequest, headers: Record<string, string>): string | Buffer | undefined {
+function requestPayload(request: ApiRequest, headers: Record<string, string>): string | Buffer | undefined {
   const { body } = request;
   if (body === undefined) return undefined;
   if (request.body_encoding === 'base64') {
@@ -88,7 +99,7 @@ export function restReply(status: number, rawHeaders: Record<string, string | st
   return { http_status: status, headers, body: text };
 }
 
-/** A reply the bridge makes itself (refused or failed before reaching REST), shaped like REST's. */
+/** A reply a face makes itself (refused or failed before reaching REST), shaped like REST's. */
 export function errorReply(status: number, message: string, extraHeaders: Record<string, string> = {}): RestReply {
   return { http_status: status, headers: { 'content-type': 'application/json; charset=utf-8', ...extraHeaders }, body: { message } };
 }

@@ -1,9 +1,8 @@
-import type { Principal } from '../../src/auth/principal.js';
-import type { Core } from '../../src/service/core.js';
-import { badRequest, ServiceError } from '../../src/service/errors.js';
-import { errorReply, jsonReply, type RestReply } from './dispatcher.js';
-import { ALL_APPS, parseEventTypes, type EventSubscriptions } from './event-subscriptions.js';
-import type { MqttRequest } from './request-schema.js';
+import type { Principal } from '../auth/principal.js';
+import type { Core } from '../service/core.js';
+import { badRequest, ServiceError } from '../service/errors.js';
+import { errorReply, jsonReply, type RestReply, type ApiRequest } from './dispatcher.js';
+import { ALL_APPS, parseEventTypes, type EventSink, type EventSubscriptions } from './event-subscriptions.js';
 
 /** Runs a request through REST (used by the atomic registration). */
 export type Forward = () => Promise<RestReply>;
@@ -16,15 +15,16 @@ interface Target {
 }
 
 /**
- * The subscription endpoints, which REST cannot serve (they need a lasting channel) and the
- * bridge can: events then go to `<prefix>/<node>/events/<app>/<EVENT>`.
+ * The subscription endpoints, which plain HTTP cannot serve (they need a lasting channel) and the
+ * persistent faces can: events then go to the connection's sink (TCP, WebSocket), or without a
+ * sink to MQTT's `<prefix>/<node>/events/<app>/<EVENT>`.
  *   POST   /appmesh/app/{name}/subscribe?events=…      one app (app-subscribe + read access)
  *   POST   /appmesh/subscribe?events=…                 every app (app-subscribe + app-view-all)
  *   DELETE /appmesh/subscribe?subscription_id=…        (or /appmesh/app/{name}/subscribe)
  *   PUT    /appmesh/app/{name}?subscribe_events=…      register, subscribed before it can start
  * Returns undefined for any other request.
  */
-export function subscriptionHandler(request: MqttRequest, core: Core, subscriptions: EventSubscriptions, client: string, forward: Forward): (() => Promise<RestReply>) | undefined {
+export function subscriptionHandler(request: ApiRequest, core: Core, subscriptions: EventSubscriptions, client: string, forward: Forward, sink?: EventSink): (() => Promise<RestReply>) | undefined {
   const target = parseTarget(request);
   if (!target) return undefined;
   const { method, path } = target;
@@ -37,7 +37,7 @@ export function subscriptionHandler(request: MqttRequest, core: Core, subscripti
       const name = pathName(appPath[1]);
       const events = parseEventTypes(target.param('events'));
       core.apps.authorizeSubscription(principal, name, false, subscriptions.heldBy(principal.name));
-      const subscription = subscriptions.add(principal.name, name, events);
+      const subscription = subscriptions.add(principal.name, name, events, sink);
       return jsonReply(200, { subscription_id: subscription.id, app_name: name, events });
     });
   }
@@ -46,7 +46,7 @@ export function subscriptionHandler(request: MqttRequest, core: Core, subscripti
       const principal = await subscriber(core, target, client);
       const events = parseEventTypes(target.param('events'));
       core.apps.authorizeSubscription(principal, undefined, false, subscriptions.heldBy(principal.name));
-      const subscription = subscriptions.add(principal.name, ALL_APPS, events);
+      const subscription = subscriptions.add(principal.name, ALL_APPS, events, sink);
       return jsonReply(200, { subscription_id: subscription.id, app_name: ALL_APPS, events });
     });
   }
@@ -64,7 +64,7 @@ export function subscriptionHandler(request: MqttRequest, core: Core, subscripti
       const principal = await subscriber(core, target, client);
       const name = pathName(registration[1]);
       core.apps.authorizeSubscription(principal, name, true, subscriptions.heldBy(principal.name));
-      const subscription = subscriptions.add(principal.name, name, parseEventTypes(wanted));
+      const subscription = subscriptions.add(principal.name, name, parseEventTypes(wanted), sink);
       let reply: RestReply;
       try {
         reply = await forward();
@@ -95,15 +95,15 @@ async function guarded(operation: () => Promise<RestReply>, core: Core): Promise
       if (error.emptyBody) return { http_status: error.status, headers: error.headers, body: '' };
       return error.body ? { ...jsonReply(error.status, error.body), headers: { 'content-type': 'application/json; charset=utf-8', ...error.headers } } : errorReply(error.status, error.message, error.headers);
     }
-    core.log.error(`MQTT subscription request failed: ${(error as Error)?.stack ?? String(error)}`);
+    core.log.error(`Subscription request failed: ${(error as Error)?.stack ?? String(error)}`);
     return errorReply(500, 'Internal server error');
   }
 }
 
-function parseTarget(request: MqttRequest): Target | undefined {
+function parseTarget(request: ApiRequest): Target | undefined {
   let url: URL;
   try {
-    url = new URL(request.request_uri, 'http://bridge');
+    url = new URL(request.request_uri, 'http://face');
   } catch {
     return undefined;
   }

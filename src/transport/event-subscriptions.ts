@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { AppEvent, AppEventType } from '../../src/supervisor/events.js';
-import { badRequest, notFound } from '../../src/service/errors.js';
+import type { AppEvent, AppEventType } from '../supervisor/events.js';
+import { badRequest, notFound } from '../service/errors.js';
 
 /** Canonical order of the subscription API. */
 export const EVENT_TYPES: readonly AppEventType[] = ['START', 'EXIT', 'STDOUT', 'HEALTH', 'STATUS', 'REMOVED'];
@@ -12,6 +12,16 @@ export interface EventSubscription {
   /** An app name, or `*` for every app. */
   app: string;
   events: AppEventType[];
+  /** Where its events go, for faces that deliver per subscription (TCP, WebSocket, SSE); MQTT publishes on shared topics. */
+  sink?: EventSink;
+}
+
+/** A subscription's own copy of an event. */
+export type SubscribedEvent = AppEvent & { subscription_id: string };
+
+/** A face's delivery to one connection. False: the delivery failed, and the subscription ends. */
+export interface EventSink {
+  deliver(event: SubscribedEvent): boolean;
 }
 
 /** `events=START,EXIT` → the types in canonical order; empty or absent = all; unknown names ignored. */
@@ -37,8 +47,8 @@ export class EventSubscriptions {
     return held;
   }
 
-  add(owner: string, app: string, events: AppEventType[]): EventSubscription {
-    const subscription = { id: randomUUID(), owner, app, events };
+  add(owner: string, app: string, events: AppEventType[], sink?: EventSink): EventSubscription {
+    const subscription: EventSubscription = { id: randomUUID(), owner, app, events, ...(sink ? { sink } : {}) };
     this.byId.set(subscription.id, subscription);
     return subscription;
   }
@@ -61,6 +71,34 @@ export class EventSubscriptions {
       if ((s.app === event.app_name || s.app === ALL_APPS) && s.events.includes(event.event_type)) return true;
     }
     return false;
+  }
+
+  /** Whether a subscription without a sink of its own (delivered on a shared channel, MQTT topics) wants the event. */
+  wantsShared(event: Pick<AppEvent, 'app_name' | 'event_type'>): boolean {
+    for (const s of this.byId.values()) {
+      if (!s.sink && (s.app === event.app_name || s.app === ALL_APPS) && s.events.includes(event.event_type)) return true;
+    }
+    return false;
+  }
+
+  /** Hands an event to every sink whose subscription matches, in the order events come; a failed delivery ends that subscription. */
+  deliver(event: AppEvent): void {
+    for (const [id, s] of this.byId) {
+      if (!s.sink || (s.app !== event.app_name && s.app !== ALL_APPS) || !s.events.includes(event.event_type)) continue;
+      let delivered = false;
+      try {
+        delivered = s.sink.deliver({ ...event, subscription_id: id });
+      } catch {
+        delivered = false;
+      }
+      if (!delivered) this.byId.delete(id);
+    }
+    if (event.event_type === 'REMOVED') this.dropApp(event.app_name);
+  }
+
+  /** A connection closed: its subscriptions end with it. */
+  dropSink(sink: EventSink): void {
+    for (const [id, s] of this.byId) if (s.sink === sink) this.byId.delete(id);
   }
 
   /** After an app's REMOVED event its own subscriptions end (those on `*` go on). */
