@@ -94,11 +94,14 @@ export const AGENT_TOOLS: ToolDef[] = [
     },
     output: runResult,
     annotations: EXECUTES,
+    // As a task it waits for the end, however long the run (its timeout_seconds still applies).
+    task: { args: { yield_ms: Number.POSITIVE_INFINITY } },
     run: async (context, args) => {
       const { core, principal } = context;
       const workingDir = args.working_dir ?? (await core.workspaces.open(principal, args.workspace)).path;
       const body = { command: args.command, shell: args.shell, working_dir: workingDir, env: args.env, ...(args.stdin !== undefined ? { metadata: args.stdin } : {}), sandbox: args.sandbox, sandbox_network: args.network };
       const started = await core.apps.runAsync(principal, body, { timeout: String(args.timeout_seconds), lifecycle: String(runLifecycle(args.timeout_seconds)) }, { interactive: args.interactive });
+      context.started?.(started.name);
       return report(context, started.name, args.yield_ms, args.output_budget_bytes);
     },
   }),
@@ -162,6 +165,7 @@ export const AGENT_TOOLS: ToolDef[] = [
     input: { ...handle, timeout_ms: z.number().int().min(0).max(MAX_YIELD_MS).default(30_000), ...budget },
     output: runResult,
     annotations: READ_ONLY,
+    task: { args: { timeout_ms: Number.POSITIVE_INFINITY } },
     run: async (context, args) => report(context, args.handle, args.timeout_ms, args.output_budget_bytes),
   }),
   defineTool({

@@ -88,7 +88,7 @@ export const COMPAT_TOOLS: ToolDef[] = [
     name: 'run_app_sync', title: 'Run and wait', description: 'Runs a command (through bash) or an app definition and returns its exit code and output. For long commands prefer `run_command` with a deadline.',
     permissions: ['app-run-sync'],
     input: { command: z.string().optional(), app: anyObject.optional(), max_time: z.number().int().min(0).default(0).describe('Seconds; 0 = the default (2 days)') },
-    output: { exit_code: z.number(), output: z.string() }, annotations: EXECUTES,
+    output: { exit_code: z.number(), output: z.string() }, annotations: EXECUTES, task: { args: {} },
     run: async ({ core, principal, extra }, args) => {
       const body = runBody(args.command, args.app);
       const result = await core.apps.runSync(principal, body, { timeout: args.max_time ? String(args.max_time) : undefined, lifecycle: '216000' }, extra.signal);

@@ -5,6 +5,7 @@ import { AGENT_TOOLS } from './agent-tools.js';
 import { COMPAT_TOOLS } from './compat-tools.js';
 import { FILE_TOOLS } from './file-tools.js';
 import { registerResources } from './resources.js';
+import { userTasksOf } from './task-store.js';
 import { registerTools, type ToolDef, type ToolExtra } from './tool-kit.js';
 
 export const ALL_TOOLS: readonly ToolDef[] = [...COMPAT_TOOLS, ...AGENT_TOOLS, ...FILE_TOOLS];
@@ -13,6 +14,7 @@ const INSTRUCTIONS = [
   'App Mesh TS runs and supervises programs on this machine.',
   'Use run_command for shell commands: it waits up to yield_ms and otherwise hands back a handle (read_output, wait_run, write_stdin, kill_run).',
   'Output is bounded; follow the cursor or read the output resource for the rest.',
+  'A client that supports MCP tasks may call run_command, run_app_sync and wait_run as a task: it returns at once and tasks/result brings the end of the run.',
   'Use start_service for servers and watchers that must keep running, and tail_log to see them.',
 ].join(' ');
 
@@ -21,7 +23,15 @@ const INSTRUCTIONS = [
  * is authorised again by the service layer with the principal of that request.
  */
 export function createMcpServer(core: Core, visibleTo: Principal, principalOf: (extra: ToolExtra) => Principal): McpServer {
-  const server = new McpServer({ name: 'appmesh-ts', version: '0.1.0' }, { instructions: INSTRUCTIONS });
+  const server = new McpServer(
+    { name: 'appmesh-ts', version: '0.1.0' },
+    {
+      instructions: INSTRUCTIONS,
+      // Long runs as MCP tasks (run_command, run_app_sync, wait_run), kept per user across sessions.
+      capabilities: { tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } },
+      taskStore: userTasksOf(core).storeFor(visibleTo.name),
+    },
+  );
   registerTools(server, core, ALL_TOOLS, visibleTo, principalOf);
   registerResources(server, core, principalOf);
   return server;

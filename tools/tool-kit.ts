@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import { CallToolRequestSchema, type CallToolRequest, type CallToolResult, type ServerNotification, type ServerRequest, type ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import type { CreateTaskRequestHandlerExtra, TaskRequestHandlerExtra } from '@modelcontextprotocol/sdk/experimental/tasks/interfaces.js';
+import { CallToolRequestSchema, ErrorCode, McpError, type CallToolRequest, type CallToolResult, type ServerNotification, type ServerRequest, type ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { Principal } from '../src/auth/principal.js';
 import type { Core } from '../src/service/core.js';
 import { ServiceError } from '../src/service/errors.js';
+import { userTasksOf } from './task-store.js';
 
 export type ToolExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
@@ -12,6 +14,8 @@ export interface ToolContext {
   core: Core;
   principal: Principal;
   extra: ToolExtra;
+  /** Told the handle of the run a tool started (a task names it in its status). */
+  started?: (handle: string) => void;
 }
 
 /** One MCP tool over the service layer: the face only translates arguments and results. */
@@ -28,6 +32,11 @@ export interface ToolDef<S extends z.ZodRawShape = z.ZodRawShape> {
   output: z.ZodRawShape;
   annotations: Required<Pick<ToolAnnotations, 'readOnlyHint' | 'destructiveHint' | 'idempotentHint' | 'openWorldHint'>>;
   run(context: ToolContext, args: z.infer<z.ZodObject<S>>): Promise<Record<string, unknown>>;
+  /**
+   * The tool may run as an MCP task when the client asks for one: the call returns a task at once
+   * and the work goes on past the request. `args` replace the call's (e.g. an unbounded wait).
+   */
+  task?: { args: Record<string, unknown> };
 }
 
 export function defineTool<S extends z.ZodRawShape>(def: ToolDef<S>): ToolDef {
@@ -49,31 +58,74 @@ export const EXECUTES = { readOnlyHint: false, destructiveHint: true, idempotent
 export function registerTools(server: McpServer, core: Core, tools: readonly ToolDef[], visibleTo: Principal, principalOf: (extra: ToolExtra) => Principal): void {
   const held = core.users.userPermissions(visibleTo);
   const hidden = new Map(tools.filter((tool) => !mayUse(tool, held)).map((tool) => [tool.name, tool]));
-  refuseHiddenTools(server, (name) => {
+  const taskTools = new Map(tools.filter((tool) => tool.task && !hidden.has(tool.name)).map((tool) => [tool.name, tool]));
+  routeCalls(server, (request, extra) => {
+    const name = request.params.name;
+    // A client that asked for a task expects a task or a protocol error, never a tool result.
+    const refuse = (message: string) => {
+      if (request.params.task) throw new McpError(ErrorCode.InvalidParams, message);
+      return errorResult(new ServiceError(400, message));
+    };
     const tool = hidden.get(name);
-    return tool && errorResult(new ServiceError(400, `Tool ${name} needs ${missingPermissions(tool, held)}, which ${visibleTo.name} does not hold`));
+    if (tool) return refuse(`Tool ${name} needs ${missingPermissions(tool, held)}, which ${visibleTo.name} does not hold`);
+    const taskTool = taskTools.get(name);
+    if (!taskTool) return undefined;
+    const args = z.object(taskTool.input).safeParse(request.params.arguments ?? {});
+    if (!args.success) return refuse(`Invalid arguments for tool ${name}: ${z.prettifyError(args.error)}`);
+    // Called without a task, it keeps the plain behaviour (deadline and handle).
+    if (!request.params.task) return callTool(taskTool, { core, principal: principalOf(extra), extra }, args.data);
+    return undefined;
   });
   for (const tool of tools) {
     if (hidden.has(tool.name)) continue;
-    server.registerTool(
-      tool.name,
-      {
-        title: tool.title,
-        description: tool.description,
-        inputSchema: tool.input,
-        outputSchema: z.looseObject(tool.output),
-        annotations: { title: tool.title, ...tool.annotations },
-      },
-      (async (args: Record<string, unknown>, extra: ToolExtra): Promise<CallToolResult> => {
-        try {
-          const result = await tool.run({ core, principal: principalOf(extra), extra }, args as never);
-          return { structuredContent: result, content: [{ type: 'text', text: JSON.stringify(result) }] };
-        } catch (error) {
-          return errorResult(error);
-        }
-      }) as never,
-    );
+    const config = {
+      title: tool.title,
+      description: tool.description,
+      inputSchema: tool.input,
+      outputSchema: z.looseObject(tool.output),
+      annotations: { title: tool.title, ...tool.annotations },
+    };
+    if (tool.task) {
+      server.experimental.tasks.registerToolTask(tool.name, { ...config, execution: { taskSupport: 'optional' } }, taskHandler(core, tool, tool.task.args, principalOf) as never);
+      continue;
+    }
+    server.registerTool(tool.name, config, ((args: Record<string, unknown>, extra: ToolExtra) => callTool(tool, { core, principal: principalOf(extra), extra }, args)) as never);
   }
+}
+
+async function callTool(tool: ToolDef, context: ToolContext, args: Record<string, unknown>): Promise<CallToolResult> {
+  try {
+    const result = await tool.run(context, args as never);
+    return { structuredContent: result, content: [{ type: 'text', text: JSON.stringify(result) }] };
+  } catch (error) {
+    return errorResult(error);
+  }
+}
+
+/**
+ * A task-augmented call: the task is created and returned at once; the tool runs in the
+ * background with its own signal, which tasks/cancel aborts (the tools stop their run's process
+ * tree through the service layer when their signal aborts). The result is stored for tasks/result
+ * and announced to the session while it is connected.
+ */
+function taskHandler(core: Core, tool: ToolDef, taskArgs: Record<string, unknown>, principalOf: (extra: ToolExtra) => Principal) {
+  return {
+    createTask: async (args: Record<string, unknown>, extra: CreateTaskRequestHandlerExtra) => {
+      const principal = principalOf(extra);
+      const task = await extra.taskStore.createTask({ ttl: extra.taskRequestedTtl ?? undefined });
+      const controller = new AbortController();
+      userTasksOf(core).onCancel(principal.name, task.taskId, () => controller.abort());
+      // Progress belongs to the request, which has already been answered with the task.
+      const background: ToolExtra = { ...extra, signal: controller.signal, _meta: undefined, sendNotification: async () => undefined };
+      const started = (handle: string) => void extra.taskStore.updateTaskStatus(task.taskId, 'working', `Running as handle ${handle} (read_output and search_output take it)`).catch(() => undefined);
+      void callTool(tool, { core, principal, extra: background, started }, { ...args, ...taskArgs }).then((result) =>
+        extra.taskStore.storeTaskResult(task.taskId, result.isError ? 'failed' : 'completed', result).catch(() => undefined),
+      );
+      return { task };
+    },
+    getTask: async (_args: unknown, extra: TaskRequestHandlerExtra) => extra.taskStore.getTask(extra.taskId),
+    getTaskResult: async (_args: unknown, extra: TaskRequestHandlerExtra) => (await extra.taskStore.getTaskResult(extra.taskId)) as CallToolResult,
+  };
 }
 
 function mayUse(tool: ToolDef, held: readonly string[]): boolean {
@@ -87,15 +139,16 @@ function missingPermissions(tool: ToolDef, held: readonly string[]): string {
 }
 
 /**
- * A tool the caller may not use is not listed; called by name anyway, it answers which
- * permission is missing instead of the SDK's "not found". The SDK installs its tools/call handler
- * at the first registration: it is wrapped as it is installed.
+ * Answers some tools/call requests before the SDK does: a tool the caller may not use is not
+ * listed, and called by name anyway it answers which permission is missing instead of the SDK's
+ * "not found". The SDK installs its tools/call handler at the first registration: it is wrapped
+ * as it is installed.
  */
-function refuseHiddenTools(server: McpServer, refusal: (name: string) => CallToolResult | undefined): void {
+function routeCalls(server: McpServer, answer: (request: CallToolRequest, extra: ToolExtra) => CallToolResult | Promise<CallToolResult> | undefined): void {
   const inner = server.server;
   const install = inner.setRequestHandler.bind(inner);
   type Handler = (request: CallToolRequest, extra: ToolExtra) => unknown;
-  const wrap = (handler: Handler): Handler => (request, extra) => refusal(request.params.name) ?? handler(request, extra);
+  const wrap = (handler: Handler): Handler => (request, extra) => answer(request, extra) ?? handler(request, extra);
   inner.setRequestHandler = ((schema: unknown, handler: Handler) => install(schema as never, (schema === CallToolRequestSchema ? wrap(handler) : handler) as never)) as typeof inner.setRequestHandler;
 }
 
