@@ -33,6 +33,6 @@ export function createMcpServer(core: Core, visibleTo: Principal, principalOf: (
     },
   );
   registerTools(server, core, ALL_TOOLS, visibleTo, principalOf);
-  registerResources(server, core, principalOf);
+  registerResources(server, core, visibleTo, principalOf);
   return server;
 }
