@@ -46,6 +46,7 @@ import { startMetricsExporter, type MetricsExporter } from './observability/metr
 import { mountMcp } from '../tools/mount.js';
 import type { MqttFace } from '../bridges/mqtt/index.js';
 import { EventSubscriptions } from './transport/event-subscriptions.js';
+import { startTcpFace, type TcpFace } from './transport/tcp/tcp-face.js';
 import { Logger } from './util/log.js';
 
 export interface DaemonOptions {
@@ -54,6 +55,11 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
   /** Overrides the configured REST port (0 = any free port; used by tests and benchmarks). */
   port?: number;
+  /**
+   * Overrides REST.RestTcpPort (0 = any free port). A daemon given `port` opens the TCP transport
+   * only when given this too: tests and benchmarks run many daemons at once.
+   */
+  tcpPort?: number;
   /** False: build everything but do not listen (the in-process MCP stdio server). */
   listen?: boolean;
   /** Where the one-time first-start message goes (default stdout; stdio servers use stderr). */
@@ -73,6 +79,8 @@ export interface Daemon {
   readonly rest: FastifyInstance;
   /** The MQTT face when enabled and started: broker URL (the bound port), node id, topics. */
   readonly mqtt: MqttFace | undefined;
+  /** The TCP transport when on and listening (its bound port). */
+  readonly tcp: TcpFace | undefined;
   close(): Promise<void>;
 }
 
@@ -264,6 +272,8 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
   // now (the MQTT client and broker are large), so readyz does not wait for it.
   const mqtt = options.listen === false || !config().MQTT.Enabled ? undefined : await (await import('../bridges/mqtt/index.js')).startMqttFace({ core, rest, supervisor, authorizer, home, log, subscriptions });
 
+  const tcp = options.listen === false ? undefined : await startTcp(core, rest, subscriptions, home, options);
+
   return {
     home,
     url,
@@ -271,7 +281,11 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
     supervisor,
     rest,
     mqtt,
+    tcp,
     async close() {
+      await tcp?.close();
+      supervisor.events.off('event', deliverEvent);
+      supervisor.stdoutInterest.delete(wantsStdout);
       await mqtt?.close();
       await exporter?.close();
       core.observability.close();
@@ -281,6 +295,31 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
       await audit.flush();
     },
   };
+}
+
+/** The TCP transport; like MQTT it never fails the start: a port in use is logged and REST serves on. */
+async function startTcp(core: Core, rest: FastifyInstance, subscriptions: EventSubscriptions, home: string, options: DaemonOptions): Promise<TcpFace | undefined> {
+  const { RestTcpPort, RestListenAddress: host } = core.config().REST;
+  const port = options.tcpPort ?? (options.port === undefined ? RestTcpPort : 0);
+  if (options.tcpPort === undefined && (options.port !== undefined || RestTcpPort === 0)) return undefined;
+  const tls = tlsFiles(home, core.config());
+  // Tokens and passwords travel on it: in clear text only where they never leave the host.
+  if (!tls && !isLoopback(host)) {
+    core.log.error(`TCP transport is off: without a certificate (REST.SSL) it listens on a loopback address only, not ${host}`);
+    return undefined;
+  }
+  try {
+    const tcp = await startTcpFace({ core, rest, subscriptions, host, port, tls });
+    core.log.info(`TCP transport listening on ${host}:${tcp.port}${tls ? ' (TLS)' : ''}`);
+    return tcp;
+  } catch (error) {
+    core.log.error(`TCP transport is off: ${listenError(error, { address: host, port, addressKey: 'REST.RestListenAddress', portKey: 'REST.RestTcpPort' }).message}`);
+    return undefined;
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 /**

@@ -180,11 +180,11 @@ describe('load and save', () => {
 
   test('keys earlier versions wrote load with a warning naming each; unknown keys are refused with a hint', async () => {
     await mkdir(`${home}/config`, { recursive: true });
-    await writeFile(configPaths(home).file, 'REST:\n  RestTcpPort: 6059\n  WorkerThreadPoolSize: 2\n  SSL:\n    VerifyServerDelegate: false\n');
+    await writeFile(configPaths(home).file, 'REST:\n  WorkerThreadPoolSize: 2\n  IOThreadPoolSize: 2\n  SSL:\n    VerifyServerDelegate: false\n');
     const loaded = await loadConfig(home, {});
     expect(loaded.warnings).toEqual([
-      expect.stringMatching(/REST\.RestTcpPort is no longer used/),
       expect.stringMatching(/REST\.WorkerThreadPoolSize is no longer used/),
+      expect.stringMatching(/REST\.IOThreadPoolSize is no longer used/),
       expect.stringMatching(/REST\.SSL\.VerifyServerDelegate is no longer used/),
     ]);
     expect(loaded.stored).toEqual(defaults());
@@ -296,9 +296,9 @@ describe('applyConfigPatch', () => {
   });
 
   test('a key earlier versions knew is dropped with a warning, not refused', () => {
-    const result = applyConfigPatch(base(), { REST: { WebSocketPort: 6058, CorsDisabled: true } }, {});
-    expect(result.warnings).toEqual([expect.stringMatching(/^REST\.WebSocketPort is no longer used/)]);
-    expect(result.stored.REST).not.toHaveProperty('WebSocketPort');
+    const result = applyConfigPatch(base(), { REST: { WorkerThreadPoolSize: 2, CorsDisabled: true } }, {});
+    expect(result.warnings).toEqual([expect.stringMatching(/^REST\.WorkerThreadPoolSize is no longer used/)]);
+    expect(result.stored.REST).not.toHaveProperty('WorkerThreadPoolSize');
     expect(result.stored.REST.CorsDisabled).toBe(true);
   });
 });

@@ -100,10 +100,10 @@ describe('a bad configuration stops the start, naming the key', () => {
 
   test('keys earlier versions wrote still load, each named in a warning', async () => {
     const lines: string[] = [];
-    const daemon = await start(await homeWith('REST:\n  RestTcpPort: 6059\n  WebSocketPort: 6058\n  IOThreadPoolSize: 2\n'), {}, { lines });
+    const daemon = await start(await homeWith('REST:\n  WorkerThreadPoolSize: 2\n  IOThreadPoolSize: 2\n'), {}, { lines });
     expect((await fetch(`${daemon.url}/appmesh/readyz`)).status).toBe(200);
     const warnings = lines.filter((line) => line.includes('is no longer used'));
-    expect(warnings.map((line) => /(REST\.\w+) is no longer used/.exec(line)?.[1])).toEqual(['REST.RestTcpPort', 'REST.WebSocketPort', 'REST.IOThreadPoolSize']);
+    expect(warnings.map((line) => /(REST\.\w+) is no longer used/.exec(line)?.[1])).toEqual(['REST.WorkerThreadPoolSize', 'REST.IOThreadPoolSize']);
   });
 
   // The daemon as a service manager starts it: the built entry point (`npm test` builds first).

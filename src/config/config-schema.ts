@@ -99,6 +99,8 @@ const restSchema = z.strictObject({
   RestEnabled: z.boolean().default(true).describe('false: no REST listener (and so no /mcp); MQTT and the in-process MCP stdio server still serve the API.'),
   RestListenAddress: z.string().default('127.0.0.1').describe('Address the REST listener binds to (0.0.0.0: every interface).'),
   RestListenPort: port(1).default(6060).describe('Port of the REST listener (REST, /mcp, /metrics).'),
+  RestTcpPort: port(0).default(6059).describe('Port of the TCP transport (msgpack messages, event subscriptions) on RestListenAddress; TLS with REST.SSL\'s certificate; 0: off.'),
+  WebSocketPort: port(0).default(6058).describe('Port of the WebSocket transport (subprotocol appmesh-ws, msgpack messages, event subscriptions) on RestListenAddress; 0: off.'),
   PrometheusExporterListenPort: z
     .union([z.literal(0), port(1)])
     .default(0)

@@ -3,8 +3,6 @@
  * them still loads (the daemon wrote it itself): they are dropped with a warning naming each.
  */
 export const REMOVED_KEYS: Readonly<Record<string, string>> = {
-  'REST.RestTcpPort': 'the TCP transport is not provided (use REST, MQTT or MCP)',
-  'REST.WebSocketPort': 'the WebSocket transport is not provided (use REST, MQTT or MCP)',
   'REST.WorkerThreadPoolSize': 'requests are served on one event loop; there is no thread pool to size',
   'REST.IOThreadPoolSize': 'requests are served on one event loop; there is no thread pool to size',
   'REST.SSL.VerifyServerDelegate': 'nothing delegates server verification',

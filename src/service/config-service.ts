@@ -20,7 +20,7 @@ const ADMIN_ONLY_KEYS = [
   'BaseConfig.DefaultExecUser', 'BaseConfig.DisableExecUser', 'BaseConfig.WorkingDirectory', 'BaseConfig.DefaultAppPermission',
   'BaseConfig.DynamicUserIdMin', 'BaseConfig.DynamicUserIdMax', 'BaseConfig.DefaultSandbox',
   'BaseConfig.LogFile', 'BaseConfig.LogFileMaxBytes', 'BaseConfig.LogFiles', 'BaseConfig.LogFormat',
-  'REST.RestEnabled', 'REST.RestListenAddress', 'REST.RestListenPort', 'REST.PrometheusExporterListenPort', 'REST.PasswordComplexityEnabled', 'REST.CorsDisabled', 'REST.CsrfAllowedOrigins', 'REST.AllowedHosts',
+  'REST.RestEnabled', 'REST.RestListenAddress', 'REST.RestListenPort', 'REST.RestTcpPort', 'REST.WebSocketPort', 'REST.PrometheusExporterListenPort', 'REST.PasswordComplexityEnabled', 'REST.CorsDisabled', 'REST.CsrfAllowedOrigins', 'REST.AllowedHosts',
   'REST.FileAllowedBaseDir', 'REST.JWT', 'REST.SSL', 'REST.ClusterNodes', 'REST.ForwardTimeoutSeconds',
   'Limits', 'MQTT', 'MCP',
 ];

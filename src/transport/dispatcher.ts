@@ -31,6 +31,18 @@ const DROPPED_RESPONSE_HEADERS = new Set(['content-length', 'transfer-encoding',
  * authentication, validation, statuses and bodies as HTTP, with no second implementation.
  */
 export async function dispatch(rest: FastifyInstance, request: ApiRequest, client: string, signal: AbortSignal): Promise<RestReply> {
+  const { status, headers, raw } = await dispatchRaw(rest, request, client, signal);
+  return restReply(status, headers, raw);
+}
+
+/** A reply as REST made it: status, headers and the body's bytes (for faces that carry bytes). */
+export interface RawReply {
+  status: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  raw: Buffer;
+}
+
+export async function dispatchRaw(rest: FastifyInstance, request: ApiRequest, client: string, signal: AbortSignal): Promise<RawReply> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers ?? {})) {
     const key = name.toLowerCase();
@@ -47,7 +59,7 @@ export async function dispatch(rest: FastifyInstance, request: ApiRequest, clien
     remoteAddress: client,
     signal,
   });
-  return restReply(response.statusCode, response.headers, response.rawPayload);
+  return { status: response.statusCode, headers: response.headers, raw: response.rawPayload };
 }
 
 function requestPayload(request: ApiRequest, headers: Record<string, string>): string | Buffer | undefined {
@@ -77,13 +89,19 @@ function looksLikeJson(text: string): boolean {
   }
 }
 
-export function restReply(status: number, rawHeaders: Record<string, string | string[] | number | undefined>, raw: Buffer): RestReply {
+/** The headers of a reply worth carrying on a message (lower-case names, one string each). */
+export function replyHeaders(rawHeaders: Record<string, string | string[] | number | undefined>): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(rawHeaders)) {
     const key = name.toLowerCase();
     if (value === undefined || DROPPED_RESPONSE_HEADERS.has(key) || key.startsWith('access-control-')) continue;
     headers[key] = Array.isArray(value) ? value.join(', ') : String(value);
   }
+  return headers;
+}
+
+export function restReply(status: number, rawHeaders: Record<string, string | string[] | number | undefined>, raw: Buffer): RestReply {
+  const headers = replyHeaders(rawHeaders);
   const type = headers['content-type'] ?? '';
   if (/^application\/octet-stream/i.test(type) || !isUtf8(raw)) {
     return { http_status: status, headers, body: raw.toString('base64'), body_encoding: 'base64' };

@@ -96,6 +96,17 @@ export class EventSubscriptions {
     if (event.event_type === 'REMOVED') this.dropApp(event.app_name);
   }
 
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  /** How many subscriptions deliver to a sink now. */
+  heldBySink(sink: EventSink): number {
+    let held = 0;
+    for (const s of this.byId.values()) if (s.sink === sink) held++;
+    return held;
+  }
+
   /** A connection closed: its subscriptions end with it. */
   dropSink(sink: EventSink): void {
     for (const [id, s] of this.byId) if (s.sink === sink) this.byId.delete(id);

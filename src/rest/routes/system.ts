@@ -14,7 +14,7 @@ export function registerSystemRoutes(app: FastifyInstance, _core: Core): void {
   // Events are pushed over a lasting connection; plain HTTP has none (App Mesh answers 405 too).
   const noPush = async (_request: unknown, reply: FastifyReply) =>
     reply.code(405).send({
-      message: 'Event subscription needs a connection that can push: subscribe over MQTT (events on <prefix>/<node>/events/<app>/<EVENT>), or follow runs with the MCP tools wait_run and read_output; the TCP and WebSocket transports are not provided',
+      message: 'Subscribe requires a persistent connection (TCP or WebSocket); MQTT delivers events on <prefix>/<node>/events/<app>/<EVENT>',
     });
   app.post('/appmesh/app/:name/subscribe', noPush);
   app.post('/appmesh/subscribe', noPush);

@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Core } from '../service/core.js';
+import { dispatchRaw, restReply, type RestReply } from './dispatcher.js';
+import type { EventSink, EventSubscriptions, SubscribedEvent } from './event-subscriptions.js';
+import { decodeRequest, encodeResponse, errorResponse, type MessageRequest, type ResponseMessage } from './messages.js';
+import { subscriptionHandler } from './subscription-requests.js';
+
+/** What the core gives every persistent face. */
+export interface FaceContext {
+  core: Core;
+  rest: FastifyInstance;
+  subscriptions: EventSubscriptions;
+}
+
+/** A face's side of one connection: it frames and moves bytes, the session decides. */
+export interface ConnectionLink {
+  send(message: Uint8Array): void;
+  /** Bytes written but not yet taken by the peer. */
+  queuedBytes(): number;
+  /** Ends the connection; the reason is logged. */
+  close(reason: string): void;
+  /** The npm client 1.2.0 reads JSON replies as a msgpack map; current clients get bytes. */
+  jsonAsMap(): boolean;
+}
+
+export interface SessionLimits {
+  /** Requests of one connection being served at once; beyond, 429 without serving. */
+  maxInFlight: number;
+  /** Events written but unread by a subscriber; beyond, the connection is closed (a stalled reader never grows memory). */
+  maxQueuedBytes: number;
+  /** Requests refused for want of a token before the connection is closed. */
+  maxUnauthenticated: number;
+}
+
+export const EVENT_URI = '/appmesh/event';
+const MAX_HELD_EVENTS = 1024;
+const LOGIN_PATHS = new Set(['/appmesh/login', '/appmesh/auth']);
+
+/**
+ * One persistent connection (TCP or WebSocket): its requests go through the REST pipeline
+ * (same routes, ACL, quotas and audit), its subscriptions into the core's registry with the
+ * connection as their sink. Bounded: requests in flight, unread events, requests without a token.
+ */
+export class ApiSession implements EventSink {
+  private inFlight = 0;
+  private refusedUnauthenticated = 0;
+  private authenticated = false;
+  private closed = false;
+  private readonly aborts = new AbortController();
+  /** Subscriptions whose id the peer has been told (events of the others wait, see deliver). */
+  private readonly announced = new Set<string>();
+  private readonly held = new Map<string, SubscribedEvent[]>();
+  private heldCount = 0;
+
+  constructor(
+    private readonly context: FaceContext,
+    private readonly link: ConnectionLink,
+    private readonly client: string,
+    private readonly limits: () => SessionLimits,
+  ) {}
+
+  /** Whether the connection has anything going on (requests or subscriptions): an idle timer spares it. */
+  get busy(): boolean {
+    return this.inFlight > 0 || this.context.subscriptions.heldBySink(this) > 0;
+  }
+
+  get loggedIn(): boolean {
+    return this.authenticated;
+  }
+
+  /** One message from the peer. */
+  onMessage(frame: Uint8Array): void {
+    if (this.closed) return;
+    const decoded = decodeRequest(frame);
+    if (!decoded.ok) {
+      if (decoded.garbage) return this.link.close(decoded.message);
+      return this.reply(errorResponse(decoded.uuid ?? '', '', 400, decoded.message));
+    }
+    const { request } = decoded;
+    const path = request.request_uri.split('?')[0]!;
+    const hasToken = Object.keys(request.headers ?? {}).some((name) => name.toLowerCase() === 'authorization');
+    if (!this.authenticated && !hasToken && !LOGIN_PATHS.has(path)) {
+      if (++this.refusedUnauthenticated > this.limits().maxUnauthenticated) return this.link.close('requests without authentication');
+      return this.reply(errorResponse(request.uuid, path, 401, 'Authentication required: log in, or send a token in headers.Authorization'));
+    }
+    if (this.inFlight >= this.limits().maxInFlight) {
+      return this.reply(errorResponse(request.uuid, path, 429, `Too many requests in flight on this connection (at most ${this.limits().maxInFlight})`));
+    }
+    this.inFlight++;
+    void this.serve(request, path, hasToken).finally(() => this.inFlight--);
+  }
+
+  /** The connection is gone: its subscriptions end, its requests are abandoned. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.context.subscriptions.dropSink(this);
+    this.aborts.abort();
+  }
+
+  deliver(event: SubscribedEvent): boolean {
+    if (this.closed) return false;
+    // An atomic registration may start the app before its reply is written: the event waits for
+    // the reply, as clients (the npm one among them) only know the subscription from it.
+    if (!this.announced.has(event.subscription_id)) {
+      if (++this.heldCount > MAX_HELD_EVENTS) {
+        this.link.close(`slow consumer: more than ${MAX_HELD_EVENTS} events before a subscription's reply`);
+        return false;
+      }
+      this.held.set(event.subscription_id, [...(this.held.get(event.subscription_id) ?? []), event]);
+      return true;
+    }
+    return this.push(event);
+  }
+
+  private push(event: SubscribedEvent): boolean {
+    const { maxQueuedBytes } = this.limits();
+    if (this.link.queuedBytes() > maxQueuedBytes) {
+      this.link.close(`slow consumer: more than ${maxQueuedBytes} bytes of events unread`);
+      return false;
+    }
+    this.link.send(
+      encodeResponse({
+        uuid: randomUUID(),
+        request_uri: EVENT_URI,
+        http_status: 200,
+        body_msg_type: 'application/json',
+        headers: { 'X-Subscription-Id': event.subscription_id, 'X-Event-Type': event.event_type, 'X-App-Name': event.app_name },
+        body: Buffer.from(JSON.stringify(event)),
+      }),
+    );
+    return true;
+  }
+
+  private async serve(request: MessageRequest, path: string, hasToken: boolean): Promise<void> {
+    const { core, rest, subscriptions } = this.context;
+    const forward = async (): Promise<RestReply> => {
+      const { status, headers, raw } = await dispatchRaw(rest, request, this.client, this.aborts.signal);
+      return restReply(status, headers, raw);
+    };
+    let reply: RestReply;
+    try {
+      const special = subscriptionHandler(request, core, subscriptions, this.client, forward, this);
+      reply = await (special ?? forward)();
+    } catch (error) {
+      if (this.closed) return;
+      core.log.error(`request on a persistent connection failed: ${(error as Error)?.stack ?? String(error)}`);
+      reply = { http_status: 500, headers: { 'content-type': 'application/json' }, body: { message: 'Internal server error' } };
+    }
+    if (this.closed) return;
+    if (reply.http_status !== 401 && (hasToken || (LOGIN_PATHS.has(path) && reply.http_status === 200))) this.authenticated = true;
+    const id = isRecord(reply.body) && typeof reply.body.subscription_id === 'string' ? reply.body.subscription_id : undefined;
+    if (id) this.announced.add(id);
+    this.reply(this.message(request.uuid, path, reply));
+    if (id) this.release(id);
+  }
+
+  /** Sends what waited for a subscription's reply, and forgets what waited for one that never came to be. */
+  private release(id: string): void {
+    const waiting = this.held.get(id) ?? [];
+    this.held.delete(id);
+    this.heldCount -= waiting.length;
+    for (const event of waiting) if (!this.push(event)) return;
+    for (const [other, events] of this.held) {
+      if (!this.context.subscriptions.has(other)) {
+        this.held.delete(other);
+        this.heldCount -= events.length;
+      }
+    }
+  }
+
+  private message(uuid: string, path: string, reply: RestReply): ResponseMessage {
+    const bytes = replyBytes(reply);
+    const type = reply.headers['content-type'] ?? '';
+    const json = /^application\/(?:[\w.-]+\+)?json/i.test(type);
+    let body: unknown = bytes;
+    if (json && this.link.jsonAsMap() && bytes.length > 0) {
+      try {
+        body = JSON.parse(bytes.toString('utf8'));
+      } catch {
+        body = bytes;
+      }
+    }
+    return { uuid, request_uri: path, http_status: reply.http_status, body_msg_type: type.split(';')[0]!.trim(), headers: reply.headers, body };
+  }
+
+  private reply(message: ResponseMessage): void {
+    if (!this.closed) this.link.send(encodeResponse(message));
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function replyBytes(reply: RestReply): Buffer {
+  if (reply.body_encoding === 'base64' && typeof reply.body === 'string') return Buffer.from(reply.body, 'base64');
+  if (typeof reply.body === 'string') return Buffer.from(reply.body);
+  if (reply.body === undefined) return Buffer.alloc(0);
+  return Buffer.from(JSON.stringify(reply.body));
+}
