@@ -77,7 +77,7 @@ afterAll(async () => {
 
 /** Everything a denied call could have changed, seen by admin. */
 async function snapshot(): Promise<string> {
-  const [apps, users, roles] = await Promise.all(['/appmesh/applications', '/appmesh/users', '/appmesh/roles'].map(async (path) => d.request('GET', path).then((r) => r.json())));
+  const [apps, users, roles] = await Promise.all(['/appmesh/applications?include_finished_runs=true', '/appmesh/users', '/appmesh/roles'].map(async (path) => d.request('GET', path).then((r) => r.json())));
   const appState = (apps as Record<string, unknown>[]).map((app) => [app.name, app.status]).sort();
   const userState = Object.entries(users as Record<string, Record<string, unknown>>).map(([name, user]) => [name, user.locked, user.token_epoch, user.mfa_enabled]);
   const { 'probe-role': _probe, ...otherRoles } = roles as Record<string, string[]>;

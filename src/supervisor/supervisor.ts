@@ -187,7 +187,7 @@ export class Supervisor {
     if (this.tickTimer) clearTimeout(this.tickTimer);
     await Promise.all([...this.apps.values()].map((app) => app.dispose(false)));
     this.settings.containment?.close();
-    this.host.pipes.close();
+    await this.host.pipes.close();
   }
 
   private scheduleTick(): void {

@@ -21,7 +21,8 @@ const POOL_BATCH = 48;
  */
 export class PipeSource {
   private readonly ready: string[] = [];
-  private refilling = false;
+  /** The batch being made, so a close can wait for it (its FIFOs must not appear after the close). */
+  private refilling?: Promise<void>;
   private closed = false;
   private readonly mkfifo = findMkfifo();
 
@@ -54,12 +55,14 @@ export class PipeSource {
 
   private refill(): void {
     if (this.refilling || this.closed) return;
-    this.refilling = true;
     const paths = this.names(POOL_BATCH);
-    execFile(this.mkfifo, ['-m', '600', ...paths], (error) => {
-      this.refilling = false;
-      if (!error && !this.closed) this.ready.push(...paths);
-      else for (const path of paths) rmSync(path, { force: true });
+    this.refilling = new Promise((resolve) => {
+      execFile(this.mkfifo, ['-m', '600', ...paths], (error) => {
+        this.refilling = undefined;
+        if (!error && !this.closed) this.ready.push(...paths);
+        else for (const path of paths) rmSync(path, { force: true });
+        resolve();
+      });
     });
   }
 
@@ -67,9 +70,10 @@ export class PipeSource {
     return Array.from({ length: count }, () => join(this.dir, `pipe-${randomBytes(12).toString('hex')}`));
   }
 
-  /** Removes the FIFOs made ahead (the daemon is going down). */
-  close(): void {
+  /** Removes the FIFOs made ahead (the daemon is going down), once the batch being made is done. */
+  async close(): Promise<void> {
     this.closed = true;
+    await this.refilling;
     for (const path of this.ready.splice(0)) rmSync(path, { force: true });
     try {
       if (readdirSync(this.dir).length === 0) rmSync(this.dir, { recursive: true, force: true });
