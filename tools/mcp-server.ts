@@ -4,6 +4,7 @@ import type { Core } from '../src/service/core.js';
 import { AGENT_TOOLS } from './agent-tools.js';
 import { COMPAT_TOOLS } from './compat-tools.js';
 import { FILE_TOOLS } from './file-tools.js';
+import { registerPrompts } from './prompts.js';
 import { registerResources } from './resources.js';
 import { userTasksOf } from './task-store.js';
 import { registerTools, type ToolDef, type ToolExtra } from './tool-kit.js';
@@ -28,11 +29,12 @@ export function createMcpServer(core: Core, visibleTo: Principal, principalOf: (
     {
       instructions: INSTRUCTIONS,
       // Long runs as MCP tasks (run_command, run_app_sync, wait_run), kept per user across sessions.
-      capabilities: { tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } },
+      capabilities: { tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } }, logging: {} },
       taskStore: userTasksOf(core).storeFor(visibleTo.name),
     },
   );
   registerTools(server, core, ALL_TOOLS, visibleTo, principalOf);
   registerResources(server, core, visibleTo, principalOf);
+  registerPrompts(server, core, visibleTo, principalOf);
   return server;
 }
