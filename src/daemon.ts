@@ -40,13 +40,14 @@ import { UserShares } from './service/user-shares.js';
 import { RelayService } from './service/relay-service.js';
 import type { Core } from './service/core.js';
 import { buildRestServer } from './rest/server.js';
-import { tlsFiles } from './config/tls-files.js';
+import { tlsFiles, type TlsFiles } from './config/tls-files.js';
 import { listenError } from './config/listen-error.js';
 import { startMetricsExporter, type MetricsExporter } from './observability/metrics-exporter.js';
 import { mountMcp } from '../tools/mount.js';
 import type { MqttFace } from '../bridges/mqtt/index.js';
 import { EventSubscriptions } from './transport/event-subscriptions.js';
 import { startTcpFace, type TcpFace } from './transport/tcp/tcp-face.js';
+import { startWebSocketFace, type WebSocketFace } from './transport/websocket/websocket-face.js';
 import { Logger } from './util/log.js';
 
 export interface DaemonOptions {
@@ -60,6 +61,8 @@ export interface DaemonOptions {
    * only when given this too: tests and benchmarks run many daemons at once.
    */
   tcpPort?: number;
+  /** Overrides REST.WebSocketPort the same way. */
+  webSocketPort?: number;
   /** False: build everything but do not listen (the in-process MCP stdio server). */
   listen?: boolean;
   /** Where the one-time first-start message goes (default stdout; stdio servers use stderr). */
@@ -81,6 +84,8 @@ export interface Daemon {
   readonly mqtt: MqttFace | undefined;
   /** The TCP transport when on and listening (its bound port). */
   readonly tcp: TcpFace | undefined;
+  /** The WebSocket transport when on and listening. */
+  readonly webSocket: WebSocketFace | undefined;
   close(): Promise<void>;
 }
 
@@ -272,7 +277,8 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
   // now (the MQTT client and broker are large), so readyz does not wait for it.
   const mqtt = options.listen === false || !config().MQTT.Enabled ? undefined : await (await import('../bridges/mqtt/index.js')).startMqttFace({ core, rest, supervisor, authorizer, home, log, subscriptions });
 
-  const tcp = options.listen === false ? undefined : await startTcp(core, rest, subscriptions, home, options);
+  const tcp = options.listen === false ? undefined : await startTransport('TCP', 'REST.RestTcpPort', options.tcpPort, core.config().REST.RestTcpPort, core, home, options, (where) => startTcpFace({ core, rest, subscriptions, ...where }));
+  const webSocket = options.listen === false ? undefined : await startTransport('WebSocket', 'REST.WebSocketPort', options.webSocketPort, core.config().REST.WebSocketPort, core, home, options, (where) => startWebSocketFace({ core, rest, subscriptions, ...where }));
 
   return {
     home,
@@ -282,7 +288,9 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
     rest,
     mqtt,
     tcp,
+    webSocket,
     async close() {
+      await webSocket?.close();
       await tcp?.close();
       supervisor.events.off('event', deliverEvent);
       supervisor.stdoutInterest.delete(wantsStdout);
@@ -297,23 +305,32 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
   };
 }
 
-/** The TCP transport; like MQTT it never fails the start: a port in use is logged and REST serves on. */
-async function startTcp(core: Core, rest: FastifyInstance, subscriptions: EventSubscriptions, home: string, options: DaemonOptions): Promise<TcpFace | undefined> {
-  const { RestTcpPort, RestListenAddress: host } = core.config().REST;
-  const port = options.tcpPort ?? (options.port === undefined ? RestTcpPort : 0);
-  if (options.tcpPort === undefined && (options.port !== undefined || RestTcpPort === 0)) return undefined;
+/** A persistent transport (TCP, WebSocket); like MQTT it never fails the start: a port in use is logged and REST serves on. */
+async function startTransport<Face extends { port: number }>(
+  name: string,
+  portKey: string,
+  given: number | undefined,
+  configured: number,
+  core: Core,
+  home: string,
+  options: DaemonOptions,
+  start: (where: { host: string; port: number; tls: TlsFiles | undefined }) => Promise<Face>,
+): Promise<Face | undefined> {
+  if (given === undefined && (options.port !== undefined || configured === 0)) return undefined;
+  const port = given ?? configured;
+  const host = core.config().REST.RestListenAddress;
   const tls = tlsFiles(home, core.config());
   // Tokens and passwords travel on it: in clear text only where they never leave the host.
   if (!tls && !isLoopback(host)) {
-    core.log.error(`TCP transport is off: without a certificate (REST.SSL) it listens on a loopback address only, not ${host}`);
+    core.log.error(`${name} transport is off: without a certificate (REST.SSL) it listens on a loopback address only, not ${host}`);
     return undefined;
   }
   try {
-    const tcp = await startTcpFace({ core, rest, subscriptions, host, port, tls });
-    core.log.info(`TCP transport listening on ${host}:${tcp.port}${tls ? ' (TLS)' : ''}`);
-    return tcp;
+    const face = await start({ host, port, tls });
+    core.log.info(`${name} transport listening on ${host}:${face.port}${tls ? ' (TLS)' : ''}`);
+    return face;
   } catch (error) {
-    core.log.error(`TCP transport is off: ${listenError(error, { address: host, port, addressKey: 'REST.RestListenAddress', portKey: 'REST.RestTcpPort' }).message}`);
+    core.log.error(`${name} transport is off: ${listenError(error, { address: host, port, addressKey: 'REST.RestListenAddress', portKey }).message}`);
     return undefined;
   }
 }

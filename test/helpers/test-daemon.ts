@@ -31,12 +31,12 @@ export async function newHome(): Promise<string> {
 }
 
 /** A real daemon on 127.0.0.1 with a random port and a fresh home. */
-export async function startTestDaemon(options: { home?: string; env?: Record<string, string>; logger?: Logger; tcpPort?: number } = {}): Promise<TestDaemon> {
+export async function startTestDaemon(options: { home?: string; env?: Record<string, string>; logger?: Logger; tcpPort?: number; webSocketPort?: number } = {}): Promise<TestDaemon> {
   const home = options.home ?? (await newHome());
   // Parallel daemons must not fight over MQTT's 1883: each embedded broker takes a free port.
   const env = { ...process.env, APPMESH_ADMIN_PASSWORD: ADMIN_PASSWORD, APPMESH_MQTT_EmbeddedBrokerPort: '0', ...options.env };
   const logger = options.logger ?? new Logger('ERROR', () => undefined);
-  let daemon = await startDaemon({ home, env, port: 0, tcpPort: options.tcpPort, logger });
+  let daemon = await startDaemon({ home, env, port: 0, tcpPort: options.tcpPort, webSocketPort: options.webSocketPort, logger });
   const state: TestDaemon = {
     daemon,
     home,
@@ -49,7 +49,7 @@ export async function startTestDaemon(options: { home?: string; env?: Record<str
     },
     async restart() {
       await daemon.close();
-      daemon = await startDaemon({ home, env, port: 0, tcpPort: options.tcpPort, logger });
+      daemon = await startDaemon({ home, env, port: 0, tcpPort: options.tcpPort, webSocketPort: options.webSocketPort, logger });
       state.daemon = daemon;
       state.url = daemon.url;
       state.token = await login(state.url, 'admin', ADMIN_PASSWORD);

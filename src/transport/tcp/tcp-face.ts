@@ -21,9 +21,9 @@ export interface TcpFace {
 }
 
 /** Headroom of a frame over the largest request body: the message's other fields. */
-const FRAME_OVERHEAD_BYTES = 64 * 1024;
+export const FRAME_OVERHEAD_BYTES = 64 * 1024;
 /** A logged-in connection with nothing in flight and no subscription is closed after this long. */
-const IDLE_SECONDS = 600;
+export const IDLE_SECONDS = 600;
 
 export function sessionLimits(): SessionLimits {
   return { maxInFlight: 32, maxQueuedBytes: 8 * 1024 * 1024, maxUnauthenticated: 8 };

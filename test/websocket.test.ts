@@ -1,0 +1,102 @@
+import { decode, encode } from '@msgpack/msgpack';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import WebSocket from 'ws';
+import { Logger } from '../src/util/log.js';
+import { ADMIN_PASSWORD, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+
+type Message = Record<string, unknown>;
+
+const lines: string[] = [];
+let d: TestDaemon;
+let wsUrl: string;
+
+beforeAll(async () => {
+  d = await startTestDaemon({ webSocketPort: 0, logger: new Logger('INFO', (line) => lines.push(line)) });
+  wsUrl = `ws://127.0.0.1:${d.daemon.webSocket!.port}/`;
+}, 30_000);
+afterAll(async () => {
+  await d?.stop();
+});
+
+/** A `ws` client speaking appmesh-ws: one binary message = one msgpack map; replies matched by uuid. */
+async function open(): Promise<{ ws: WebSocket; closed: Promise<number>; call(request: Message): Promise<Message>; events: Message[] }> {
+  const ws = new WebSocket(wsUrl, 'appmesh-ws');
+  await new Promise<void>((ok, fail) => ws.once('open', ok).once('error', fail));
+  const closed = new Promise<number>((ok) => ws.once('close', (code) => ok(code)));
+  const pending = new Map<string, (message: Message) => void>();
+  const events: Message[] = [];
+  ws.on('message', (data: Buffer) => {
+    const message = decode(data) as Message;
+    if (message.request_uri === '/appmesh/event') events.push(message);
+    else pending.get(String(message.uuid))?.(message);
+  });
+  let n = 0;
+  return {
+    ws,
+    closed,
+    events,
+    call: (request) =>
+      new Promise((ok) => {
+        const uuid = `r${++n}`;
+        pending.set(uuid, ok);
+        ws.send(encode({ uuid, ...request }));
+      }),
+  };
+}
+
+const json = (message: Message): Record<string, unknown> => JSON.parse(Buffer.from(message.body as Uint8Array).toString()) as Record<string, unknown>;
+const basic = `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}`;
+
+describe('WebSocket transport (subprotocol appmesh-ws, msgpack)', () => {
+  test('logs in, lists apps, runs a command, subscribes and receives START, STDOUT and EXIT', async () => {
+    const c = await open();
+    expect(c.ws.protocol).toBe('appmesh-ws');
+    const login = await c.call({ http_method: 'POST', request_uri: '/appmesh/login', headers: { Authorization: basic } });
+    expect(login.http_status).toBe(200);
+    const token = String(json(login).access_token);
+    const headers = { Authorization: `Bearer ${token}` };
+    const apps = await c.call({ http_method: 'GET', request_uri: '/appmesh/applications', headers });
+    expect(Array.isArray(JSON.parse(Buffer.from(apps.body as Uint8Array).toString()))).toBe(true);
+    const run = await c.call({ http_method: 'POST', request_uri: '/appmesh/app/syncrun', headers, query: { timeout: 30 }, body: Buffer.from(JSON.stringify({ command: 'echo over-ws' })) });
+    expect(run.http_status).toBe(200);
+    expect(Buffer.from(run.body as Uint8Array).toString()).toContain('over-ws');
+    expect((run.headers as Record<string, string>)['x-exit-code']).toBe('0');
+
+    const app = await c.call({ http_method: 'PUT', request_uri: '/appmesh/app/ws-watched', headers, query: { subscribe_events: 'START,STDOUT,EXIT' }, body: Buffer.from(JSON.stringify({ command: 'sh -c "echo ws-line; sleep 0.2"' })) });
+    expect(app.http_status).toBe(200);
+    const id = json(app).subscription_id;
+    await expect.poll(() => c.events.some((e) => (e.headers as Record<string, string>)['X-Event-Type'] === 'EXIT'), { timeout: 15_000 }).toBe(true);
+    const events = c.events.map((e) => JSON.parse(Buffer.from(e.body as Uint8Array).toString()) as { event_type: string; subscription_id: string; data: { output?: string } });
+    expect(events[0]!.event_type).toBe('START');
+    expect(events.filter((e) => e.event_type === 'STDOUT').map((e) => e.data.output).join('')).toContain('ws-line');
+    expect(events.every((e) => e.subscription_id === id)).toBe(true);
+    c.ws.close();
+  });
+
+  test('the REST API is served on the same port', async () => {
+    const response = await fetch(`${wsUrl.replace('ws://', 'http://')}appmesh/readyz`);
+    expect(response.status).toBe(200);
+  });
+
+  test('garbage msgpack and oversized messages close that connection with a logged reason; others serve on', async () => {
+    const bystander = await open();
+    const garbage = await open();
+    garbage.ws.send(Buffer.from([0xc1, 0xc1]));
+    expect(await garbage.closed).toBe(1007);
+    const big = await open();
+    big.ws.send(Buffer.alloc(8 * 1024 * 1024));
+    expect(await big.closed).toBe(1009);
+    expect(lines.some((line) => /WebSocket connection from .* closed: not a msgpack message/.test(line))).toBe(true);
+    expect((await bystander.call({ http_method: 'POST', request_uri: '/appmesh/login', headers: { Authorization: basic } })).http_status).toBe(200);
+    bystander.ws.close();
+  });
+
+  test('a connection without the appmesh-ws subprotocol is refused', async () => {
+    const ws = new WebSocket(wsUrl);
+    const outcome = await new Promise<string>((ok) => {
+      ws.once('open', () => ok('open'));
+      ws.once('error', () => ok('refused'));
+    });
+    expect(outcome).toBe('refused');
+  });
+});
