@@ -249,7 +249,7 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
   let url = '';
   try {
     rest = buildRestServer(core, { bodyLimit: config().Limits.RequestBodyLimitBytes, tls: tlsFiles(home, config()) });
-    if (config().MCP.Enabled) mountMcp(rest, core);
+    if (config().MCP.Enabled) mountMcp(rest, core, subscriptions);
     const { RestEnabled, RestListenAddress: host, RestListenPort, PrometheusExporterListenPort } = config().REST;
     // REST.RestEnabled false: the pipeline still serves MQTT and in-process MCP, without a listener.
     if (options.listen !== false && RestEnabled) {

@@ -1,7 +1,8 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { mcpClient, ok } from './helpers/mcp-client.js';
-import { login, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+import { login, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
 
 // Completion, prompts and logging: values complete from what the caller may see, and no more.
 let d: TestDaemon;
@@ -81,5 +82,21 @@ describe('logging/setLevel', () => {
   test('is accepted for every level the protocol names', async () => {
     expect(alice.getServerCapabilities()?.logging).toBeDefined();
     for (const level of ['debug', 'info', 'warning', 'error'] as const) await expect(alice.setLoggingLevel(level)).resolves.toBeDefined();
+  });
+
+  test('after setLevel the session is told of its own runs exiting, and not of another user\'s', async () => {
+    const messages: { level: string; data: { message?: string; app?: string } }[] = [];
+    alice.setNotificationHandler(LoggingMessageNotificationSchema, (notification) => void messages.push(notification.params as never));
+    await alice.setLoggingLevel('warning');
+    const mine = await ok<{ handle: string }>(alice, 'run_command', { command: 'exit 3', yield_ms: 5000 });
+    const theirs = await ok<{ handle: string }>(bob, 'run_command', { command: 'exit 4', yield_ms: 5000 });
+    await ok(alice, 'run_command', { command: 'true', yield_ms: 5000 });
+    const exit = await waitFor(() => messages.find((message) => message.data.app === mine.handle), 5000, 'the exit of the run');
+    expect(exit.level).toBe('warning');
+    expect(exit.data.message).toContain('exited with code 3');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(messages.some((message) => message.data.app === theirs.handle)).toBe(false);
+    // Below the level: a start and a clean exit are info.
+    expect(messages.every((message) => message.level !== 'info')).toBe(true);
   });
 });

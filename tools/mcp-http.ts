@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../src/auth/principal.js';
 import type { Core } from '../src/service/core.js';
+import type { EventSubscriptions } from '../src/transport/event-subscriptions.js';
 import { ServiceError } from '../src/service/errors.js';
 import { MCP_AUDIENCE, TokenService } from '../src/auth/token-service.js';
 import type { McpSession } from './mcp-session.js';
@@ -36,7 +37,7 @@ export const PROTECTED_RESOURCE_PATH = '/.well-known/oauth-protected-resource';
  * OAuth bridge); a session belongs to the user that opened it, and each tool call runs as the
  * principal of its own request. Host and Origin are checked first (DNS rebinding).
  */
-export function registerMcpRoutes(app: FastifyInstance, core: Core): { close(): Promise<void> } {
+export function registerMcpRoutes(app: FastifyInstance, core: Core, events?: EventSubscriptions): { close(): Promise<void> } {
   const sessions = new Map<string, Session>();
   /** Sessions whose initialize is being served: they count against the caps already. */
   let opening = 0;
@@ -134,7 +135,7 @@ export function registerMcpRoutes(app: FastifyInstance, core: Core): { close(): 
   async function openSession(principal: Principal): Promise<Session> {
     const { openMcpSession } = await loadSessions();
     const session: Session = {
-      ...openMcpSession(core, principal, (id) => void sessions.set(id, session), (id) => void closeSession(id)),
+      ...openMcpSession(core, principal, (id) => void sessions.set(id, session), (id) => void closeSession(id), events),
       user: principal.name,
       lastUsedMs: Date.now(),
     };

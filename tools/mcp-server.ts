@@ -1,11 +1,13 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Principal } from '../src/auth/principal.js';
 import type { Core } from '../src/service/core.js';
+import type { EventSubscriptions } from '../src/transport/event-subscriptions.js';
 import { AGENT_TOOLS } from './agent-tools.js';
 import { COMPAT_TOOLS } from './compat-tools.js';
 import { FILE_TOOLS } from './file-tools.js';
 import { registerPrompts } from './prompts.js';
 import { registerResources } from './resources.js';
+import { registerSessionLog } from './session-log.js';
 import { userTasksOf } from './task-store.js';
 import { registerTools, type ToolDef, type ToolExtra } from './tool-kit.js';
 
@@ -21,9 +23,10 @@ const INSTRUCTIONS = [
 
 /**
  * An MCP server for one caller: it lists the tools the caller's permissions allow; every call
- * is authorised again by the service layer with the principal of that request.
+ * is authorised again by the service layer with the principal of that request. With `events`,
+ * a client that sets a log level is told of the caller's apps and runs starting and exiting.
  */
-export function createMcpServer(core: Core, visibleTo: Principal, principalOf: (extra: ToolExtra) => Principal): McpServer {
+export function createMcpServer(core: Core, visibleTo: Principal, principalOf: (extra: ToolExtra) => Principal, events?: EventSubscriptions): McpServer {
   const server = new McpServer(
     { name: 'appmesh-ts', version: '0.1.0' },
     {
@@ -36,5 +39,6 @@ export function createMcpServer(core: Core, visibleTo: Principal, principalOf: (
   registerTools(server, core, ALL_TOOLS, visibleTo, principalOf);
   registerResources(server, core, visibleTo, principalOf);
   registerPrompts(server, core, visibleTo, principalOf);
+  registerSessionLog(server, core, visibleTo, events);
   return server;
 }

@@ -3,6 +3,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Principal } from '../src/auth/principal.js';
 import type { Core } from '../src/service/core.js';
+import type { EventSubscriptions } from '../src/transport/event-subscriptions.js';
 import { createMcpServer } from './mcp-server.js';
 import type { ToolExtra } from './tool-kit.js';
 
@@ -15,8 +16,8 @@ export interface McpSession {
  * One MCP session over Streamable HTTP: a server listing what `principal` may use, whose tool
  * calls run as the principal of each request (set by the HTTP face in `authInfo`).
  */
-export function openMcpSession(core: Core, principal: Principal, onInitialized: (id: string) => void, onClosed: (id: string) => void): McpSession {
-  const server = createMcpServer(core, principal, (extra: ToolExtra) => (extra.authInfo?.extra?.principal as Principal | undefined) ?? principal);
+export function openMcpSession(core: Core, principal: Principal, onInitialized: (id: string) => void, onClosed: (id: string) => void, events?: EventSubscriptions): McpSession {
+  const server = createMcpServer(core, principal, (extra: ToolExtra) => (extra.authInfo?.extra?.principal as Principal | undefined) ?? principal, events);
   const transport = new StreamableHTTPServerTransport({
     sessionIdGenerator: () => randomUUID(),
     onsessioninitialized: onInitialized,
