@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpServer, RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CreateTaskRequestHandlerExtra, TaskRequestHandlerExtra } from '@modelcontextprotocol/sdk/experimental/tasks/interfaces.js';
-import { CallToolRequestSchema, ErrorCode, McpError, type CallToolRequest, type CallToolResult, type ServerNotification, type ServerRequest, type ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolRequest, type CallToolResult, type ServerNotification, type ServerRequest, type ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { Principal } from '../src/auth/principal.js';
 import type { Core } from '../src/service/core.js';
 import { ServiceError } from '../src/service/errors.js';
@@ -56,28 +56,38 @@ export const EXECUTES = { readOnlyHint: false, destructiveHint: true, idempotent
  * with the service's message; a command that ran and failed is a normal result with its code.
  */
 export function registerTools(server: McpServer, core: Core, tools: readonly ToolDef[], visibleTo: Principal, principalOf: (extra: ToolExtra) => Principal): void {
-  const held = core.users.userPermissions(visibleTo);
-  const hidden = new Map(tools.filter((tool) => !mayUse(tool, held)).map((tool) => [tool.name, tool]));
-  const taskTools = new Map(tools.filter((tool) => tool.task && !hidden.has(tool.name)).map((tool) => [tool.name, tool]));
-  routeCalls(server, (request, extra) => {
+  const byName = new Map(tools.map((tool) => [tool.name, tool]));
+  const registered = new Map<string, RegisteredTool>();
+  let held = core.users.userPermissions(visibleTo);
+  /**
+   * The tools the user may use now: roles change while a session lives, so the list is checked
+   * again on every request and every few seconds; a change sends notifications/tools/list_changed.
+   */
+  const refresh = () => {
+    held = core.users.userPermissions(visibleTo);
+    for (const [name, tool] of registered) {
+      const allowed = mayUse(byName.get(name)!, held);
+      if (allowed !== tool.enabled) tool.update({ enabled: allowed });
+    }
+  };
+  routeCalls(server, refresh, (request, extra) => {
     const name = request.params.name;
     // A client that asked for a task expects a task or a protocol error, never a tool result.
     const refuse = (message: string) => {
       if (request.params.task) throw new McpError(ErrorCode.InvalidParams, message);
       return errorResult(new ServiceError(400, message));
     };
-    const tool = hidden.get(name);
-    if (tool) return refuse(`Tool ${name} needs ${missingPermissions(tool, held)}, which ${visibleTo.name} does not hold`);
-    const taskTool = taskTools.get(name);
-    if (!taskTool) return undefined;
-    const args = z.object(taskTool.input).safeParse(request.params.arguments ?? {});
+    const tool = byName.get(name);
+    if (!tool) return undefined;
+    if (!mayUse(tool, held)) return refuse(`Tool ${name} needs ${missingPermissions(tool, held)}, which ${visibleTo.name} does not hold`);
+    if (!tool.task) return undefined;
+    const args = z.object(tool.input).safeParse(request.params.arguments ?? {});
     if (!args.success) return refuse(`Invalid arguments for tool ${name}: ${z.prettifyError(args.error)}`);
     // Called without a task, it keeps the plain behaviour (deadline and handle).
-    if (!request.params.task) return callTool(taskTool, { core, principal: principalOf(extra), extra }, args.data);
+    if (!request.params.task) return callTool(tool, { core, principal: principalOf(extra), extra }, args.data);
     return undefined;
   });
   for (const tool of tools) {
-    if (hidden.has(tool.name)) continue;
     const config = {
       title: tool.title,
       description: tool.description,
@@ -85,13 +95,23 @@ export function registerTools(server: McpServer, core: Core, tools: readonly Too
       outputSchema: z.looseObject(tool.output),
       annotations: { title: tool.title, ...tool.annotations },
     };
-    if (tool.task) {
-      server.experimental.tasks.registerToolTask(tool.name, { ...config, execution: { taskSupport: 'optional' } }, taskHandler(core, tool, tool.task.args, principalOf) as never);
-      continue;
-    }
-    server.registerTool(tool.name, config, ((args: Record<string, unknown>, extra: ToolExtra) => callTool(tool, { core, principal: principalOf(extra), extra }, args)) as never);
+    const entry = tool.task
+      ? server.experimental.tasks.registerToolTask(tool.name, { ...config, execution: { taskSupport: 'optional' } }, taskHandler(core, tool, tool.task.args, principalOf) as never)
+      : server.registerTool(tool.name, config, ((args: Record<string, unknown>, extra: ToolExtra) => callTool(tool, { core, principal: principalOf(extra), extra }, args)) as never);
+    if (!mayUse(tool, held)) entry.disable();
+    registered.set(tool.name, entry);
   }
+  const timer = setInterval(() => (server.isConnected() ? refresh() : undefined), PERMISSION_RECHECK_MS);
+  timer.unref();
+  const previous = server.server.onclose;
+  server.server.onclose = () => {
+    clearInterval(timer);
+    previous?.();
+  };
 }
+
+/** How often an idle session's tool list follows its user's roles. */
+const PERMISSION_RECHECK_MS = 5000;
 
 async function callTool(tool: ToolDef, context: ToolContext, args: Record<string, unknown>): Promise<CallToolResult> {
   try {
@@ -141,15 +161,19 @@ function missingPermissions(tool: ToolDef, held: readonly string[]): string {
 /**
  * Answers some tools/call requests before the SDK does: a tool the caller may not use is not
  * listed, and called by name anyway it answers which permission is missing instead of the SDK's
- * "not found". The SDK installs its tools/call handler at the first registration: it is wrapped
- * as it is installed.
+ * "disabled". tools/list and tools/call first bring the list up to date with the user's roles.
+ * The SDK installs its handlers at the first registration: they are wrapped as they are installed.
  */
-function routeCalls(server: McpServer, answer: (request: CallToolRequest, extra: ToolExtra) => CallToolResult | Promise<CallToolResult> | undefined): void {
+function routeCalls(server: McpServer, refresh: () => void, answer: (request: CallToolRequest, extra: ToolExtra) => CallToolResult | Promise<CallToolResult> | undefined): void {
   const inner = server.server;
   const install = inner.setRequestHandler.bind(inner);
   type Handler = (request: CallToolRequest, extra: ToolExtra) => unknown;
-  const wrap = (handler: Handler): Handler => (request, extra) => answer(request, extra) ?? handler(request, extra);
-  inner.setRequestHandler = ((schema: unknown, handler: Handler) => install(schema as never, (schema === CallToolRequestSchema ? wrap(handler) : handler) as never)) as typeof inner.setRequestHandler;
+  const wrap = (schema: unknown, handler: Handler): Handler => {
+    if (schema === CallToolRequestSchema) return (request, extra) => (refresh(), answer(request, extra) ?? handler(request, extra));
+    if (schema === ListToolsRequestSchema) return (request, extra) => (refresh(), handler(request, extra));
+    return handler;
+  };
+  inner.setRequestHandler = ((schema: unknown, handler: Handler) => install(schema as never, wrap(schema, handler) as never)) as typeof inner.setRequestHandler;
 }
 
 export function errorResult(error: unknown): CallToolResult {
