@@ -130,6 +130,7 @@ const limitsSchema = z.strictObject({
   MaxAppsPerUser: int(1).default(256).describe('Per user: registered apps (429 beyond).'),
   MaxMcpSessionsPerUser: int(1).default(32).describe('Per user: open MCP sessions (429 beyond).'),
   MaxSubscriptionsPerUser: int(1).default(64).describe('Per user: event subscriptions (429 beyond).'),
+  MaxUnreadEventBytes: int(4096).default(8 * MiB).describe('Per TCP or WebSocket connection: events written but not yet read by the peer; beyond, the connection is closed as a slow consumer.'),
   MaxWorkspacesPerUser: int(1).default(32).describe('Per user: agent workspaces (429 beyond).'),
   AuditLogMaxBytes: int(4096).default(10 * MiB).describe('Size at which audit.log rotates.'),
   AuditLogFiles: int(1, 100).default(5).describe('Audit files kept, the current one included (audit.log, audit.log.1 ...).'),

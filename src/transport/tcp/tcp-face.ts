@@ -25,8 +25,9 @@ export const FRAME_OVERHEAD_BYTES = 64 * 1024;
 /** A logged-in connection with nothing in flight and no subscription is closed after this long. */
 export const IDLE_SECONDS = 600;
 
-export function sessionLimits(): SessionLimits {
-  return { maxInFlight: 32, maxQueuedBytes: 8 * 1024 * 1024, maxUnauthenticated: 8 };
+/** The bounds of one connection (unread events from Limits, read at each delivery). */
+export function sessionLimits(limits: () => { MaxUnreadEventBytes: number }): () => SessionLimits {
+  return () => ({ maxInFlight: 32, maxQueuedBytes: limits().MaxUnreadEventBytes, maxUnauthenticated: 8 });
 }
 
 /**
@@ -86,7 +87,7 @@ function serveConnection(socket: Socket, client: string, options: TcpFaceOptions
       jsonAsMap: () => framing === 'length',
     },
     client,
-    sessionLimits,
+    sessionLimits(() => core.config().Limits),
   );
   socket.setNoDelay(true);
   // Until it logs in, a connection has the time of a request's headers; then it may idle longer.

@@ -96,7 +96,7 @@ function serveConnection(ws: WebSocket, client: string, options: WebSocketFaceOp
       jsonAsMap: () => false,
     },
     client,
-    sessionLimits,
+    sessionLimits(() => core.config().Limits),
   );
   let timer: NodeJS.Timeout | undefined;
   const armIdle = (): void => {
