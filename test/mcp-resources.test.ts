@@ -48,6 +48,8 @@ describe('output resources', () => {
     // About 4 s of printing at 10 lines a second: coalesced to at most two updates a second.
     expect(updates.every((uri) => uri === run.output_resource)).toBe(true);
     expect(updates.length).toBeLessThanOrEqual(12);
+    const finished = await call(alice, 'wait_run', { handle: run.handle, timeout_ms: 0 });
+    expect(finished.content).toContainEqual(expect.objectContaining({ type: 'resource_link', uri: run.output_resource }));
     const read = await alice.readResource({ uri: run.output_resource });
     expect(JSON.stringify(read.contents)).toContain('line 40');
 

@@ -1,5 +1,5 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, CreateTaskResultSchema, TaskStatusNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { call, mcpClient } from './helpers/mcp-client.js';
 import { login, processAlive, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
@@ -100,10 +100,13 @@ describe('MCP tasks', () => {
   }, 30_000);
 
   test('run_app_sync and wait_run run as tasks too', async () => {
+    const statuses: { taskId: string; status: string }[] = [];
+    alice.setNotificationHandler(TaskStatusNotificationSchema, (notification) => void statuses.push(notification.params));
     const sync = await startTask(alice, 'run_app_sync', { command: 'echo synced' });
     const syncResult = await alice.experimental.tasks.getTaskResult(sync.task.taskId, CallToolResultSchema, { timeout: 30_000 });
     expect(syncResult.structuredContent).toMatchObject({ exit_code: 0 });
     expect(String(syncResult.structuredContent?.output)).toContain('synced');
+    await waitFor(() => statuses.some((status) => status.taskId === sync.task.taskId && status.status === 'completed'), 5000, 'notifications/tasks/status');
 
     const running = await call(alice, 'run_command', { command: 'sleep 2; echo waited', yield_ms: 0 });
     const wait = await startTask(alice, 'wait_run', { handle: running.structuredContent?.handle });

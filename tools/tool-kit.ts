@@ -116,7 +116,12 @@ const PERMISSION_RECHECK_MS = 5000;
 async function callTool(tool: ToolDef, context: ToolContext, args: Record<string, unknown>): Promise<CallToolResult> {
   try {
     const result = await tool.run(context, args as never);
-    return { structuredContent: result, content: [{ type: 'text', text: JSON.stringify(result) }] };
+    const content: CallToolResult['content'] = [{ type: 'text', text: JSON.stringify(result) }];
+    // A result that bounds an output links the whole of it, for clients that follow links.
+    if (typeof result.output_resource === 'string') {
+      content.push({ type: 'resource_link', uri: result.output_resource, name: `${String(result.handle ?? 'run')} output`, mimeType: 'text/plain', description: 'The complete output, in pages' });
+    }
+    return { structuredContent: result, content };
   } catch (error) {
     return errorResult(error);
   }
