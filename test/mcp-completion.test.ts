@@ -40,6 +40,16 @@ describe('completion/complete', () => {
     expect((await completeTemplate(alice, 'zzz')).completion.values).toEqual([]);
   });
 
+  test('paths in the file resource template, through the file service; nothing without file-download', async () => {
+    const { workspaces } = await ok<{ workspaces: { name: string; path: string }[] }>(alice, 'workspace_list');
+    const folder = workspaces.find((workspace) => workspace.name === 'build-a')!.path.replace(/^\/+/, '');
+    await ok(alice, 'run_command', { command: 'touch notes.txt && mkdir -p nested', workspace: 'build-a', yield_ms: 5000 });
+    const complete = (client: Client, value: string) => client.complete({ ref: { type: 'ref/resource', uri: 'appmesh://files/{+path}' }, argument: { name: 'path', value } });
+    expect((await complete(alice, `${folder}/no`)).completion.values).toEqual([`${folder}/notes.txt`]);
+    expect((await complete(alice, `${folder}/`)).completion.values).toEqual([`${folder}/nested/`, `${folder}/notes.txt`]);
+    expect((await complete(viewer, `${folder}/`)).completion.values).toEqual([]);
+  });
+
   test('prompt arguments: app names and workspace names of the caller', async () => {
     const apps = await alice.complete({ ref: { type: 'ref/prompt', name: 'diagnose_service' }, argument: { name: 'name', value: 'web' } });
     expect(apps.completion.values).toContain('web-alice');

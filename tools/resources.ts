@@ -34,8 +34,9 @@ export function registerResources(server: McpServer, core: Core, visibleTo: Prin
   // The paged forms first: `{+path}` would otherwise take `?cursor=` as part of the path.
   server.registerResource('app-output-page', new ResourceTemplate('appmesh://apps/{name}/output{?cursor}', { list: undefined, complete: { name: completeName } }), outputMeta, output);
   server.registerResource('app-output', new ResourceTemplate('appmesh://apps/{name}/output', { list: listOutputs, complete: { name: completeName } }), outputMeta, output);
-  server.registerResource('file-page', new ResourceTemplate('appmesh://files/{+path}{?cursor}', { list: undefined }), fileMeta, file);
-  server.registerResource('file', new ResourceTemplate('appmesh://files/{+path}', { list: undefined }), fileMeta, file);
+  const completePath = (value: string) => pathCompletions(core, visibleTo, value);
+  server.registerResource('file-page', new ResourceTemplate('appmesh://files/{+path}{?cursor}', { list: undefined, complete: { path: completePath } }), fileMeta, file);
+  server.registerResource('file', new ResourceTemplate('appmesh://files/{+path}', { list: undefined, complete: { path: completePath } }), fileMeta, file);
   registerOutputSubscriptions(server, core, principalOf);
 }
 
@@ -56,5 +57,26 @@ function cursor(value: string | string[] | undefined): number {
     return cursorOf(value);
   } catch (error) {
     throw badRequest((error as Error).message);
+  }
+}
+
+/**
+ * Entries of the directory a partial path names that continue it (directories end with `/`),
+ * listed through the file service: its path policy and the user's OS identity apply.
+ */
+async function pathCompletions(core: Core, principal: Principal, value: string): Promise<string[]> {
+  const relative = value.replace(/^\/+/, '');
+  const cut = relative.lastIndexOf('/');
+  const folder = cut < 0 ? '' : relative.slice(0, cut + 1);
+  const prefix = relative.slice(cut + 1);
+  try {
+    const { entries } = await core.files.list(principal, `/${folder.replace(/\/$/, '')}`);
+    return entries
+      .filter((entry) => entry.name.startsWith(prefix))
+      .map((entry) => `${folder}${entry.name}${entry.type === 'directory' ? '/' : ''}`)
+      .sort()
+      .slice(0, 100);
+  } catch {
+    return [];
   }
 }
