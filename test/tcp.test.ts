@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, stat, writeFile, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { pathToFileURL } from 'node:url';
@@ -26,6 +28,8 @@ interface NpmTcpClient {
   add_app(name: string, app: Record<string, unknown>, events?: string[], callback?: (event: TcpEvent) => void): Promise<Record<string, unknown>>;
   subscribe(app: string, events: string[], callback: (event: TcpEvent) => void): Promise<{ subscription_id: string; events: string[] }>;
   unsubscribe(id: string): Promise<void>;
+  upload_file(local: string, remote: string, applyAttrs?: boolean): Promise<void>;
+  download_file(remote: string, local: string, applyAttrs?: boolean): Promise<void>;
   close(): void;
 }
 type NpmTcpClientClass = new (ssl: Record<string, unknown> | null, address: [string, number]) => NpmTcpClient;
@@ -122,6 +126,30 @@ describe('the npm appmesh@1.2.0 TCP client (4-byte framing)', () => {
       const second = await client.subscribe('tcp-watched', ['EXIT'], () => undefined);
       expect(second.events).toEqual(['EXIT']);
       await client.unsubscribe(second.subscription_id);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('file transfer over TCP (file frames after the reply, a zero-length frame at the end)', () => {
+  test('the npm client uploads and downloads a file both ways, unchanged, and the connection serves on', async () => {
+    const scratch = await mkdtemp(join(tmpdir(), 'appmesh-tcp-files-'));
+    const client = npmClient();
+    try {
+      await client.login('admin', ADMIN_PASSWORD);
+      const local = join(scratch, 'local.bin');
+      await writeFile(local, randomBytes(3 * 1024 * 1024 + 17));
+      await chmod(local, 0o640);
+      const remote = join(scratch, 'remote.bin');
+      await client.upload_file(local, remote);
+      await expect.poll(async () => (await stat(remote).catch(() => undefined))?.size).toBe(3 * 1024 * 1024 + 17);
+      expect((await stat(remote)).mode & 0o777).toBe(0o640);
+      const back = join(scratch, 'back.bin');
+      await client.download_file(remote, back);
+      const digest = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+      expect(await digest(back)).toBe(await digest(local));
+      expect(Array.isArray(await client.list_apps())).toBe(true);
     } finally {
       client.close();
     }

@@ -5,6 +5,8 @@ import { dispatchRaw, restReply, type RestReply } from './dispatcher.js';
 import type { EventSink, EventSubscriptions, SubscribedEvent } from './event-subscriptions.js';
 import { decodeRequest, encodeResponse, errorResponse, type MessageRequest, type ResponseMessage } from './messages.js';
 import { subscriptionHandler } from './subscription-requests.js';
+import { caller, FILE_FRAME_BYTES, filePath, headerOf, transferKind, UploadBody, type FileFrames } from './file-transfer.js';
+import { ServiceError } from '../service/errors.js';
 
 /** What the core gives every persistent face. */
 export interface FaceContext {
@@ -22,6 +24,8 @@ export interface ConnectionLink {
   close(reason: string): void;
   /** The npm client 1.2.0 reads JSON replies as a msgpack map; current clients get bytes. */
   jsonAsMap(): boolean;
+  /** Raw data frames for file transfer (TCP); absent: the face has none. */
+  frames?: FileFrames;
 }
 
 export interface SessionLimits {
@@ -52,6 +56,10 @@ export class ApiSession implements EventSink {
   private readonly announced = new Set<string>();
   private readonly held = new Map<string, SubscribedEvent[]>();
   private heldCount = 0;
+  /** While a file transfer runs the connection carries only its frames: messages wait here. */
+  private gate: Uint8Array[] | undefined;
+  /** An upload in progress takes the peer's frames. */
+  private upload: UploadBody | undefined;
 
   constructor(
     private readonly context: FaceContext,
@@ -67,6 +75,13 @@ export class ApiSession implements EventSink {
 
   get loggedIn(): boolean {
     return this.authenticated;
+  }
+
+  /** One frame from the peer: a message, or a file transfer's data (a zero-length frame ends it). */
+  onFrame(frame: Buffer): void {
+    if (this.closed) return;
+    if (this.upload) return this.upload.feed(frame);
+    if (frame.length > 0) this.onMessage(frame);
   }
 
   /** One message from the peer. */
@@ -88,7 +103,9 @@ export class ApiSession implements EventSink {
       return this.reply(errorResponse(request.uuid, path, 429, `Too many requests in flight on this connection (at most ${this.limits().maxInFlight})`));
     }
     this.inFlight++;
-    void this.serve(request, path, hasToken).finally(() => this.inFlight--);
+    const kind = this.link.frames ? transferKind(request) : undefined;
+    const served = kind === 'download' ? this.download(request, path) : kind === 'upload' ? this.receive(request, path) : this.serve(request, path, hasToken);
+    void served.finally(() => this.inFlight--);
   }
 
   /** The connection is gone: its subscriptions end, its requests are abandoned. */
@@ -120,7 +137,7 @@ export class ApiSession implements EventSink {
       this.link.close(`slow consumer: more than ${maxQueuedBytes} bytes of events unread`);
       return false;
     }
-    this.link.send(
+    this.write(
       encodeResponse({
         uuid: randomUUID(),
         request_uri: EVENT_URI,
@@ -186,8 +203,85 @@ export class ApiSession implements EventSink {
   }
 
   private reply(message: ResponseMessage): void {
-    if (!this.closed) this.link.send(encodeResponse(message));
+    this.write(encodeResponse(message));
   }
+
+  private write(message: Uint8Array): void {
+    if (this.closed) return;
+    if (!this.gate) return this.link.send(message);
+    if (this.gate.length >= MAX_HELD_EVENTS) return this.link.close(`slow consumer: more than ${MAX_HELD_EVENTS} messages waiting for a file transfer`);
+    this.gate.push(message);
+  }
+
+  private openGate(): void {
+    const waiting = this.gate ?? [];
+    this.gate = undefined;
+    for (const message of waiting) this.write(message);
+  }
+
+  /** TCP download: the reply, then the file in data frames and a zero-length frame; nothing else meanwhile. */
+  private async download(request: MessageRequest, path: string): Promise<void> {
+    const frames = this.link.frames!;
+    const { core } = this.context;
+    let file;
+    try {
+      file = await core.files.download(await caller(core, request, this.client), filePath(request));
+    } catch (error) {
+      return this.reply(this.failure(request.uuid, path, error));
+    }
+    this.reply(transferReply(request.uuid, path, { 'X-Recv-File-Socket': Buffer.from(filePath(request) ?? '').toString('base64'), 'X-File-Mode': String(file.mode), 'X-File-User': file.user, 'X-File-Group': file.group }));
+    this.gate = [];
+    try {
+      for await (const chunk of file.stream as AsyncIterable<Buffer>) {
+        for (let offset = 0; offset < chunk.length && !this.closed; offset += FILE_FRAME_BYTES) await frames.sendFrame(chunk.subarray(offset, offset + FILE_FRAME_BYTES));
+        if (this.closed) break;
+      }
+      if (!this.closed) await frames.sendFrame(Buffer.alloc(0));
+    } catch (error) {
+      // The reply promised a file: a half-sent one can only end the connection.
+      this.link.close(`file download failed: ${(error as Error).message}`);
+    } finally {
+      file.stream.destroy();
+      this.openGate();
+    }
+  }
+
+  /** TCP upload: authorised and checked before the reply, then the peer's data frames are the file until a zero-length frame. */
+  private async receive(request: MessageRequest, path: string): Promise<void> {
+    const frames = this.link.frames!;
+    const { core } = this.context;
+    const body = new UploadBody(frames);
+    let principal;
+    try {
+      principal = await caller(core, request, this.client);
+    } catch (error) {
+      return this.reply(this.failure(request.uuid, path, error));
+    }
+    const stored = core.files.upload(principal, filePath(request), body, { mode: headerOf(request, 'x-file-mode'), user: headerOf(request, 'x-file-user'), group: headerOf(request, 'x-file-group') });
+    // The service reads the body only once the caller, path and target passed: refused before, the reply says why.
+    const outcome = await Promise.race([body.reading.then(() => 'reading' as const), stored.then(() => 'done' as const, (error: unknown) => error)]);
+    if (outcome !== 'reading' && outcome !== 'done') return this.reply(this.failure(request.uuid, path, outcome));
+    this.upload = body;
+    this.reply(transferReply(request.uuid, path, { 'X-Send-File-Socket': Buffer.from(filePath(request) ?? '').toString('base64') }));
+    try {
+      await stored;
+    } catch (error) {
+      this.link.close(`file upload failed: ${(error as Error).message}`);
+    } finally {
+      this.upload = undefined;
+      frames.resumeInput();
+    }
+  }
+
+  private failure(uuid: string, path: string, error: unknown): ResponseMessage {
+    if (error instanceof ServiceError) return { ...errorResponse(uuid, path, error.status, error.message), headers: { 'content-type': 'application/json; charset=utf-8', ...error.headers } };
+    this.context.core.log.error(`file transfer failed: ${(error as Error)?.stack ?? String(error)}`);
+    return errorResponse(uuid, path, 500, 'Internal server error');
+  }
+}
+
+function transferReply(uuid: string, path: string, headers: Record<string, string>): ResponseMessage {
+  return { uuid, request_uri: path, http_status: 200, body_msg_type: 'application/json', headers: { 'content-type': 'application/json; charset=utf-8', ...headers }, body: Buffer.from(JSON.stringify({ message: 'file transfer follows on this connection' })) };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -85,6 +85,21 @@ function serveConnection(socket: Socket, client: string, options: TcpFaceOptions
       queuedBytes: () => socket.writableLength,
       close,
       jsonAsMap: () => framing === 'length',
+      frames: {
+        sendFrame: (bytes) =>
+          new Promise<void>((resolve) => {
+            if (socket.destroyed || socket.write(frame(framing, bytes))) return resolve();
+            const done = () => {
+              socket.off('drain', done);
+              socket.off('close', done);
+              resolve();
+            };
+            socket.once('drain', done);
+            socket.once('close', done);
+          }),
+        pauseInput: () => socket.pause(),
+        resumeInput: () => socket.resume(),
+      },
     },
     client,
     sessionLimits(() => core.config().Limits),
@@ -106,9 +121,7 @@ function serveConnection(socket: Socket, client: string, options: TcpFaceOptions
     }
     framing = reader.framing ?? framing;
     for (const message of frames) {
-      // A zero-length frame means "end of file" and only inside a file transfer.
-      if (message.length === 0) continue;
-      session.onMessage(message);
+      session.onFrame(message);
       if (closing) return;
     }
     if (session.loggedIn) socket.setTimeout(IDLE_SECONDS * 1000);
