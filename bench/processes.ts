@@ -53,10 +53,10 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export function startDaemon(home: string): Promise<Started> {
+export function startDaemon(home: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Started> {
   return startAndWait((port) => ({
     args: [MAIN],
-    env: { ...process.env, APPMESH_HOME: home, APPMESH_REST_RestListenPort: String(port), APPMESH_ADMIN_PASSWORD: ADMIN_PASSWORD },
+    env: { ...process.env, APPMESH_HOME: home, APPMESH_REST_RestListenPort: String(port), APPMESH_ADMIN_PASSWORD: ADMIN_PASSWORD, ...extraEnv },
     redact: home,
   }));
 }

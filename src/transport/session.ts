@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Core } from '../service/core.js';
-import { dispatchRaw, restReply, type RestReply } from './dispatcher.js';
+import { dispatchRaw, replyHeaders, restReply, type RestReply } from './dispatcher.js';
 import type { EventSink, EventSubscriptions, SubscribedEvent } from './event-subscriptions.js';
 import { decodeRequest, encodeResponse, errorResponse, type MessageRequest, type ResponseMessage } from './messages.js';
 import { subscriptionHandler } from './subscription-requests.js';
@@ -51,7 +51,8 @@ export class ApiSession implements EventSink {
   private refusedUnauthenticated = 0;
   private authenticated = false;
   private closed = false;
-  private readonly aborts = new AbortController();
+  /** One per request in flight: a signal shared by all would collect a listener per request served. */
+  private readonly aborts = new Set<AbortController>();
   /** Subscriptions whose id the peer has been told (events of the others wait, see deliver). */
   private readonly announced = new Set<string>();
   private readonly held = new Map<string, SubscribedEvent[]>();
@@ -113,7 +114,7 @@ export class ApiSession implements EventSink {
     if (this.closed) return;
     this.closed = true;
     this.context.subscriptions.dropSink(this);
-    this.aborts.abort();
+    for (const controller of this.aborts) controller.abort();
   }
 
   deliver(event: SubscribedEvent): boolean {
@@ -151,15 +152,32 @@ export class ApiSession implements EventSink {
   }
 
   private async serve(request: MessageRequest, path: string, hasToken: boolean): Promise<void> {
+    const controller = new AbortController();
+    this.aborts.add(controller);
+    try {
+      await this.serveWith(request, path, hasToken, controller.signal);
+    } finally {
+      this.aborts.delete(controller);
+    }
+  }
+
+  private async serveWith(request: MessageRequest, path: string, hasToken: boolean, signal: AbortSignal): Promise<void> {
     const { core, rest, subscriptions } = this.context;
     const forward = async (): Promise<RestReply> => {
-      const { status, headers, raw } = await dispatchRaw(rest, request, this.client, this.aborts.signal);
+      const { status, headers, raw } = await dispatchRaw(rest, request, this.client, signal);
       return restReply(status, headers, raw);
     };
     let reply: RestReply;
     try {
       const special = subscriptionHandler(request, core, subscriptions, this.client, forward, this);
-      reply = await (special ?? forward)();
+      if (!special) {
+        // The common case: REST's bytes go out as they are, never parsed and encoded again.
+        const { status, headers, raw } = await dispatchRaw(rest, request, this.client, signal);
+        if (this.closed) return;
+        if (status !== 401 && (hasToken || (LOGIN_PATHS.has(path) && status === 200))) this.authenticated = true;
+        return this.reply(this.message(request.uuid, path, status, replyHeaders(headers), raw));
+      }
+      reply = await special();
     } catch (error) {
       if (this.closed) return;
       core.log.error(`request on a persistent connection failed: ${(error as Error)?.stack ?? String(error)}`);
@@ -169,7 +187,7 @@ export class ApiSession implements EventSink {
     if (reply.http_status !== 401 && (hasToken || (LOGIN_PATHS.has(path) && reply.http_status === 200))) this.authenticated = true;
     const id = isRecord(reply.body) && typeof reply.body.subscription_id === 'string' ? reply.body.subscription_id : undefined;
     if (id) this.announced.add(id);
-    this.reply(this.message(request.uuid, path, reply));
+    this.reply(this.message(request.uuid, path, reply.http_status, reply.headers, replyBytes(reply)));
     if (id) this.release(id);
   }
 
@@ -187,9 +205,8 @@ export class ApiSession implements EventSink {
     }
   }
 
-  private message(uuid: string, path: string, reply: RestReply): ResponseMessage {
-    const bytes = replyBytes(reply);
-    const type = reply.headers['content-type'] ?? '';
+  private message(uuid: string, path: string, status: number, headers: Record<string, string>, bytes: Buffer): ResponseMessage {
+    const type = headers['content-type'] ?? '';
     const json = /^application\/(?:[\w.-]+\+)?json/i.test(type);
     let body: unknown = bytes;
     if (json && this.link.jsonAsMap() && bytes.length > 0) {
@@ -199,7 +216,7 @@ export class ApiSession implements EventSink {
         body = bytes;
       }
     }
-    return { uuid, request_uri: path, http_status: reply.http_status, body_msg_type: type.split(';')[0]!.trim(), headers: reply.headers, body };
+    return { uuid, request_uri: path, http_status: status, body_msg_type: type.split(';')[0]!.trim(), headers, body };
   }
 
   private reply(message: ResponseMessage): void {
