@@ -248,7 +248,7 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
   let exporter: MetricsExporter | undefined;
   let url = '';
   try {
-    rest = buildRestServer(core, { bodyLimit: config().Limits.RequestBodyLimitBytes, tls: tlsFiles(home, config()) });
+    rest = buildRestServer(core, { bodyLimit: config().Limits.RequestBodyLimitBytes, tls: tlsFiles(home, config()), subscriptions });
     if (config().MCP.Enabled) mountMcp(rest, core, subscriptions);
     const { RestEnabled, RestListenAddress: host, RestListenPort, PrometheusExporterListenPort } = config().REST;
     // REST.RestEnabled false: the pipeline still serves MQTT and in-process MCP, without a listener.

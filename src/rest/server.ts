@@ -19,11 +19,15 @@ import { registerObservabilityRoutes } from './routes/observability.js';
 import { registerHttpMetrics } from './http-metrics.js';
 import { guardConnections } from './connection-guard.js';
 import { watchRequestBodies } from './body-watchdog.js';
+import { registerEventStreamRoutes } from './routes/event-stream.js';
+import type { EventSubscriptions } from '../transport/event-subscriptions.js';
 
 export interface RestOptions {
   /** HTTPS files; `ca` verifies client certificates (when `verifyClient`) and the daemons requests are relayed to. */
   tls?: TlsFiles;
   bodyLimit: number;
+  /** The core's event subscriptions: with them, Server-Sent Events are served. */
+  subscriptions?: EventSubscriptions;
 }
 
 const CONNECTIONS_CHECK_MS = 1000;
@@ -127,6 +131,7 @@ export function buildRestServer(core: Core, options: RestOptions): FastifyInstan
   registerTaskRoutes(app, core);
   registerConfigRoutes(app, core);
   registerObservabilityRoutes(app, core);
+  if (options.subscriptions) registerEventStreamRoutes(app, core, options.subscriptions);
   return app;
 }
 

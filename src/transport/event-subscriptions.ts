@@ -5,6 +5,8 @@ import { badRequest, notFound } from '../service/errors.js';
 /** Canonical order of the subscription API. */
 export const EVENT_TYPES: readonly AppEventType[] = ['START', 'EXIT', 'STDOUT', 'HEALTH', 'STATUS', 'REMOVED'];
 export const ALL_APPS = '*';
+/** Events kept for resuming clients (SSE's Last-Event-ID): the latest this many, all apps together. */
+const REPLAY_WINDOW = 1024;
 
 export interface EventSubscription {
   id: string;
@@ -39,6 +41,15 @@ export function parseEventTypes(text: string | undefined): AppEventType[] {
  */
 export class EventSubscriptions {
   private readonly byId = new Map<string, EventSubscription>();
+  /** The latest events, oldest first, for clients that resume (SSE's Last-Event-ID). */
+  private readonly recent: AppEvent[] = [];
+
+  constructor(private readonly replayWindow = REPLAY_WINDOW) {}
+
+  /** Events after `sequence` still in the window that a subscription would have received, in order. */
+  replaySince(sequence: number, subscription: Pick<EventSubscription, 'app' | 'events'>): AppEvent[] {
+    return this.recent.filter((e) => e.sequence > sequence && (subscription.app === ALL_APPS || e.app_name === subscription.app) && subscription.events.includes(e.event_type));
+  }
 
   /** How many subscriptions a user holds now. */
   heldBy(owner: string): number {
@@ -83,6 +94,8 @@ export class EventSubscriptions {
 
   /** Hands an event to every sink whose subscription matches, in the order events come; a failed delivery ends that subscription. */
   deliver(event: AppEvent): void {
+    this.recent.push(event);
+    if (this.recent.length > this.replayWindow) this.recent.shift();
     for (const [id, s] of this.byId) {
       if (!s.sink || (s.app !== event.app_name && s.app !== ALL_APPS) || !s.events.includes(event.event_type)) continue;
       let delivered = false;

@@ -14,7 +14,7 @@ export function registerSystemRoutes(app: FastifyInstance, _core: Core): void {
   // Events are pushed over a lasting connection; plain HTTP has none (App Mesh answers 405 too).
   const noPush = async (_request: unknown, reply: FastifyReply) =>
     reply.code(405).send({
-      message: 'Subscribe requires a persistent connection (TCP or WebSocket); MQTT delivers events on <prefix>/<node>/events/<app>/<EVENT>',
+      message: 'Subscribe requires a persistent connection (TCP or WebSocket); over HTTP, GET /appmesh/app/{name}/events streams them as Server-Sent Events; MQTT delivers them on <prefix>/<node>/events/<app>/<EVENT>',
     });
   app.post('/appmesh/app/:name/subscribe', noPush);
   app.post('/appmesh/subscribe', noPush);
