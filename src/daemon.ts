@@ -45,7 +45,8 @@ import { listenError } from './config/listen-error.js';
 import { startMetricsExporter, type MetricsExporter } from './observability/metrics-exporter.js';
 import { mountMcp } from '../tools/mount.js';
 import type { MqttFace } from '../bridges/mqtt/index.js';
-import { EventSubscriptions } from './transport/event-subscriptions.js';
+import { EventSubscriptions, type MayRead } from './transport/event-subscriptions.js';
+import type { AppDefinition } from './supervisor/app-definition.js';
 import { startTcpFace, type TcpFace } from './transport/tcp/tcp-face.js';
 import { startWebSocketFace, type WebSocketFace } from './transport/websocket/websocket-face.js';
 import { Logger } from './util/log.js';
@@ -237,7 +238,7 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
   };
 
   // One registry of live event subscriptions for every face that pushes (MQTT, TCP, WebSocket).
-  const subscriptions = new EventSubscriptions();
+  const subscriptions = new EventSubscriptions(eventReader(authorizer, supervisor));
   const deliverEvent = (event: AppEvent): void => subscriptions.deliver(event);
   supervisor.events.on('event', deliverEvent);
   const wantsStdout = (appName: string): boolean => subscriptions.wants({ app_name: appName, event_type: 'STDOUT' });
@@ -333,6 +334,22 @@ async function startTransport<Face extends { port: number }>(
     core.log.error(`${name} transport is off: ${listenError(error, { address: host, port, addressKey: 'REST.RestListenAddress', portKey }).message}`);
     return undefined;
   }
+}
+
+/** Who may read an event now: app-subscribe and read access to its app (a REMOVED app judged by its last definition). */
+function eventReader(authorizer: Authorizer, supervisor: Supervisor): MayRead {
+  const lastSeen = new Map<string, AppDefinition>();
+  return (principal, event) => {
+    const current = supervisor.get(event.app_name)?.definition;
+    if (current) {
+      lastSeen.delete(event.app_name);
+      lastSeen.set(event.app_name, current);
+      // Bounded: only a recently removed app needs its last definition.
+      if (lastSeen.size > 4096) lastSeen.delete(lastSeen.keys().next().value!);
+    }
+    const definition = current ?? lastSeen.get(event.app_name);
+    return definition !== undefined && authorizer.hasPermission(principal, 'app-subscribe') && authorizer.canAccess(principal, definition, 'read');
+  };
 }
 
 function isLoopback(host: string): boolean {

@@ -2,7 +2,7 @@ import { decode, encode } from '@msgpack/msgpack';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { Logger } from '../src/util/log.js';
-import { ADMIN_PASSWORD, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+import { ADMIN_PASSWORD, login, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 type Message = Record<string, unknown>;
 
@@ -89,6 +89,29 @@ describe('WebSocket transport (subprotocol appmesh-ws, msgpack)', () => {
     expect(lines.some((line) => /WebSocket connection from .* closed: not a msgpack message/.test(line))).toBe(true);
     expect((await bystander.call({ http_method: 'POST', request_uri: '/appmesh/login', headers: { Authorization: basic } })).http_status).toBe(200);
     bystander.ws.close();
+  });
+
+  test('the ACL applies at each delivery: a subscriber whose role loses app-subscribe gets no further events', async () => {
+    expect((await d.request('POST', '/appmesh/role/watchers', { body: ['app-subscribe', 'app-view'] })).status).toBe(200);
+    expect((await d.request('PUT', '/appmesh/user/watcher', { body: { key: 'Watcher-Password-1', group: 'watchers', roles: ['watchers'] } })).status).toBe(200);
+    expect((await d.request('PUT', '/appmesh/app/acl-watched', { body: { command: 'sh -c "echo run"', permission: 22, status: 0 } })).status).toBe(200);
+    const token = await login(d.url, 'watcher', 'Watcher-Password-1');
+    const c = await open();
+    const sub = await c.call({ http_method: 'POST', request_uri: '/appmesh/app/acl-watched/subscribe', headers: { Authorization: token }, query: { events: 'START,EXIT' } });
+    expect(sub.http_status).toBe(200);
+    expect((await d.request('POST', '/appmesh/app/acl-watched/enable')).status).toBe(200);
+    await expect.poll(() => c.events.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+    expect((await d.request('POST', '/appmesh/app/acl-watched/disable')).status).toBe(200);
+    // The role no longer grants app-subscribe: the next run's events must not reach the watcher.
+    expect((await d.request('POST', '/appmesh/role/watchers', { body: ['app-view'] })).status).toBe(200);
+    const admin = await open();
+    await admin.call({ http_method: 'POST', request_uri: '/appmesh/app/acl-watched/subscribe', headers: { Authorization: d.token }, query: { events: 'EXIT' } });
+    const seen = c.events.length;
+    expect((await d.request('POST', '/appmesh/app/acl-watched/enable')).status).toBe(200);
+    await expect.poll(() => admin.events.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    expect(c.events.length).toBe(seen);
+    c.ws.close();
+    admin.ws.close();
   });
 
   test('a connection without the appmesh-ws subprotocol is refused', async () => {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AppEvent, AppEventType } from '../supervisor/events.js';
 import { badRequest, notFound } from '../service/errors.js';
+import type { Principal } from '../auth/principal.js';
 
 /** Canonical order of the subscription API. */
 export const EVENT_TYPES: readonly AppEventType[] = ['START', 'EXIT', 'STDOUT', 'HEALTH', 'STATUS', 'REMOVED'];
@@ -16,7 +17,12 @@ export interface EventSubscription {
   events: AppEventType[];
   /** Where its events go, for faces that deliver per subscription (TCP, WebSocket, SSE); MQTT publishes on shared topics. */
   sink?: EventSink;
+  /** Who subscribed: each delivery to a sink is checked against what the user may read now. */
+  principal?: Principal;
 }
+
+/** Whether a user may still read an event (permissions and app ACL as they are at delivery). */
+export type MayRead = (principal: Principal, event: AppEvent) => boolean;
 
 /** A subscription's own copy of an event. */
 export type SubscribedEvent = AppEvent & { subscription_id: string };
@@ -44,11 +50,14 @@ export class EventSubscriptions {
   /** The latest events, oldest first, for clients that resume (SSE's Last-Event-ID). */
   private readonly recent: AppEvent[] = [];
 
-  constructor(private readonly replayWindow = REPLAY_WINDOW) {}
+  constructor(private readonly mayRead: MayRead = () => true, private readonly replayWindow = REPLAY_WINDOW) {}
 
   /** Events after `sequence` still in the window that a subscription would have received, in order. */
-  replaySince(sequence: number, subscription: Pick<EventSubscription, 'app' | 'events'>): AppEvent[] {
-    return this.recent.filter((e) => e.sequence > sequence && (subscription.app === ALL_APPS || e.app_name === subscription.app) && subscription.events.includes(e.event_type));
+  replaySince(sequence: number, subscription: Pick<EventSubscription, 'app' | 'events' | 'principal'>): AppEvent[] {
+    const { principal } = subscription;
+    return this.recent.filter(
+      (e) => e.sequence > sequence && (subscription.app === ALL_APPS || e.app_name === subscription.app) && subscription.events.includes(e.event_type) && (!principal || this.mayRead(principal, e)),
+    );
   }
 
   /** How many subscriptions a user holds now. */
@@ -58,8 +67,8 @@ export class EventSubscriptions {
     return held;
   }
 
-  add(owner: string, app: string, events: AppEventType[], sink?: EventSink): EventSubscription {
-    const subscription: EventSubscription = { id: randomUUID(), owner, app, events, ...(sink ? { sink } : {}) };
+  add(owner: string, app: string, events: AppEventType[], sink?: EventSink, principal?: Principal): EventSubscription {
+    const subscription: EventSubscription = { id: randomUUID(), owner, app, events, ...(sink ? { sink } : {}), ...(principal ? { principal } : {}) };
     this.byId.set(subscription.id, subscription);
     return subscription;
   }
@@ -98,6 +107,8 @@ export class EventSubscriptions {
     if (this.recent.length > this.replayWindow) this.recent.shift();
     for (const [id, s] of this.byId) {
       if (!s.sink || (s.app !== event.app_name && s.app !== ALL_APPS) || !s.events.includes(event.event_type)) continue;
+      // Permissions may have changed since the subscription was made: what the user may not read now is not sent.
+      if (s.principal && !this.mayRead(s.principal, event)) continue;
       let delivered = false;
       try {
         delivered = s.sink.deliver({ ...event, subscription_id: id });

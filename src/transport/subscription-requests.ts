@@ -37,7 +37,7 @@ export function subscriptionHandler(request: ApiRequest, core: Core, subscriptio
       const name = pathName(appPath[1]);
       const events = parseEventTypes(target.param('events'));
       core.apps.authorizeSubscription(principal, name, false, subscriptions.heldBy(principal.name));
-      const subscription = subscriptions.add(principal.name, name, events, sink);
+      const subscription = subscriptions.add(principal.name, name, events, sink, principal);
       return jsonReply(200, { subscription_id: subscription.id, app_name: name, events });
     });
   }
@@ -46,7 +46,7 @@ export function subscriptionHandler(request: ApiRequest, core: Core, subscriptio
       const principal = await subscriber(core, target, client);
       const events = parseEventTypes(target.param('events'));
       core.apps.authorizeSubscription(principal, undefined, false, subscriptions.heldBy(principal.name));
-      const subscription = subscriptions.add(principal.name, ALL_APPS, events, sink);
+      const subscription = subscriptions.add(principal.name, ALL_APPS, events, sink, principal);
       return jsonReply(200, { subscription_id: subscription.id, app_name: ALL_APPS, events });
     });
   }
@@ -64,7 +64,7 @@ export function subscriptionHandler(request: ApiRequest, core: Core, subscriptio
       const principal = await subscriber(core, target, client);
       const name = pathName(registration[1]);
       core.apps.authorizeSubscription(principal, name, true, subscriptions.heldBy(principal.name));
-      const subscription = subscriptions.add(principal.name, name, parseEventTypes(wanted), sink);
+      const subscription = subscriptions.add(principal.name, name, parseEventTypes(wanted), sink, principal);
       let reply: RestReply;
       try {
         reply = await forward();

@@ -35,7 +35,7 @@ export function registerEventStreamRoutes(app: FastifyInstance, core: Core, subs
       return true;
     };
     const sink: EventSink = { deliver: (event) => write(event, event.subscription_id) };
-    const subscription = subscriptions.add(principal.name, name ?? ALL_APPS, events, sink);
+    const subscription = subscriptions.add(principal.name, name ?? ALL_APPS, events, sink, principal);
     out.write(`: subscription ${subscription.id}\n\n`);
     if (Number.isSafeInteger(lastSeen)) for (const event of subscriptions.replaySince(lastSeen, subscription)) write(event, subscription.id);
     const keepalive = setInterval(() => out.write(': keep-alive\n\n'), KEEPALIVE_MS);
