@@ -8,7 +8,7 @@ import type { ConfigDocument } from './config/config-schema.js';
 import { hashPassword, randomPassword } from './auth/password.js';
 import { SecretBox } from './auth/secret-box.js';
 import { SecurityStore } from './auth/security-store.js';
-import { TokenService } from './auth/token-service.js';
+import { FILE_AUDIENCE, TokenService } from './auth/token-service.js';
 import { TokenBlacklist } from './auth/token-blacklist.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { resolveExecIdentity } from './auth/exec-user.js';
@@ -279,7 +279,16 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
   const mqtt = options.listen === false || !config().MQTT.Enabled ? undefined : await (await import('../bridges/mqtt/index.js')).startMqttFace({ core, rest, supervisor, authorizer, home, log, subscriptions });
 
   const tcp = options.listen === false ? undefined : await startTransport('TCP', 'REST.RestTcpPort', options.tcpPort, core.config().REST.RestTcpPort, core, home, options, (where) => startTcpFace({ core, rest, subscriptions, ...where }));
-  const webSocket = options.listen === false ? undefined : await startTransport('WebSocket', 'REST.WebSocketPort', options.webSocketPort, core.config().REST.WebSocketPort, core, home, options, (where) => startWebSocketFace({ core, rest, subscriptions, ...where }));
+  const webSocket = options.listen === false ? undefined : await startTransport('WebSocket', 'REST.WebSocketPort', options.webSocketPort, core.config().REST.WebSocketPort, core, home, options, (where) =>
+    startWebSocketFace({
+      core,
+      rest,
+      subscriptions,
+      ...where,
+      // 30 s for the one transfer the reply announces, valid on the file routes only.
+      fileToken: async (principal) => (await tokens.issue(principal.name, security.user(principal.name)?.roles ?? [], FILE_AUDIENCE, 30)).token,
+    }),
+  );
 
   return {
     home,

@@ -1,3 +1,7 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { decode, encode } from '@msgpack/msgpack';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
@@ -70,6 +74,39 @@ describe('WebSocket transport (subprotocol appmesh-ws, msgpack)', () => {
     expect(events[0]!.event_type).toBe('START');
     expect(events.filter((e) => e.event_type === 'STDOUT').map((e) => e.data.output).join('')).toContain('ws-line');
     expect(events.every((e) => e.subscription_id === id)).toBe(true);
+    c.ws.close();
+  });
+
+  test('a file both ways: the reply carries a short file token, the bytes go over HTTP on the same port', async () => {
+    const scratch = await mkdtemp(join(tmpdir(), 'appmesh-ws-files-'));
+    const content = randomBytes(2 * 1024 * 1024 + 5);
+    const remote = join(scratch, 'remote.bin');
+    const c = await open();
+    const headers = { Authorization: d.token };
+    const httpBase = wsUrl.replace('ws://', 'http://');
+
+    const up = await c.call({ http_method: 'POST', request_uri: '/appmesh/file/upload', headers: { ...headers, 'X-File-Path': encodeURIComponent(remote), 'X-Send-File-Socket': 'true' } });
+    expect(up.http_status).toBe(200);
+    const upToken = (up.headers as Record<string, string>).Authorization!;
+    const put = await fetch(`${httpBase}appmesh/file/upload/ws`, { method: 'POST', headers: { Authorization: upToken, 'X-File-Path': remote, 'X-File-Mode': String(0o640) }, body: content });
+    expect(put.status).toBe(201);
+    expect(await put.json()).toEqual({ status: 'success', file: 'remote.bin', size: content.length });
+    expect((await stat(remote)).mode & 0o777).toBe(0o640);
+
+    const down = await c.call({ http_method: 'GET', request_uri: '/appmesh/file/download', headers: { ...headers, 'X-File-Path': encodeURIComponent(remote), 'X-Recv-File-Socket': 'true' } });
+    expect(down.http_status).toBe(200);
+    const downToken = (down.headers as Record<string, string>).Authorization!;
+    const got = await fetch(`${httpBase}appmesh/file/download/ws`, { headers: { Authorization: downToken, 'X-File-Path': remote } });
+    expect(got.status).toBe(200);
+    expect(got.headers.get('x-file-mode')).toBe(String(0o640));
+    const digest = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+    expect(digest(new Uint8Array(await got.arrayBuffer()))).toBe(digest(content));
+    expect(digest(await readFile(remote))).toBe(digest(content));
+    await writeFile(join(scratch, 'unused'), '');
+
+    // The file token is for files only, and a service token is no file token.
+    expect((await fetch(`${httpBase}appmesh/applications`, { headers: { Authorization: `Bearer ${downToken}` } })).status).toBe(401);
+    expect((await fetch(`${httpBase}appmesh/file/download/ws`, { headers: { Authorization: d.token, 'X-File-Path': remote } })).status).toBe(401);
     c.ws.close();
   });
 

@@ -7,6 +7,7 @@ import { decodeRequest, encodeResponse, errorResponse, type MessageRequest, type
 import { subscriptionHandler } from './subscription-requests.js';
 import { caller, FILE_FRAME_BYTES, filePath, headerOf, transferKind, UploadBody, type FileFrames } from './file-transfer.js';
 import { ServiceError } from '../service/errors.js';
+import type { Principal } from '../auth/principal.js';
 
 /** What the core gives every persistent face. */
 export interface FaceContext {
@@ -26,6 +27,8 @@ export interface ConnectionLink {
   jsonAsMap(): boolean;
   /** Raw data frames for file transfer (TCP); absent: the face has none. */
   frames?: FileFrames;
+  /** A short token for the file routes of the face's HTTP side (WebSocket), issued to the caller. */
+  fileToken?: (principal: Principal) => Promise<string>;
 }
 
 export interface SessionLimits {
@@ -104,8 +107,8 @@ export class ApiSession implements EventSink {
       return this.reply(errorResponse(request.uuid, path, 429, `Too many requests in flight on this connection (at most ${this.limits().maxInFlight})`));
     }
     this.inFlight++;
-    const kind = this.link.frames ? transferKind(request) : undefined;
-    const served = kind === 'download' ? this.download(request, path) : kind === 'upload' ? this.receive(request, path) : this.serve(request, path, hasToken);
+    const kind = this.link.frames || this.link.fileToken ? transferKind(request) : undefined;
+    const served = kind && this.link.fileToken ? this.fileTokenReply(request, path) : kind === 'download' ? this.download(request, path) : kind === 'upload' ? this.receive(request, path) : this.serve(request, path, hasToken);
     void served.finally(() => this.inFlight--);
   }
 
@@ -287,6 +290,16 @@ export class ApiSession implements EventSink {
     } finally {
       this.upload = undefined;
       frames.resumeInput();
+    }
+  }
+
+  /** WebSocket file transfer: the reply's Authorization header is a file token for the HTTP routes of the same port. */
+  private async fileTokenReply(request: MessageRequest, path: string): Promise<void> {
+    try {
+      const token = await this.link.fileToken!(await caller(this.context.core, request, this.client));
+      this.reply(transferReply(request.uuid, path, { Authorization: token }));
+    } catch (error) {
+      this.reply(this.failure(request.uuid, path, error));
     }
   }
 

@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { TlsFiles } from '../../config/tls-files.js';
 import { ConnectionCaps } from '../connection-caps.js';
+import type { Principal } from '../../auth/principal.js';
+import { serveFileRoute } from './file-routes.js';
 import { ApiSession, type FaceContext } from '../session.js';
 import { FRAME_OVERHEAD_BYTES, IDLE_SECONDS, sessionLimits } from '../tcp/tcp-face.js';
 
@@ -14,6 +16,8 @@ export interface WebSocketFaceOptions extends FaceContext {
   host: string;
   port: number;
   tls?: TlsFiles;
+  /** Issues the short file token of a file transfer (audience appmesh-file-service). */
+  fileToken: (principal: Principal) => Promise<string>;
 }
 
 export interface WebSocketFace {
@@ -34,7 +38,9 @@ export async function startWebSocketFace(options: WebSocketFaceOptions): Promise
   const { core, rest } = options;
   const limits = () => core.config().Limits;
   const caps = new ConnectionCaps(() => ({ maxConnections: limits().MaxConnections, maxPerAddress: limits().MaxConnectionsPerAddress }));
-  const serveHttp = (request: IncomingMessage, response: import('node:http').ServerResponse) => rest.routing(request, response);
+  const serveHttp = (request: IncomingMessage, response: ServerResponse) => {
+    if (!serveFileRoute(core, request, response)) rest.routing(request, response);
+  };
   const server: Server = options.tls
     ? createHttpsServer({ cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key), minVersion: 'TLSv1.2', ...(options.tls.verifyClient ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, serveHttp)
     : createHttpServer(serveHttp);
@@ -94,6 +100,7 @@ function serveConnection(ws: WebSocket, client: string, options: WebSocketFaceOp
       queuedBytes: () => ws.bufferedAmount,
       close: (reason) => close(reason, reason.startsWith('not a msgpack message') ? INVALID_PAYLOAD : POLICY_VIOLATION),
       jsonAsMap: () => false,
+      fileToken: options.fileToken,
     },
     client,
     sessionLimits(() => core.config().Limits),
