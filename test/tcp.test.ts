@@ -181,6 +181,42 @@ describe('the 8-byte framing of current clients', () => {
   });
 });
 
+describe('bounds and ownership on one connection', () => {
+  const basic = `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}`;
+
+  test('requests in flight beyond 32 get 429 without being served; the connection serves on', async () => {
+    const { socket, next } = await raw();
+    socket.write(framed(encode({ uuid: 'login', http_method: 'POST', request_uri: '/appmesh/login', headers: { Authorization: basic } })));
+    const token = (JSON.parse(Buffer.from((await next()).body as Uint8Array).toString()) as { access_token: string }).access_token;
+    for (let i = 0; i < 40; i++) {
+      socket.write(framed(encode({ uuid: `slow-${i}`, http_method: 'POST', request_uri: '/appmesh/app/syncrun', headers: { Authorization: token }, query: { timeout: 10 }, body: Buffer.from(JSON.stringify({ command: 'sleep 1' })) })));
+    }
+    const replies = await Promise.all(Array.from({ length: 40 }, () => next()));
+    const statuses = replies.map((r) => r.http_status);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(8);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(32);
+    socket.destroy();
+  }, 30_000);
+
+  test('another user cannot remove a subscription: it looks unknown (404)', async () => {
+    expect((await d.request('PUT', '/appmesh/user/tcp-mallory', { body: { key: 'Tcp-Mallory-Password-1', group: 'mallory', roles: ['manage', 'view'] } })).status).toBe(200);
+    const owner = npmClient();
+    try {
+      await owner.login('admin', ADMIN_PASSWORD);
+      const { subscription_id: id } = await owner.subscribe('*', ['EXIT'], () => undefined);
+      const { socket, next } = await raw();
+      socket.write(framed(encode({ uuid: 'l', http_method: 'POST', request_uri: '/appmesh/login', headers: { Authorization: `Basic ${Buffer.from('tcp-mallory:Tcp-Mallory-Password-1').toString('base64')}` } })));
+      const token = (JSON.parse(Buffer.from((await next()).body as Uint8Array).toString()) as { access_token: string }).access_token;
+      socket.write(framed(encode({ uuid: 'u', http_method: 'DELETE', request_uri: '/appmesh/subscribe', headers: { Authorization: token }, query: { subscription_id: id } })));
+      expect((await next()).http_status).toBe(404);
+      socket.destroy();
+      await owner.unsubscribe(id);
+    } finally {
+      owner.close();
+    }
+  });
+});
+
 describe('bad frames close that connection with a logged reason; the daemon serves on', () => {
   const cases: [string, (socket: TLSSocket) => void, RegExp][] = [
     ['wrong magic', (s) => s.write(Buffer.concat([framed(encode({ uuid: 'x', http_method: 'GET', request_uri: '/appmesh/readyz' })), Buffer.from([0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 1, 0])])), /bad frame magic/],
