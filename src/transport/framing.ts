@@ -18,6 +18,8 @@ export interface FrameReaderOptions {
 export class FrameReader {
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
+  /** Bytes the frame being received needs in all: until they are here, chunks are only collected (no copy per chunk). */
+  private awaiting = 0;
   framing: Framing | undefined;
 
   constructor(private readonly options: FrameReaderOptions) {}
@@ -26,6 +28,8 @@ export class FrameReader {
   push(chunk: Buffer): Buffer[] {
     this.buffered.push(chunk);
     this.bufferedBytes += chunk.length;
+    if (this.bufferedBytes < this.awaiting) return [];
+    this.awaiting = 0;
     const frames: Buffer[] = [];
     let data = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered, this.bufferedBytes);
     let offset = 0;
@@ -39,7 +43,10 @@ export class FrameReader {
       if (available < headerBytes) break;
       const length = this.framing === 'magic' ? data.readUInt32BE(offset + 4) : first;
       if (length > this.options.maxFrameBytes) throw new FrameError(`frame of ${length} bytes is above the bound of ${this.options.maxFrameBytes}`);
-      if (available < headerBytes + length) break;
+      if (available < headerBytes + length) {
+        this.awaiting = headerBytes + length;
+        break;
+      }
       frames.push(data.subarray(offset + headerBytes, offset + headerBytes + length));
       offset += headerBytes + length;
     }
