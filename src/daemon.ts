@@ -47,6 +47,7 @@ import { mountMcp } from '../tools/mount.js';
 import type { MqttFace } from '../bridges/mqtt/index.js';
 import { EventSubscriptions, type MayRead } from './transport/event-subscriptions.js';
 import type { AppDefinition } from './supervisor/app-definition.js';
+import type { Principal } from './auth/principal.js';
 import { startTcpFace, type TcpFace } from './transport/tcp/tcp-face.js';
 import { startWebSocketFace, type WebSocketFace } from './transport/websocket/websocket-face.js';
 import { Logger } from './util/log.js';
@@ -238,7 +239,7 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
   };
 
   // One registry of live event subscriptions for every face that pushes (MQTT, TCP, WebSocket).
-  const subscriptions = new EventSubscriptions(eventReader(authorizer, supervisor));
+  const subscriptions = new EventSubscriptions(eventReader(authorizer, supervisor, security, blacklist));
   const deliverEvent = (event: AppEvent): void => subscriptions.deliver(event);
   supervisor.events.on('event', deliverEvent);
   const wantsStdout = (appName: string): boolean => subscriptions.wants({ app_name: appName, event_type: 'STDOUT' });
@@ -345,10 +346,24 @@ async function startTransport<Face extends { port: number }>(
   }
 }
 
-/** Who may read an event now: app-subscribe and read access to its app (a REMOVED app judged by its last definition). */
-function eventReader(authorizer: Authorizer, supervisor: Supervisor): MayRead {
+/**
+ * Who may read an event now: a subscriber whose token still holds (not expired, revoked, or
+ * ended by a password change or lock), with app-subscribe and read access to the event's app (a
+ * REMOVED app judged by its last definition).
+ */
+function eventReader(authorizer: Authorizer, supervisor: Supervisor, security: SecurityStore, blacklist: TokenBlacklist): MayRead {
   const lastSeen = new Map<string, AppDefinition>();
+  const tokenHolds = (principal: Principal): boolean => {
+    if (principal.expiresAt !== undefined && principal.expiresAt * 1000 <= Date.now()) return false;
+    if (principal.tokenId && blacklist.has(principal.tokenId)) return false;
+    const user = security.user(principal.name);
+    if (!user || user.locked) return false;
+    const epochMs = user.token_epoch_ms ?? (user.token_epoch ? user.token_epoch * 1000 + 999 : 0);
+    // The principal knows its issue time to the second: ended when surely issued up to the epoch.
+    return !epochMs || (principal.issuedAt ?? 0) * 1000 + 999 > epochMs;
+  };
   return (principal, event) => {
+    if (!tokenHolds(principal)) return false;
     const current = supervisor.get(event.app_name)?.definition;
     if (current) {
       lastSeen.delete(event.app_name);

@@ -151,6 +151,21 @@ describe('WebSocket transport (subprotocol appmesh-ws, msgpack)', () => {
     admin.ws.close();
   });
 
+  test('a subscription ends with its token: after logoff no further events reach it', async () => {
+    expect((await d.request('PUT', '/appmesh/app/logoff-watched', { body: { command: 'sh -c "echo run"', status: 0 } })).status).toBe(200);
+    const token = await login(d.url, 'admin', ADMIN_PASSWORD);
+    const c = await open();
+    expect((await c.call({ http_method: 'POST', request_uri: '/appmesh/app/logoff-watched/subscribe', headers: { Authorization: token }, query: { events: 'EXIT' } })).http_status).toBe(200);
+    expect((await fetch(`${d.url}/appmesh/self/logoff`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
+    const witness = await open();
+    await witness.call({ http_method: 'POST', request_uri: '/appmesh/app/logoff-watched/subscribe', headers: { Authorization: d.token }, query: { events: 'EXIT' } });
+    expect((await d.request('POST', '/appmesh/app/logoff-watched/enable')).status).toBe(200);
+    await expect.poll(() => witness.events.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    expect(c.events).toHaveLength(0);
+    c.ws.close();
+    witness.ws.close();
+  });
+
   test('a connection without the appmesh-ws subprotocol is refused', async () => {
     const ws = new WebSocket(wsUrl);
     const outcome = await new Promise<string>((ok) => {
