@@ -236,3 +236,26 @@ describe('bad frames close that connection with a logged reason; the daemon serv
     expect((await d.request('GET', '/appmesh/readyz')).status).toBe(200);
   });
 });
+
+describe('without a certificate: plain TCP on loopback', () => {
+  test('serves plain TCP, and a connection that does not authenticate in time is closed', async () => {
+    const plain = await startTestDaemon({ tcpPort: 0, logger: new Logger('INFO', (line) => lines.push(line)), env: { APPMESH_Limits_HeadersTimeoutSeconds: '1' } });
+    try {
+      const { createConnection } = await import('node:net');
+      const talk = createConnection({ host: '127.0.0.1', port: plain.daemon.tcp!.port });
+      await new Promise<void>((ok) => talk.once('connect', () => ok()));
+      const reply = new Promise<Record<string, unknown>>((ok) => talk.once('data', (chunk: Buffer) => ok(decode(chunk.subarray(8)) as Record<string, unknown>)));
+      talk.write(framed(encode({ uuid: 'p', http_method: 'POST', request_uri: '/appmesh/login', headers: { Authorization: `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}` } })));
+      expect((await reply).http_status).toBe(200);
+      talk.destroy();
+
+      const silent = createConnection({ host: '127.0.0.1', port: plain.daemon.tcp!.port });
+      const started = Date.now();
+      await new Promise<void>((ok) => silent.once('close', () => ok()));
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(lines.some((line) => line.includes('closed: no authentication in time'))).toBe(true);
+    } finally {
+      await plain.stop();
+    }
+  }, 20_000);
+});
