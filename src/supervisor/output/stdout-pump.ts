@@ -22,6 +22,8 @@ export class StdoutPump {
   private running = false;
   /** The file was not read while nobody listened: start from its current end next time. */
   private lost = false;
+  /** Counts runs, so a pass scheduled for one run never reads the next run's file. */
+  private generation = 0;
 
   constructor(
     private readonly file: string,
@@ -35,6 +37,7 @@ export class StdoutPump {
     this.running = true;
     this.position = 0;
     this.lost = false;
+    this.generation++;
     this.poke();
   }
 
@@ -64,12 +67,18 @@ export class StdoutPump {
     this.timer = undefined;
   }
 
+  /**
+   * Reads at most MAX_PER_PUMP bytes, so one busy output cannot hold the event loop; what is left
+   * is read in the next turn of the loop, not at the next poll, so a fast writer is never outrun
+   * and the end of a run is never cut (the output file itself is capped).
+   */
   private pump(final: boolean): void {
     if (!this.wanted()) {
       this.lost = true;
       return;
     }
     const chunks: StdoutChunk[] = [];
+    let more = false;
     let fd: number | undefined;
     try {
       fd = openSync(this.file, 'r');
@@ -88,17 +97,24 @@ export class StdoutPump {
         this.position += take;
         budget -= read;
         if (atEnd || take === 0) break;
+        more = budget <= 0;
       }
     } catch {
       // The file went away (the app was removed): nothing more to read.
     } finally {
       if (fd !== undefined) closeSync(fd);
     }
-    if (final) {
+    if (final && !more) {
       if (chunks.length === 0) chunks.push({ output: '', position: this.position, finished: true });
       chunks[chunks.length - 1].finished = true;
     }
     for (const chunk of chunks) this.emit(chunk);
+    if (more) {
+      const generation = this.generation;
+      setImmediate(() => {
+        if (generation === this.generation) this.pump(final);
+      });
+    }
   }
 }
 
