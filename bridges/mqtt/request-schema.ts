@@ -1,18 +1,8 @@
 import { z } from 'zod';
-
-const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+import { requestEnvelope } from '../../src/transport/request-envelope.js';
 
 /** A request as devices publish it to `<prefix>/<node>/request` (the App Mesh Request fields). */
-export const mqttRequestSchema = z.object({
-  uuid: z.string().min(1).max(128),
-  http_method: z
-    .string()
-    .transform((s) => s.trim().toUpperCase())
-    .pipe(z.string().regex(/^[A-Z]{1,16}$/, 'must be an HTTP method')),
-  // A path, never an absolute URL: the request is served by this daemon only.
-  request_uri: z.string().max(8192).regex(/^\/(?!\/)/, 'must be a path starting with /'),
-  query: z.record(z.string(), z.union([scalar, z.array(scalar)])).optional(),
-  headers: z.record(z.string(), scalar).optional(),
+export const mqttRequestSchema = requestEnvelope.extend({
   /** A string is sent as is; any other JSON value as JSON; with body_encoding base64, bytes. */
   body: z.unknown().optional(),
   body_encoding: z.literal('base64').optional(),

@@ -2,22 +2,11 @@ import { isUtf8 } from 'node:buffer';
 import { decode, encode } from '@msgpack/msgpack';
 import { z } from 'zod';
 import type { ApiRequest } from './dispatcher.js';
-
-// The npm client 1.2.0 sends numbers in headers and query: they mean their text.
-const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+import { requestEnvelope } from './request-envelope.js';
 
 /** A request message (msgpack map) of the TCP and WebSocket transports. */
-const requestSchema = z.object({
-  uuid: z.string().min(1).max(128),
-  http_method: z
-    .string()
-    .transform((s) => s.trim().toUpperCase())
-    .pipe(z.string().regex(/^[A-Z]{1,16}$/, 'must be an HTTP method')),
-  // A path, never an absolute URL: the request is served by this daemon only.
-  request_uri: z.string().max(8192).regex(/^\/(?!\/)/, 'must be a path starting with /'),
+const requestSchema = requestEnvelope.extend({
   client_addr: z.unknown().optional(),
-  query: z.record(z.string(), z.union([scalar, z.array(scalar)])).optional(),
-  headers: z.record(z.string(), scalar).optional(),
   body: z.union([z.instanceof(Uint8Array), z.string(), z.null()]).optional(),
 });
 
