@@ -147,4 +147,5 @@ describe.runIf(!skipReason)('a renameat2 swap race against the root daemon', () 
   }, (SECONDS + 60) * 1000);
 });
 
-if (skipReason) test.skip(`renameat2 swap race skipped: ${skipReason}`, () => undefined);
+// Said where the suite's output shows it, since the whole block above is left out.
+if (skipReason) console.warn(`renameat2 swap race not run: ${skipReason}`);
