@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdir, readFile, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Hierarchy } from '../../containment/cgroup-detect.js';
@@ -32,9 +32,6 @@ const RECORD_FILE = /^[0-9a-f-]{36}\.json$/;
  * a power loss ends the processes they describe too (and changes the boot id).
  */
 export class RunRecords {
-  /** Writes still under way: a removal waits for its write, so no record outlives its run. */
-  private readonly writes = new Map<string, Promise<void>>();
-
   constructor(
     private readonly dir: string,
     private readonly log: (level: 'warn', message: string) => void,
@@ -42,14 +39,19 @@ export class RunRecords {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
+  /**
+   * Written before the caller goes on (a fraction of a millisecond: no fsync), so a daemon killed
+   * the moment after a start still leaves the record of what it started.
+   */
   add(record: RunRecord): void {
-    const write = this.write(record).catch((error: Error) => this.log('warn', `run record of ${record.app} not written (a crash would leave it unsupervised): ${error.message}`));
-    this.writes.set(record.uuid, write);
+    try {
+      this.write(record);
+    } catch (error) {
+      this.log('warn', `run record of ${record.app} not written (a crash would leave it unsupervised): ${(error as Error).message}`);
+    }
   }
 
   async remove(uuid: string): Promise<void> {
-    await this.writes.get(uuid);
-    this.writes.delete(uuid);
     await unlink(this.file(uuid)).catch(() => undefined);
   }
 
@@ -63,8 +65,6 @@ export class RunRecords {
     }
     const records: RunRecord[] = [];
     for (const name of names) {
-      // A write of this instance under way is not a leftover.
-      if (this.writes.has(name.split('.')[1] ?? '')) continue;
       const path = join(this.dir, name);
       const record = RECORD_FILE.test(name) ? await readRecord(path) : undefined;
       if (record) records.push(record);
@@ -77,18 +77,15 @@ export class RunRecords {
     return join(this.dir, `${uuid}.json`);
   }
 
-  private async write(record: RunRecord): Promise<void> {
+  private write(record: RunRecord): void {
     const temp = join(this.dir, `.${record.uuid}.${randomBytes(6).toString('hex')}.tmp`);
-    const handle = await open(temp, 'wx', 0o600);
+    writeFileSync(temp, JSON.stringify(record), { flag: 'wx', mode: 0o600 });
     try {
-      await handle.writeFile(JSON.stringify(record));
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, this.file(record.uuid)).catch(async (error: Error) => {
-      await unlink(temp).catch(() => undefined);
+      renameSync(temp, this.file(record.uuid));
+    } catch (error) {
+      rmSync(temp, { force: true });
       throw error;
-    });
+    }
   }
 }
 
