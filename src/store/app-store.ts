@@ -1,7 +1,7 @@
-import { readdir, readFile, unlink } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { writeFileAtomic } from './atomic-file.js';
+import { JournaledFolder, type JournalStats } from './journaled-folder.js';
 import type { AppDefinition } from '../supervisor/app-definition.js';
 import { parseAppDefinition } from '../supervisor/app-definition.js';
 import type { SecretBox } from '../auth/secret-box.js';
@@ -12,29 +12,45 @@ export interface StoredAppLoad {
   rejected: { file: string; reason: string }[];
 }
 
-/** Managed app definitions, one YAML file per app under `<home>/apps`, `sec_env` encrypted. */
+/**
+ * Managed app definitions, one YAML file per app under `<home>/apps`, `sec_env` encrypted.
+ * Changes made together share one durable write (group commit, see JournaledFolder).
+ */
 export class AppStore {
-  constructor(private readonly dir: string, private readonly secrets: SecretBox) {}
+  private readonly folder: JournaledFolder;
 
-  private file(name: string): string {
-    return join(this.dir, `${name}.yaml`);
+  constructor(private readonly dir: string, private readonly secrets: SecretBox) {
+    this.folder = new JournaledFolder(dir, (name) => `${name}.yaml`);
   }
 
-  async save(definition: AppDefinition): Promise<void> {
+  /** How many durable writes carried how many changes (group commit at work). */
+  get stats(): Readonly<JournalStats> {
+    return this.folder.stats;
+  }
+
+  /**
+   * Resolves once the definition is durable. `onDurable` runs at that moment, in the order of the
+   * calls, so what the caller keeps in memory changes in the same order as the disk.
+   */
+  save(definition: AppDefinition, onDurable?: () => void): Promise<void> {
     const { sec_env: secEnv, ...rest } = definition;
     const stored: Record<string, unknown> = { ...rest };
     if (secEnv && Object.keys(secEnv).length > 0) stored.sec_env = this.secrets.encryptMap(definition.owner ?? '', secEnv);
-    await writeFileAtomic(this.file(definition.name), stringify(stored), { mode: 0o600 });
+    return this.folder.set(definition.name, stringify(stored), onDurable);
   }
 
-  async remove(name: string): Promise<void> {
-    await unlink(this.file(name)).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw error;
-    });
+  remove(name: string, onDurable?: () => void): Promise<void> {
+    return this.folder.set(name, null, onDurable);
+  }
+
+  /** Waits for the writes under way and leaves the folder without journals. */
+  close(): Promise<void> {
+    return this.folder.close();
   }
 
   async loadAll(): Promise<StoredAppLoad> {
     const result: StoredAppLoad = { apps: [], rejected: [] };
+    result.rejected.push(...(await this.folder.recover()));
     let names: string[];
     try {
       names = (await readdir(this.dir)).filter((name) => /\.(ya?ml|json)$/.test(name) && !name.startsWith('.'));

@@ -35,7 +35,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
   await syncDirectory(dir);
 }
 
-async function syncDirectory(dir: string): Promise<void> {
+/** fsync of a folder: renames and unlinks in it become durable. */
+export async function syncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, 'r').catch(() => undefined);
   if (!handle) return;
   try {

@@ -9,7 +9,6 @@ import type { AppStore } from '../store/app-store.js';
 import type { ExecIdentity } from '../auth/exec-user.js';
 import type { Containment } from '../containment/containment.js';
 import { readGroupUsage } from './process/proc-stats.js';
-import { Serial } from '../util/serial.js';
 import { RunRecords } from './recovery/run-records.js';
 import { endLeftovers, sha256 } from './recovery/leftovers.js';
 import { bootId, readStartTicks } from './process/proc-identity.js';
@@ -36,7 +35,6 @@ export interface SupervisorSettings {
 export class Supervisor {
   readonly events = new EventEmitter();
   private readonly apps = new Map<string, Application>();
-  private readonly writes = new Serial();
   /** Faces with event subscribers say here which apps' STDOUT they want produced. */
   readonly stdoutInterest = new Set<(appName: string) => boolean>();
   private readonly host: AppHost;
@@ -45,7 +43,7 @@ export class Supervisor {
   private sequence = 0;
   private closed = false;
 
-  constructor(private readonly settings: SupervisorSettings, private readonly store: AppStore) {
+  constructor(private readonly settings: SupervisorSettings, readonly store: AppStore) {
     mkdirSync(settings.outputDir, { recursive: true, mode: 0o700 });
     mkdirSync(settings.defaultWorkingDir, { recursive: true, mode: 0o700 });
     this.events.setMaxListeners(0);
@@ -142,33 +140,38 @@ export class Supervisor {
 
   /**
    * Registers (or replaces) an application. Managed definitions are persisted before anything
-   * starts, so a crash never leaves a running app that is not on disk.
+   * starts, so a crash never leaves a running app that is not on disk. Registrations made together
+   * share one durable write; the app takes its place in memory when its write is durable, in the
+   * order of the calls, so memory and disk change in the same order.
    */
   async register(definition: AppDefinition, kind: AppKind): Promise<Application> {
     if (this.closed) throw new Error('supervisor is shutting down');
     const app = new Application(definition, kind, this.host);
-    // Disk and memory change together, one registration at a time; stopping the old process does not hold others up.
-    const previous = await this.writes.run(async () => {
-      if (kind === 'managed') await this.store.save(definition);
-      const replaced = this.apps.get(definition.name);
+    let previous: Application | undefined;
+    const install = (): void => {
+      previous = this.apps.get(definition.name);
       this.apps.set(definition.name, app);
-      return replaced;
-    });
+    };
+    if (kind === 'managed') await this.store.save(definition, install);
+    else install();
+    // Stopping the old process does not hold other registrations up.
     if (previous) await previous.dispose(false);
     if (kind === 'managed') app.activate();
     return app;
   }
 
   async remove(name: string): Promise<boolean> {
-    const app = await this.writes.run(async () => {
-      const found = this.apps.get(name);
-      if (!found) return undefined;
+    const current = this.apps.get(name);
+    if (!current) return false;
+    let removed: Application | undefined;
+    const forget = (): void => {
+      removed = this.apps.get(name);
       this.apps.delete(name);
-      if (found.kind === 'managed') await this.store.remove(name);
-      return found;
-    });
-    if (!app) return false;
-    await app.dispose(true);
+    };
+    if (current.kind === 'managed') await this.store.remove(name, forget);
+    else forget();
+    if (!removed) return false;
+    await removed.dispose(true);
     this.emit(name, 'REMOVED', null);
     return true;
   }
@@ -177,8 +180,8 @@ export class Supervisor {
     const app = this.apps.get(name);
     if (!app) return;
     const changed = enabled ? app.enable() : await app.disable();
-    // Saved in call order with the app's state at that moment: the last write is the latest state.
-    if (changed && app.kind === 'managed') await this.writes.run(() => this.store.save(app.definition));
+    // Queued in call order with the app's state at that moment: the last write is the latest state.
+    if (changed && app.kind === 'managed') await this.store.save(app.definition);
   }
 
   /** Stops every process (the daemon is going down) without touching stored definitions. */
@@ -188,6 +191,7 @@ export class Supervisor {
     await Promise.all([...this.apps.values()].map((app) => app.dispose(false)));
     this.settings.containment?.close();
     await this.host.pipes.close();
+    await this.store.close();
   }
 
   private scheduleTick(): void {
