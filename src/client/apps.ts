@@ -1,0 +1,94 @@
+import type { Session } from './session.js';
+import type { AppInput, AppView, OutputChunk, OutputOptions } from './types.js';
+
+const app = (name: string) => `/appmesh/app/${encodeURIComponent(name)}`;
+
+/** Output reads of an app or a run: one page, or every page as it comes. */
+export async function readOutput(session: Session, name: string, options: OutputOptions = {}): Promise<OutputChunk> {
+  const response = await session.request('GET', `${app(name)}/output`, {
+    query: {
+      stdout_position: options.position,
+      stdout_index: options.index,
+      stdout_maxsize: options.maxBytes,
+      process_uuid: options.processUuid,
+      timeout: options.timeoutSeconds,
+    },
+    signal: options.signal,
+  });
+  const position = Number(response.headers.get('x-output-position') ?? options.position ?? 0);
+  const exit = response.headers.get('x-exit-code');
+  return { text: await response.text(), position: Number.isFinite(position) ? position : 0, exitCode: exit === null ? undefined : Number(exit) };
+}
+
+export interface FollowOptions extends OutputOptions {
+  /** Stop after the process ends (default true); false keeps following an app across restarts. */
+  untilExit?: boolean;
+  /** Seconds each long-poll waits when nothing new came (default 1). */
+  pollSeconds?: number;
+}
+
+/**
+ * Output as it is written: yields each new piece, returns the exit code once the process ended
+ * and everything was read.
+ */
+export async function* followOutput(session: Session, name: string, options: FollowOptions = {}): AsyncGenerator<OutputChunk, number | undefined> {
+  let position = options.position ?? 0;
+  let idle = false;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    const chunk = await readOutput(session, name, { ...options, position, timeoutSeconds: idle ? (options.pollSeconds ?? 1) : 0 });
+    const moved = chunk.position !== position || chunk.text.length > 0;
+    position = chunk.position;
+    if (chunk.text) yield chunk;
+    // The daemon sends the exit code only once the reader has reached the end.
+    if (chunk.exitCode !== undefined && options.untilExit !== false) return chunk.exitCode;
+    idle = !moved;
+    // Without a running process the long-poll answers at once: pace the reads.
+    if (idle) await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** Applications: list, view, register, enable, disable, remove. */
+export class AppsApi {
+  constructor(private readonly session: Session) {}
+
+  /** `GET /appmesh/applications` (finished runs too with `includeFinishedRuns`). */
+  list(options: { includeFinishedRuns?: boolean } = {}): Promise<AppView[]> {
+    return this.session.json('GET', '/appmesh/applications', { query: { include_finished_runs: options.includeFinishedRuns ? 'true' : undefined } });
+  }
+
+  get(name: string): Promise<AppView> {
+    return this.session.json('GET', app(name));
+  }
+
+  /** Registers (or replaces) an app; answers its runtime view. */
+  add(name: string, definition: AppInput): Promise<AppView> {
+    return this.session.json('PUT', app(name), { body: { ...definition, name } });
+  }
+
+  remove(name: string): Promise<string> {
+    return this.session.message('DELETE', app(name));
+  }
+
+  enable(name: string): Promise<string> {
+    return this.session.message('POST', `${app(name)}/enable`);
+  }
+
+  disable(name: string): Promise<string> {
+    return this.session.message('POST', `${app(name)}/disable`);
+  }
+
+  /** True when healthy (needs no permission). */
+  async health(name: string): Promise<boolean> {
+    const response = await this.session.request('GET', `${app(name)}/health`);
+    return (await response.text()).trim() === '0';
+  }
+
+  output(name: string, options?: OutputOptions): Promise<OutputChunk> {
+    return readOutput(this.session, name, options);
+  }
+
+  follow(name: string, options?: FollowOptions): AsyncGenerator<OutputChunk, number | undefined> {
+    return followOutput(this.session, name, options);
+  }
+}
