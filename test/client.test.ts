@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AppMeshClient, AppMeshError } from '../src/client/index.js';
@@ -168,6 +171,38 @@ describe('AppMeshClient', () => {
       for (const [, specifier] of source.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]/g)) {
         expect(specifier, `${file} imports ${specifier}`).toMatch(/^(node:|\.\/[a-z-]+\.js$)/);
       }
+    }
+  });
+});
+
+// The MCP stdio relay (`appmesh-mcp` with APPMESH_URL) holds its session through the client.
+const STDIO = join(import.meta.dirname, '..', 'dist', 'tools', 'stdio.js');
+const baseEnv = () => Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined && !entry[0].startsWith('APPMESH_')));
+
+describe('appmesh-mcp relay', () => {
+  test('logs in as APPMESH_USER with APPMESH_PASSWORD when no token is given', async () => {
+    const client = new Client({ name: 'relay-login-test', version: '1.0.0' });
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: [STDIO], env: { ...baseEnv(), APPMESH_URL: d.url, APPMESH_USER: 'admin', APPMESH_PASSWORD: ADMIN_PASSWORD }, stderr: 'ignore' }));
+    const result = await client.callTool({ name: 'get_current_user', arguments: {} });
+    expect(JSON.stringify(result.content)).toContain('admin');
+    await client.close();
+  });
+
+  test('a revoked token or an unreachable daemon is reported before serving, with exit 1', async () => {
+    const revoked = new AppMeshClient({ url: d.url });
+    await revoked.login('admin', ADMIN_PASSWORD);
+    const token = revoked.token!;
+    await revoked.logoff();
+    for (const [env, expected] of [
+      [{ APPMESH_URL: d.url, APPMESH_TOKEN: token }, /revoked|Invalid token/],
+      [{ APPMESH_URL: 'http://127.0.0.1:1', APPMESH_TOKEN: token }, /cannot reach http:\/\/127\.0\.0\.1:1/],
+    ] as const) {
+      const child = spawn(process.execPath, [STDIO], { env: { ...baseEnv(), ...env }, stdio: ['pipe', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(code).toBe(1);
+      expect(stderr).toMatch(expected);
     }
   });
 });

@@ -2,6 +2,7 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { AppMeshClient } from '../src/client/appmesh-client.js';
 import { readCommandLine } from '../src/cli/command-line.js';
 import { MCP_USAGE } from '../src/cli/usage.js';
 import { startDaemon } from '../src/daemon.js';
@@ -11,7 +12,8 @@ import { createMcpServer } from './mcp-server.js';
 
 /**
  * `appmesh-mcp`: the MCP face over stdio, for local MCP clients.
- *  - APPMESH_URL + APPMESH_TOKEN: relays every message to that daemon's `/mcp` (nothing runs here).
+ *  - APPMESH_URL + APPMESH_TOKEN (or APPMESH_USER/APPMESH_PASSWORD): relays every message to that
+ *    daemon's `/mcp` (nothing runs here), renewing the token before it ends.
  *  - APPMESH_HOME (without APPMESH_URL): this process is the daemon, without a listener, and
  *    serves as APPMESH_USER/APPMESH_PASSWORD (or APPMESH_TOKEN). It holds the home's lock like
  *    any daemon: while another daemon runs on that home it refuses to start.
@@ -22,8 +24,32 @@ readCommandLine('appmesh-mcp', MCP_USAGE);
 const log = new Logger('WARN', (line) => consoleStderr().write(`${line}\n`));
 const env = process.env;
 
-async function relay(url: string, token: string): Promise<void> {
-  const upstream = new StreamableHTTPClientTransport(new URL('/mcp', url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+/**
+ * Relay mode's session: the token given (APPMESH_TOKEN), or a login as APPMESH_USER with
+ * APPMESH_PASSWORD (APPMESH_TOTP_CODE when 2FA is on). Checked once up front, so a wrong URL or an
+ * expired token is reported before the MCP client starts talking; renewed before it ends.
+ */
+async function relaySession(url: string): Promise<AppMeshClient> {
+  const client = new AppMeshClient({ url, token: env.APPMESH_TOKEN || undefined });
+  if (!client.token) {
+    if (!env.APPMESH_USER) throw new Error('APPMESH_TOKEN, or APPMESH_USER and APPMESH_PASSWORD, are required with APPMESH_URL');
+    await client.login(env.APPMESH_USER, env.APPMESH_PASSWORD ?? '', { totpCode: env.APPMESH_TOTP_CODE || undefined });
+  } else {
+    await client.authenticate();
+  }
+  return client;
+}
+
+async function relay(client: AppMeshClient): Promise<void> {
+  const url = client.url;
+  // Each message carries the session's current token: renewed by the client when near its end.
+  const fetchWithToken = async (input: string | URL, init?: RequestInit): Promise<Response> => {
+    await client.session.renewIfDue();
+    const headers = new Headers(init?.headers);
+    headers.set('Authorization', `Bearer ${client.token ?? ''}`);
+    return fetch(input, { ...init, headers });
+  };
+  const upstream = new StreamableHTTPClientTransport(new URL('/mcp', url), { fetch: fetchWithToken });
   const local = new StdioServerTransport();
   local.onmessage = (message: JSONRPCMessage) => {
     upstream.send(message).catch((error: Error) => {
@@ -65,8 +91,7 @@ async function inProcess(home: string): Promise<void> {
 
 try {
   if (env.APPMESH_URL) {
-    if (!env.APPMESH_TOKEN) throw new Error('APPMESH_TOKEN is required with APPMESH_URL');
-    await relay(env.APPMESH_URL, env.APPMESH_TOKEN);
+    await relay(await relaySession(env.APPMESH_URL));
   } else if (env.APPMESH_HOME) {
     await inProcess(env.APPMESH_HOME);
   } else {

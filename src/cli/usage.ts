@@ -27,7 +27,8 @@ export const MCP_USAGE = `Usage: appmesh-mcp
 
 The App Mesh MCP server over stdio, for local MCP clients (stdin/stdout carry the protocol).
 
-  APPMESH_URL + APPMESH_TOKEN   relay every message to that daemon's /mcp
+  APPMESH_URL + APPMESH_TOKEN   relay every message to that daemon's /mcp (or log in there as
+                                APPMESH_USER/APPMESH_PASSWORD, APPMESH_TOTP_CODE with 2FA)
   APPMESH_HOME                  serve in this process as the daemon of that home (without a
                                 network listener), as APPMESH_USER/APPMESH_PASSWORD or APPMESH_TOKEN;
                                 refused while another daemon holds the home
