@@ -244,6 +244,7 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
   supervisor.events.on('event', deliverEvent);
   const wantsStdout = (appName: string): boolean => subscriptions.wants({ app_name: appName, event_type: 'STDOUT' });
   supervisor.stdoutInterest.add(wantsStdout);
+  subscriptions.onChange = () => supervisor.stdoutInterestChanged();
 
   await supervisor.start();
   let rest: FastifyInstance | undefined;

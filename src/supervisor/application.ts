@@ -11,7 +11,7 @@ import { ProcessRun, type RunExit, type StartedRun } from './process/process-run
 import { runCheck } from './process/run-check.js';
 import { nextBackoffSeconds } from './schedule/backoff.js';
 import { nextOccurrence, type Recurrence } from './schedule/recurrence.js';
-import { isRunAllowed, nextAllowedTime, type RunWindow } from './schedule/time-window.js';
+import { isRunAllowed, nextAllowedTime, nextWindowEdge, type RunWindow } from './schedule/time-window.js';
 import { formatLocalTime } from './schedule/time-text.js';
 
 export type AppKind = 'managed' | 'oneshot';
@@ -64,6 +64,8 @@ export class Application {
   nextStartMs?: number;
   private backoffSeconds = 0;
   private planTimer?: NodeJS.Timeout;
+  /** When the plan timer fires (kept while the plan does not change). */
+  private planDueMs?: number;
   private removalTimer?: NodeJS.Timeout;
   private healthCheckRunning = false;
   /** Why the daemon ended the current run (a resource limit), for its exit's `last_error`. */
@@ -213,7 +215,7 @@ export class Application {
     this.removalTimer.unref();
   }
 
-  /** Health (each tick): the health command's verdict, else "a process is running". */
+  /** Health: the health command's verdict (each tick, for apps that have one), else "a process is running" (set at start and exit). */
   async checkHealth(nowMs = Date.now()): Promise<void> {
     const command = this.definition.health_check_cmd;
     if (!command) {
@@ -248,7 +250,7 @@ export class Application {
     }
   }
 
-  /** STDOUT events are produced only while a subscriber wants them (each tick re-checks). */
+  /** STDOUT events are produced only while a subscriber wants them (re-checked when subscriptions change). */
   pokeStdout(): void {
     this.stdout.poke();
   }
@@ -374,17 +376,29 @@ export class Application {
     void run.exited.then(() => clearTimeout(timer));
   }
 
+  /**
+   * The app's one timer, at its next decision: the next start or the edge of its run window (a run
+   * then stops). Nothing else wakes an idle app: exits and API calls evaluate it themselves.
+   */
   private armTimer(nowMs: number): void {
+    const edge = this.enabled && !this.disposed && this.kind === 'managed' ? nextWindowEdge(nowMs, this.window) : undefined;
+    const due = Math.min(this.nextStartMs ?? Infinity, edge ?? Infinity);
+    if (due === this.planDueMs && this.planTimer) return;
     this.clearPlanTimer();
-    if (this.nextStartMs === undefined) return;
-    const delay = Math.max(0, Math.min(this.nextStartMs - nowMs, MAX_TIMER_MS));
-    this.planTimer = setTimeout(() => this.evaluate(), delay);
+    if (due === Infinity) return;
+    this.planDueMs = due;
+    const delay = Math.max(0, Math.min(due - nowMs, MAX_TIMER_MS));
+    this.planTimer = setTimeout(() => {
+      this.planTimer = undefined;
+      this.evaluate();
+    }, delay);
     this.planTimer.unref();
   }
 
   private clearPlanTimer(): void {
     if (this.planTimer) clearTimeout(this.planTimer);
     this.planTimer = undefined;
+    this.planDueMs = undefined;
   }
 
   private setHealth(health: 0 | 1): void {

@@ -28,9 +28,14 @@ export interface SupervisorSettings {
   runRecordsDir?: string;
 }
 
+/** How often every app is evaluated anyway (a wall-clock jump moves cron and window times). */
+const SWEEP_MS = 60_000;
+
 /**
- * Owns every application: registration, removal, the periodic tick (health, windows, memory
- * without cgroups) and persistence of managed definitions. Events go out on `events` ('event').
+ * Owns every application: registration, removal, the periodic tick and persistence of managed
+ * definitions. Each app wakes on its own timer (next start, window edge); the tick visits only
+ * the apps that need polling (a health command; a memory limit without cgroups) and stops when
+ * there are none. Events go out on `events` ('event').
  */
 export class Supervisor {
   readonly events = new EventEmitter();
@@ -40,6 +45,12 @@ export class Supervisor {
   private readonly host: AppHost;
   private readonly records?: RunRecords;
   private tickTimer?: NodeJS.Timeout;
+  private sweepTimer?: NodeJS.Timeout;
+  /** Apps the tick visits: a health command, or a memory limit enforced by polling. */
+  private readonly polled = new Set<Application>();
+  private stdoutRecheck = false;
+  /** What the tick did so far: it should visit only the polled apps, never all of them. */
+  readonly tickStats = { ticks: 0, visits: 0 };
   private sequence = 0;
   private closed = false;
 
@@ -103,10 +114,7 @@ export class Supervisor {
     }
     const { apps, rejected } = await this.store.loadAll();
     for (const { file, reason } of rejected) this.settings.log('warn', `skipped stored application ${file}: ${reason}`);
-    for (const definition of apps) {
-      const app = new Application(definition, 'managed', this.host);
-      this.apps.set(definition.name, app);
-    }
+    for (const definition of apps) this.install(new Application(definition, 'managed', this.host));
     for (const app of this.apps.values()) {
       try {
         app.activate();
@@ -115,6 +123,7 @@ export class Supervisor {
       }
     }
     this.scheduleTick();
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS).unref();
   }
 
   get(name: string): Application | undefined {
@@ -149,8 +158,7 @@ export class Supervisor {
     const app = new Application(definition, kind, this.host);
     let previous: Application | undefined;
     const install = (): void => {
-      previous = this.apps.get(definition.name);
-      this.apps.set(definition.name, app);
+      previous = this.install(app);
     };
     if (kind === 'managed') await this.store.save(definition, install);
     else install();
@@ -167,6 +175,7 @@ export class Supervisor {
     const forget = (): void => {
       removed = this.apps.get(name);
       this.apps.delete(name);
+      if (removed) this.polled.delete(removed);
     };
     if (current.kind === 'managed') await this.store.remove(name, forget);
     else forget();
@@ -188,34 +197,76 @@ export class Supervisor {
   async close(): Promise<void> {
     this.closed = true;
     if (this.tickTimer) clearTimeout(this.tickTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     await Promise.all([...this.apps.values()].map((app) => app.dispose(false)));
     this.settings.containment?.close();
     await this.host.pipes.close();
     await this.store.close();
   }
 
+  /**
+   * Subscriptions changed: each running app's STDOUT pump starts or stops reading. Coalesced, so a
+   * burst of subscriptions visits the apps once.
+   */
+  stdoutInterestChanged(): void {
+    if (this.stdoutRecheck) return;
+    this.stdoutRecheck = true;
+    setImmediate(() => {
+      this.stdoutRecheck = false;
+      for (const app of this.apps.values()) if (app.running) app.pokeStdout();
+    });
+  }
+
+  /** Puts an app in place (returns the one it replaces) and notes whether the tick must poll it. */
+  private install(app: Application): Application | undefined {
+    const previous = this.apps.get(app.name);
+    if (previous) this.polled.delete(previous);
+    this.apps.set(app.name, app);
+    const limitPolled = !this.settings.containment?.cgroups.enabled && (app.definition.resource_limit?.memory_mb ?? 0) > 0;
+    if (app.definition.health_check_cmd || limitPolled) {
+      this.polled.add(app);
+      this.scheduleTick();
+    }
+    return previous;
+  }
+
   private scheduleTick(): void {
-    if (this.closed) return;
+    if (this.closed || this.tickTimer || this.polled.size === 0) return;
     this.tickTimer = setTimeout(() => {
-      void this.tick().finally(() => this.scheduleTick());
+      void this.tick().finally(() => {
+        this.tickTimer = undefined;
+        this.scheduleTick();
+      });
     }, this.settings.scheduleIntervalSeconds() * 1000);
     this.tickTimer.unref();
   }
 
   private async tick(): Promise<void> {
     const now = Date.now();
+    this.tickStats.ticks++;
+    this.tickStats.visits += this.polled.size;
     await Promise.all(
-      [...this.apps.values()].map(async (app) => {
+      [...this.polled].map(async (app) => {
         try {
-          app.evaluate(now);
-          app.pokeStdout();
           await app.checkHealth(now);
         } catch (error) {
-          this.settings.log('error', `tick of ${app.name} failed: ${(error as Error).message}`);
+          this.settings.log('error', `health check of ${app.name} failed: ${(error as Error).message}`);
         }
       }),
     );
     await this.enforceMemoryLimits();
+  }
+
+  /** Every app decides again (idempotent): a timer planned before a wall-clock change is corrected. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const app of this.apps.values()) {
+      try {
+        app.evaluate(now);
+      } catch (error) {
+        this.settings.log('error', `evaluation of ${app.name} failed: ${(error as Error).message}`);
+      }
+    }
   }
 
   /**
@@ -225,7 +276,7 @@ export class Supervisor {
    */
   private async enforceMemoryLimits(): Promise<void> {
     if (this.settings.containment?.cgroups.enabled) return;
-    const limited = [...this.apps.values()].filter((app) => app.running && (app.definition.resource_limit?.memory_mb ?? 0) > 0);
+    const limited = [...this.polled].filter((app) => app.running && (app.definition.resource_limit?.memory_mb ?? 0) > 0);
     if (limited.length === 0) return;
     const usage = await readGroupUsage(limited.map((app) => app.run!.pid));
     for (const app of limited) {

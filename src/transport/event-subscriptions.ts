@@ -49,6 +49,8 @@ export class EventSubscriptions {
   private readonly byId = new Map<string, EventSubscription>();
   /** The latest events, oldest first, for clients that resume (SSE's Last-Event-ID). */
   private readonly recent: AppEvent[] = [];
+  /** Told when subscriptions come or go (the supervisor then starts or stops reading STDOUT). */
+  onChange?: () => void;
 
   constructor(private readonly mayRead: MayRead = () => true, private readonly replayWindow = REPLAY_WINDOW) {}
 
@@ -70,6 +72,7 @@ export class EventSubscriptions {
   add(owner: string, app: string, events: AppEventType[], sink?: EventSink, principal?: Principal): EventSubscription {
     const subscription: EventSubscription = { id: randomUUID(), owner, app, events, ...(sink ? { sink } : {}), ...(principal ? { principal } : {}) };
     this.byId.set(subscription.id, subscription);
+    this.onChange?.();
     return subscription;
   }
 
@@ -79,11 +82,12 @@ export class EventSubscriptions {
     const subscription = this.byId.get(id);
     if (!subscription || subscription.owner !== owner) throw notFound(`Subscription not found: ${id.slice(0, 128)}`);
     this.byId.delete(id);
+    this.onChange?.();
   }
 
   /** Drops a subscription whatever its owner (rollback of a failed atomic registration). */
   discard(id: string): void {
-    this.byId.delete(id);
+    if (this.byId.delete(id)) this.onChange?.();
   }
 
   wants(event: Pick<AppEvent, 'app_name' | 'event_type'>): boolean {
@@ -115,7 +119,10 @@ export class EventSubscriptions {
       } catch {
         delivered = false;
       }
-      if (!delivered) this.byId.delete(id);
+      if (!delivered) {
+        this.byId.delete(id);
+        this.onChange?.();
+      }
     }
     if (event.event_type === 'REMOVED') this.dropApp(event.app_name);
   }
@@ -134,10 +141,12 @@ export class EventSubscriptions {
   /** A connection closed: its subscriptions end with it. */
   dropSink(sink: EventSink): void {
     for (const [id, s] of this.byId) if (s.sink === sink) this.byId.delete(id);
+    this.onChange?.();
   }
 
   /** After an app's REMOVED event its own subscriptions end (those on `*` go on). */
   dropApp(app: string): void {
     for (const [id, s] of this.byId) if (s.app === app) this.byId.delete(id);
+    this.onChange?.();
   }
 }

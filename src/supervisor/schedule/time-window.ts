@@ -1,4 +1,4 @@
-import { isInDailyWindow, nextWindowOpening, type DailyWindow } from './daily-window.js';
+import { isInDailyWindow, nextWindowClosing, nextWindowOpening, type DailyWindow } from './daily-window.js';
 
 /** Constraints on when an app may run: [startTime, endTime) in epoch seconds plus a daily window. */
 export interface RunWindow {
@@ -22,4 +22,19 @@ export function nextAllowedTime(afterMs: number, window: RunWindow): number | un
   if (window.daily !== undefined) t = nextWindowOpening(t, window.daily);
   if (window.endTime !== undefined && t >= window.endTime * 1000) return undefined;
   return t;
+}
+
+/**
+ * The next time after nowMs at which a run allowed now stops being allowed (end_time or the
+ * daily window's end); undefined when no such edge is ahead or when no run is allowed now.
+ */
+export function nextWindowEdge(nowMs: number, window: RunWindow): number | undefined {
+  if (!isRunAllowed(nowMs, window)) return undefined;
+  const edges: number[] = [];
+  if (window.endTime !== undefined) edges.push(window.endTime * 1000);
+  if (window.daily !== undefined) {
+    const closing = nextWindowClosing(nowMs, window.daily);
+    if (closing !== undefined) edges.push(closing);
+  }
+  return edges.length ? Math.min(...edges) : undefined;
 }

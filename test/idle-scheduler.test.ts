@@ -1,0 +1,66 @@
+import { afterEach, describe, expect, test } from 'vitest';
+import { startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
+
+// The tick as slow as the configuration allows: what these tests see must not wait for it.
+const SLOW_TICK = { APPMESH_BaseConfig_ScheduleIntervalSeconds: '100' };
+
+let d: TestDaemon | undefined;
+afterEach(async () => {
+  await d?.stop();
+  d = undefined;
+});
+
+async function app(daemon: TestDaemon, name: string): Promise<{ pid?: number; health: number }> {
+  return (await (await daemon.request('GET', `/appmesh/app/${name}`)).json()) as { pid?: number; health: number };
+}
+
+describe('each app wakes on its own timer, not on a scan of all apps', () => {
+  test('a run is stopped when its end_time passes, without waiting for a tick', async () => {
+    d = await startTestDaemon({ env: SLOW_TICK });
+    const endTime = Math.floor(Date.now() / 1000) + 3;
+    expect((await d.request('PUT', '/appmesh/app/ending', { body: { command: 'sleep 1000', end_time: endTime } })).status).toBe(200);
+    await waitFor(async () => (await app(d!, 'ending')).pid, 10_000, 'the run');
+    await waitFor(async () => !(await app(d!, 'ending')).pid, 10_000, 'the stop at end_time');
+  }, 30_000);
+
+  test('STDOUT events of a run that was started before anybody subscribed begin when the subscription is made', async () => {
+    d = await startTestDaemon({ env: SLOW_TICK });
+    expect((await d.request('PUT', '/appmesh/app/talker', { body: { command: 'sh -c "while true; do echo talk; sleep 0.2; done"' } })).status).toBe(200);
+    await waitFor(async () => (await app(d!, 'talker')).pid, 10_000, 'the run');
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), 8_000);
+    const response = await fetch(`${d.url}/appmesh/app/talker/events?events=STDOUT`, { headers: { Accept: 'text/event-stream', Authorization: `Bearer ${d.token}` }, signal: controller.signal });
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    let text = '';
+    try {
+      while (!text.includes('talk')) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+    } catch {
+      // Aborted: nothing came in time.
+    } finally {
+      clearTimeout(timer);
+      controller.abort();
+    }
+    expect(text).toContain('talk');
+  }, 30_000);
+
+  test('the tick visits only the apps with a health command; health without one follows starts and exits', async () => {
+    d = await startTestDaemon();
+    for (let index = 0; index < 30; index++) expect((await d.request('PUT', `/appmesh/app/quiet-${index}`, { body: { command: 'sleep 1000', status: index % 2 } })).status).toBe(200);
+    expect((await d.request('PUT', '/appmesh/app/checked', { body: { command: 'sleep 1000', health_check_cmd: 'false' } })).status).toBe(200);
+    const stats = d.daemon.supervisor.tickStats;
+    const before = { ...stats };
+    await waitFor(() => stats.ticks >= before.ticks + 2, 10_000, 'two ticks');
+    expect(stats.visits - before.visits).toBe(stats.ticks - before.ticks);
+    await waitFor(async () => (await app(d!, 'checked')).health === 1, 10_000, 'the health command decides');
+    const running = await app(d, 'quiet-1');
+    expect(running.pid).toBeGreaterThan(0);
+    expect(running.health).toBe(0);
+    expect((await d.request('POST', '/appmesh/app/quiet-1/disable')).status).toBe(200);
+    expect((await app(d, 'quiet-1')).health).toBe(1);
+  }, 60_000);
+});
