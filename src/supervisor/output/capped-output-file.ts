@@ -1,22 +1,17 @@
-import { close, closeSync, ftruncate, write } from 'node:fs';
-import { Socket } from 'node:net';
-import { promisify } from 'node:util';
+import { close, closeSync } from 'node:fs';
 import type { OutputTarget } from '../process/process-run.js';
+import { outputCopier, type Copy } from './output-copier.js';
 import type { Pipe } from './pipe-source.js';
 
-const writeAt = promisify(write);
-const truncate = promisify(ftruncate);
-const closeFd = promisify(close);
-
 /**
- * A run's output file, written by the daemon from the run's pipe. It never holds more than
- * `maxBytes()`: a write that would pass the cap starts the file over, so it keeps the newest
- * output. The pipe is not read while a write is pending, so a fast writer waits for the disk
- * instead of filling the daemon's memory.
+ * A run's output file, written from the run's pipe by the output copier (a worker thread), so
+ * a fast writer never holds the daemon's event loop. It never holds more than `maxBytes()` (read
+ * when the copy starts): a write that would pass the cap starts the file over, so it keeps the
+ * newest output. The pipe is not read while a write is pending, so a fast writer waits for the
+ * disk instead of filling the daemon's memory.
  */
 export class CappedOutputFile implements OutputTarget {
-  private position = 0;
-  private reader?: Socket;
+  private copying?: Copy;
   private state: 'new' | 'copying' | 'closed' = 'new';
 
   constructor(
@@ -34,42 +29,23 @@ export class CappedOutputFile implements OutputTarget {
     this.state = 'copying';
     // The process holds its own copy of the write end: end-of-file comes when its tree closed it.
     closeSync(this.pipe.writeFd);
-    const reader = new Socket({ fd: this.pipe.readFd, readable: true, writable: false });
-    this.reader = reader;
+    // The copier owns both descriptors from here and closes them when the copy ends.
+    this.copying = outputCopier.copy(this.pipe.readFd, this.fileFd, this.maxBytes());
     try {
-      // Async iteration reads the next chunk only once the previous one is written.
-      for await (const chunk of reader) await this.append(chunk as Buffer);
-    } catch {
-      // Cut: a process outside the tree held the pipe open. The output ends here.
+      await this.copying.done;
     } finally {
-      reader.destroy();
       this.state = 'closed';
-      await closeFd(this.fileFd).catch(() => undefined);
     }
   }
 
+  /** Cut: a process outside the tree holds the pipe open. The output ends here. */
   cut(): void {
-    this.reader?.destroy();
+    this.copying?.cut();
   }
 
   discard(): void {
     if (this.state !== 'new') return;
     this.state = 'closed';
     for (const fd of [this.pipe.readFd, this.pipe.writeFd, this.fileFd]) close(fd, () => undefined);
-  }
-
-  private async append(chunk: Buffer): Promise<void> {
-    const cap = Math.max(1, this.maxBytes());
-    let data = chunk;
-    if (this.position + data.length > cap) {
-      await truncate(this.fileFd, 0);
-      this.position = 0;
-      if (data.length > cap) data = data.subarray(data.length - cap);
-    }
-    for (let offset = 0; offset < data.length; ) {
-      const { bytesWritten } = await writeAt(this.fileFd, data, offset, data.length - offset, this.position);
-      offset += bytesWritten;
-      this.position += bytesWritten;
-    }
   }
 }

@@ -1,7 +1,8 @@
-import { closeSync, constants, existsSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readdir, renameSync, statSync, unlink } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { CappedOutputFile } from './capped-output-file.js';
 import type { PipeSource } from './pipe-source.js';
@@ -34,7 +35,9 @@ export interface OutputChunk {
  * a chunk at a time, never above `Limits.MaxOutputBytesPerRun`.
  */
 export class OutputFiles {
-  constructor(private readonly dir: string, private readonly appName: string) {}
+  constructor(private readonly dir: string, private readonly appName: string) {
+    sweepRemovedOnce(dir);
+  }
 
   path(index = 0): string {
     const base = join(this.dir, `appmesh.${this.appName}.out`);
@@ -47,11 +50,14 @@ export class OutputFiles {
       if (keep > 0) {
         for (let index = keep; index >= 1; index--) {
           if (existsSync(this.path(index))) {
-            if (index === keep) unlinkSync(this.path(index));
+            if (index === keep) removeOffLoop(this.dir, this.path(index));
             else renameSync(this.path(index), this.path(index + 1));
           }
         }
         renameSync(this.path(0), this.path(1));
+      } else {
+        // Truncating a large file at open would free its blocks on the event loop.
+        removeOffLoop(this.dir, this.path(0));
       }
     }
     this.pruneHistory(keep);
@@ -168,7 +174,7 @@ export class OutputFiles {
   removeAll(): void {
     for (let index = 0; existsSync(this.path(index)) || index === 0; index++) {
       try {
-        unlinkSync(this.path(index));
+        removeOffLoop(this.dir, this.path(index));
       } catch {
         if (index > 0) break;
       }
@@ -176,6 +182,31 @@ export class OutputFiles {
   }
 
   private pruneHistory(keep: number): void {
-    for (let index = keep + 1; existsSync(this.path(index)); index++) unlinkSync(this.path(index));
+    for (let index = keep + 1; existsSync(this.path(index)); index++) removeOffLoop(this.dir, this.path(index));
   }
+}
+
+const REMOVED_PREFIX = '.removed-';
+
+/**
+ * Removes an output file without freeing its blocks on the event loop (unlinking a file of
+ * hundreds of MiB takes milliseconds to tens of them): the name goes at once (a rename), the
+ * blocks go in the thread pool. Throws like unlink when the file is missing.
+ */
+function removeOffLoop(dir: string, path: string): void {
+  const removed = join(dir, `${REMOVED_PREFIX}${randomBytes(8).toString('hex')}`);
+  renameSync(path, removed);
+  unlink(removed, () => undefined);
+}
+
+const swept = new Set<string>();
+
+/** Files a daemon renamed for removal but did not live to remove: gone with the first app that uses the folder. */
+function sweepRemovedOnce(dir: string): void {
+  if (swept.has(dir)) return;
+  swept.add(dir);
+  readdir(dir, (error, names) => {
+    if (error) return;
+    for (const name of names) if (name.startsWith(REMOVED_PREFIX)) unlink(join(dir, name), () => undefined);
+  });
 }

@@ -1,0 +1,120 @@
+/**
+ * The output copier: a worker thread that copies each run's pipe into its output file, so a
+ * fast writer costs the daemon's event loop nothing. Reads come from the pipe as the kernel
+ * hands them over (its own event loop, no thread pool round trip per chunk); each chunk is
+ * written at once with a plain write, so the file is readable while written and the pipe is not
+ * read again before the bytes are in the file (a writer faster than the disk waits, nothing
+ * piles up in memory).
+ *
+ * The cap: a write that would pass `maxBytes` starts the file over, keeping the newest output;
+ * the file never holds more than `maxBytes`.
+ *
+ * Self-contained on purpose (node: modules only): it runs from its compiled file, or from its
+ * own source text when the daemon runs from its TypeScript sources.
+ */
+import { closeSync, ftruncateSync, readSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { parentPort } from 'node:worker_threads';
+
+export type CopierCommand =
+  /** Copy `readFd` into `fileFd` until end-of-file or a cut; both are closed afterwards. */
+  | { type: 'copy'; id: number; readFd: number; fileFd: number; maxBytes: number }
+  /** Stop the copy: what the pipe holds now is still written, then the output ends here. */
+  | { type: 'cut'; id: number };
+
+/** A copy ended and its descriptors are closed; `error` says why it ended early, if it did. */
+export interface CopierDone {
+  type: 'done';
+  id: number;
+  error?: string;
+}
+
+/** Cuts of the copies in flight, by id. */
+const cuts = new Map<number, () => void>();
+/** At a cut, at most this much is still read from the pipe: a writer outside the tree cannot hold the copy. */
+const MAX_DRAIN_AT_CUT = 4 * 1024 * 1024;
+
+/** Writes `chunk` at `position`, starting the file over when it would pass `maxBytes`; the new position. */
+function append(fileFd: number, chunk: Buffer, position: number, maxBytes: number): number {
+  let data = chunk;
+  if (position + data.length > maxBytes) {
+    ftruncateSync(fileFd, 0);
+    position = 0;
+    if (data.length > maxBytes) data = data.subarray(data.length - maxBytes);
+  }
+  for (let offset = 0; offset < data.length; ) {
+    const written = writeSync(fileFd, data, offset, data.length - offset, position);
+    offset += written;
+    position += written;
+  }
+  return position;
+}
+
+function copy(command: Extract<CopierCommand, { type: 'copy' }>): void {
+  const { id, fileFd } = command;
+  const maxBytes = Math.max(1, command.maxBytes);
+  let position = 0;
+  let error: string | undefined;
+  let reader: Socket;
+  try {
+    reader = new Socket({ fd: command.readFd, readable: true, writable: false });
+  } catch (failure) {
+    for (const fd of [command.readFd, fileFd]) {
+      try {
+        closeSync(fd);
+      } catch {
+        // Closed already.
+      }
+    }
+    parentPort?.postMessage({ type: 'done', id, error: (failure as Error).message } satisfies CopierDone);
+    return;
+  }
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    cuts.delete(id);
+    reader.destroy();
+    try {
+      closeSync(fileFd);
+    } catch {
+      // Closed already.
+    }
+    parentPort?.postMessage({ type: 'done', id, ...(error ? { error } : {}) } satisfies CopierDone);
+  };
+  const write = (chunk: Buffer) => {
+    if (finished) return;
+    try {
+      position = append(fileFd, chunk, position, maxBytes);
+    } catch (failure) {
+      // The disk refused (full, quota): the output ends here, like a cut.
+      error = (failure as Error).message;
+      finish();
+    }
+  };
+  cuts.set(id, () => {
+    // Bytes written before the cut are output like any other, even if the pipe was not read yet.
+    const buffer = Buffer.allocUnsafe(64 * 1024);
+    for (let drained = 0; drained < MAX_DRAIN_AT_CUT && !finished; ) {
+      let read: number;
+      try {
+        read = readSync(command.readFd, buffer, 0, buffer.length, null);
+      } catch {
+        break; // EAGAIN: the pipe is empty.
+      }
+      if (read === 0) break;
+      write(buffer.subarray(0, read));
+      drained += read;
+    }
+    finish();
+  });
+  reader.on('data', write);
+  reader.on('end', finish);
+  reader.on('close', finish);
+  reader.on('error', finish);
+}
+
+parentPort?.on('message', (command: CopierCommand) => {
+  if (command.type === 'copy') copy(command);
+  else cuts.get(command.id)?.();
+});
