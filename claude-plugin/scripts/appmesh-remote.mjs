@@ -1160,7 +1160,8 @@ var USAGE = `appmesh-remote: build, test, run and deploy this project on an App 
   check                                       what the configuration lacks (no network)
 
 Environment: APPMESH_URL (or APPMESH_HOST), APPMESH_TOKEN or APPMESH_USER + APPMESH_PASSWORD,
-APPMESH_WORKSPACE, APPMESH_SSL_VERIFY (true, false or a CA file), APPMESH_SYNC_EXCLUDE.
+APPMESH_WORKSPACE, APPMESH_SSL_VERIFY (true, false or a CA file), APPMESH_SYNC_EXCLUDE,
+APPMESH_PROJECT_DIR (the local folder synced; default the git top-level folder, else the current one).
 Exit codes: the remote command's; 1 failure; 2 configuration; 130 interrupted.
 `;
 var log = (line) => void process.stderr.write(`${line}
@@ -1176,7 +1177,7 @@ function findProjectRoot(start) {
 async function main(argv) {
   const [command, ...args] = argv;
   const env = process.env;
-  const projectRoot = findProjectRoot(process.cwd());
+  const projectRoot = env.APPMESH_PROJECT_DIR ? resolve(env.APPMESH_PROJECT_DIR) : findProjectRoot(process.cwd());
   const config = readConfig(env, projectRoot);
   if (!command || command === "help" || command === "--help" || command === "-h") {
     process.stdout.write(USAGE);
@@ -1251,7 +1252,7 @@ async function execCommand(open, args, syncFirst) {
   else if (!workspace.state.syncId) log(`[note] this project was not synced to ${workspace.remoteRoot} from here yet: /appmesh:sync (or sync-exec) sends it`);
   const end = await runInWorkspace(workspace, command, { timeoutSeconds, workingDir: parsed.options.get("working-dir")?.at(-1) });
   if ("interrupted" in end) return finishRun(end);
-  const failed = pulls.length > 0 ? await pullFiles(workspace, pulls, log) : [];
+  const failed = pulls.length > 0 ? await pullFiles(workspace, pulls, say) : [];
   const code = finishRun(end);
   return code === 0 && failed.length > 0 ? 1 : code;
 }

@@ -24,7 +24,8 @@ const USAGE = `appmesh-remote: build, test, run and deploy this project on an Ap
   check                                       what the configuration lacks (no network)
 
 Environment: APPMESH_URL (or APPMESH_HOST), APPMESH_TOKEN or APPMESH_USER + APPMESH_PASSWORD,
-APPMESH_WORKSPACE, APPMESH_SSL_VERIFY (true, false or a CA file), APPMESH_SYNC_EXCLUDE.
+APPMESH_WORKSPACE, APPMESH_SSL_VERIFY (true, false or a CA file), APPMESH_SYNC_EXCLUDE,
+APPMESH_PROJECT_DIR (the local folder synced; default the git top-level folder, else the current one).
 Exit codes: the remote command's; 1 failure; 2 configuration; 130 interrupted.
 `;
 
@@ -42,7 +43,7 @@ export function findProjectRoot(start: string): string {
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   const env = process.env;
-  const projectRoot = findProjectRoot(process.cwd());
+  const projectRoot = env.APPMESH_PROJECT_DIR ? resolve(env.APPMESH_PROJECT_DIR) : findProjectRoot(process.cwd());
   const config = readConfig(env, projectRoot);
   if (!command || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(USAGE);
@@ -119,7 +120,7 @@ async function execCommand(open: () => Promise<Workspace>, args: string[], syncF
   else if (!workspace.state.syncId) log(`[note] this project was not synced to ${workspace.remoteRoot} from here yet: /appmesh:sync (or sync-exec) sends it`);
   const end = await runInWorkspace(workspace, command, { timeoutSeconds, workingDir: parsed.options.get('working-dir')?.at(-1) });
   if ('interrupted' in end) return finishRun(end);
-  const failed = pulls.length > 0 ? await pullFiles(workspace, pulls, log) : [];
+  const failed = pulls.length > 0 ? await pullFiles(workspace, pulls, say) : [];
   const code = finishRun(end);
   return code === 0 && failed.length > 0 ? 1 : code;
 }
