@@ -12,6 +12,7 @@ import type { Authorizer } from './authorize.js';
 import { viewApp, viewApps, type AppView } from './app-view.js';
 import { badRequest, expectationFailed, noSuchApp, preconditionFailed, ServiceError, serviceUnavailable } from './errors.js';
 import type { UserShares } from './user-shares.js';
+import { RunLedger } from './run-ledger.js';
 
 /** The internal app name of the original daemon: never listed, never editable. */
 const RESERVED_APP_NAME = 'agent';
@@ -101,13 +102,19 @@ export class AppService {
   private readonly copyCounters = new Map<string, number>();
   /** Runs registered but not started yet: they count against the caps already. */
   private startingRuns = 0;
+  private readonly runs: RunLedger;
 
   constructor(
     private readonly supervisor: Supervisor,
     private readonly authorizer: Authorizer,
     private readonly settings: AppServiceSettings,
     private readonly audit: AuditLog,
-  ) {}
+  ) {
+    this.runs = new RunLedger(
+      (app) => supervisor.get(app.name) === app,
+      (app) => void supervisor.remove(app.name).catch(() => undefined),
+    );
+  }
 
   /**
    * The apps the caller may read. Runs (`run`, `syncrun`, agents' `run_command`) are listed while
@@ -213,6 +220,7 @@ export class AppService {
     if (!chunk) throw expectationFailed();
     // The exit code tells SDKs to stop paging: only send it once the reader has reached the end.
     const exit = index === 0 && chunk.nextPosition >= chunk.size ? run?.exit : undefined;
+    if (exit) this.runs.endRead(app);
     return { data: chunk.data, position: chunk.nextPosition === 0 ? undefined : chunk.nextPosition, exitCode: exit?.code };
   }
 
@@ -260,7 +268,7 @@ export class AppService {
       clearTimeout(timer);
       if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
-    return runState(app);
+    return this.seen(app);
   }
 
   /** Raw bytes of a run's output from a byte cursor (no SDK quirks): agents page with it. */
@@ -285,7 +293,14 @@ export class AppService {
   runState(principal: Principal, name: string): RunState {
     const app = this.find(name);
     this.authorizer.authorize(principal, 'app-output-view', app.definition, 'read');
-    return runState(app);
+    return this.seen(app);
+  }
+
+  /** The state of a run as reported to its reader; a finished run's end, once read, is kept a short while only. */
+  private seen(app: Application): RunState {
+    const state = runState(app);
+    if (!state.running) this.runs.endRead(app);
+    return state;
   }
 
   /** Input for an interactive run; `close` ends its stdin. */
@@ -311,12 +326,12 @@ export class AppService {
     const timeout = queryInteger(query.timeout, DEFAULT_RUN_TIMEOUT, 0, MAX_RUN_SECONDS);
     const lifecycle = queryInteger(query.lifecycle, DEFAULT_RUN_LIFECYCLE, timeout, MAX_RUN_SECONDS);
     if (timeout === 0 && lifecycle === 0) throw badRequest('Zero timeout and lifecycle speficied');
-    const runs = this.supervisor.list().filter((app) => app.kind === 'oneshot' && app.running);
-    if (runs.length + this.startingRuns >= this.settings.maxConcurrentRuns()) throw serviceUnavailable('Too many concurrent runs, try again later');
+    // Counted as runs start and end: a start never scans every app.
+    if (this.runs.running + this.startingRuns >= this.settings.maxConcurrentRuns()) throw serviceUnavailable('Too many concurrent runs, try again later');
 
     const definition = this.runDefinition(principal, body);
     this.settings.sandbox.check(principal.name, definition);
-    const release = this.settings.shares.reserve('MaxRunsPerUser', principal.name, runs.filter((app) => app.definition.owner === principal.name).length);
+    const release = this.settings.shares.reserve('MaxRunsPerUser', principal.name, this.runs.runningOf(principal.name));
     this.startingRuns++;
     let app: Application;
     let run;
@@ -337,7 +352,7 @@ export class AppService {
       timer.unref();
       void run.exited.then(() => clearTimeout(timer));
     }
-    app.scheduleRemoval(lifecycle || MAX_RUN_SECONDS);
+    this.runs.started(app, run, lifecycle || MAX_RUN_SECONDS);
     this.audit.record({ event: 'app.run', user: principal.name, target: app.name, client: principal.client, outcome: 'success', detail: definition.command });
     return { app, uuid: run.uuid };
   }
