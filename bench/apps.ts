@@ -1,0 +1,221 @@
+// Many supervised apps: N `sleep` apps registered through REST against the daemon in its own
+// process, next to a bare Node process that spawns the same N sleeps. Figures: RSS once all run,
+// time to start all (first registration until every process exists), time to stop all (first
+// delete until no process is left) and idle CPU over a window with twice as many apps.
+// Run alone: npm run build && node dist/bench/apps.js [--quick]
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { keepAliveClient, loginAs, type HttpClient } from './http-client.js';
+import { ADMIN_PASSWORD, newHome, removeHome, runBench, sleep, startDaemon, stop, rssMiB } from './processes.js';
+import { printRows, ratio, round } from './table.js';
+
+/** A row as the one bench table takes it: numbers, the unit and the baseline of the same run. */
+export interface AppsRow {
+  figure: string;
+  value: number;
+  unit: string;
+  baseline: number;
+  baselineLabel: string;
+}
+
+const CONNECTIONS = 16;
+const CLOCK_TICKS = 100;
+
+interface Sizes {
+  apps: number;
+  idleApps: number;
+  idleSeconds: number;
+}
+
+const FULL: Sizes = { apps: 500, idleApps: 1000, idleSeconds: 10 };
+const QUICK: Sizes = { apps: 100, idleApps: 200, idleSeconds: 3 };
+
+/** A sleep duration nobody else uses: the bench finds its own processes by their argv. */
+function uniqueMark(): string {
+  return String(1_000_000 + Math.floor(Math.random() * 8_000_000));
+}
+
+/** How many processes run exactly `sleep <mark>`. */
+function countSleeps(mark: string): number {
+  const wanted = `sleep\0${mark}\0`;
+  let count = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (entry.charCodeAt(0) > 57) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'latin1') === wanted) count++;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return count;
+}
+
+function killSleeps(mark: string): void {
+  const wanted = `sleep\0${mark}\0`;
+  for (const entry of readdirSync('/proc')) {
+    if (entry.charCodeAt(0) > 57) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'latin1') === wanted) process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+}
+
+async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+async function idleCpuPercent(pid: number, seconds: number): Promise<number> {
+  const before = cpuSeconds(pid);
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  return ((cpuSeconds(pid) - before) / ((performance.now() - t0) / 1000)) * 100;
+}
+
+/** Runs `count` calls with CONNECTIONS in flight. */
+async function inParallel(count: number, call: (index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (next < count) await call(next++);
+    }),
+  );
+}
+
+interface Figures {
+  rssMiB: number;
+  startMs: number;
+  stopMs: number;
+  idleCpuPercent: number;
+}
+
+async function measureDaemon(sizes: Sizes): Promise<Figures> {
+  const home = await newHome();
+  const daemon = await startDaemon(home, {
+    APPMESH_Limits_MaxAppsPerUser: String(sizes.idleApps * 2),
+    APPMESH_Limits_MaxProcessesPerUser: String(sizes.idleApps * 4),
+  });
+  const client: HttpClient = keepAliveClient(daemon.url, CONNECTIONS);
+  const mark = uniqueMark();
+  try {
+    const token = await loginAs(client, 'admin', ADMIN_PASSWORD);
+    const headers = { Authorization: `Bearer ${token}` };
+    const register = (name: string) => async () => {
+      const res = await client.call('PUT', `/appmesh/app/${name}`, { headers, body: { command: `sleep ${mark}` } });
+      if (res.status !== 200) throw new Error(`register ${name}: ${res.status} ${res.body}`);
+    };
+
+    const t0 = performance.now();
+    await inParallel(sizes.apps, (index) => register(`bench-${index}`)());
+    await until(() => countSleeps(mark) >= sizes.apps, 120_000, 'every app to run');
+    const startMs = performance.now() - t0;
+    await sleep(2000);
+    const rss = rssMiB(daemon.pid);
+
+    const t1 = performance.now();
+    await inParallel(sizes.apps, async (index) => {
+      const res = await client.call('DELETE', `/appmesh/app/bench-${index}`, { headers });
+      if (res.status !== 200) throw new Error(`delete bench-${index}: ${res.status} ${res.body}`);
+    });
+    await until(() => countSleeps(mark) === 0, 120_000, 'every app to stop');
+    const stopMs = performance.now() - t1;
+
+    await inParallel(sizes.idleApps, (index) => register(`idle-${index}`)());
+    await until(() => countSleeps(mark) >= sizes.idleApps, 120_000, 'every idle app to run');
+    await sleep(3000);
+    const idle = await idleCpuPercent(daemon.pid, sizes.idleSeconds);
+    return { rssMiB: rss, startMs, stopMs, idleCpuPercent: idle };
+  } finally {
+    client.close();
+    await stop(daemon.child);
+    killSleeps(mark);
+    await removeHome(home);
+  }
+}
+
+/** The baseline: a bare Node process that spawns N sleeps on `start N`, and kills them all on `kill`. */
+const BARE_SPAWNER = `
+const { spawn } = require('node:child_process');
+const children = new Set();
+let buffered = '';
+process.stdin.on('data', (chunk) => {
+  buffered += chunk;
+  let end;
+  while ((end = buffered.indexOf('\\n')) >= 0) {
+    const [verb, count, mark] = buffered.slice(0, end).split(' ');
+    buffered = buffered.slice(end + 1);
+    if (verb === 'start') {
+      for (let i = 0; i < Number(count); i++) {
+        const child = spawn('sleep', [mark], { stdio: 'ignore' });
+        children.add(child);
+        child.once('exit', () => { children.delete(child); if (children.size === 0) process.stdout.write('empty\\n'); });
+      }
+    } else if (verb === 'kill') {
+      for (const child of children) child.kill('SIGKILL');
+    }
+  }
+});
+`;
+
+async function measureBare(sizes: Sizes): Promise<Figures> {
+  const spawner: ChildProcess = spawn(process.execPath, ['-e', BARE_SPAWNER], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const mark = uniqueMark();
+  let emptied = 0;
+  spawner.stdout!.on('data', (chunk: Buffer) => (emptied += chunk.toString().split('empty').length - 1));
+  try {
+    await sleep(300);
+    const t0 = performance.now();
+    spawner.stdin!.write(`start ${sizes.apps} ${mark}\n`);
+    await until(() => countSleeps(mark) >= sizes.apps, 120_000, 'every sleep to run');
+    const startMs = performance.now() - t0;
+    await sleep(2000);
+    const rss = rssMiB(spawner.pid!);
+
+    const t1 = performance.now();
+    spawner.stdin!.write('kill\n');
+    await until(() => emptied > 0 && countSleeps(mark) === 0, 120_000, 'every sleep to stop');
+    const stopMs = performance.now() - t1;
+
+    spawner.stdin!.write(`start ${sizes.idleApps} ${mark}\n`);
+    await until(() => countSleeps(mark) >= sizes.idleApps, 120_000, 'every idle sleep to run');
+    await sleep(3000);
+    const idle = await idleCpuPercent(spawner.pid!, sizes.idleSeconds);
+    return { rssMiB: rss, startMs, stopMs, idleCpuPercent: idle };
+  } finally {
+    await stop(spawner);
+    killSleeps(mark);
+  }
+}
+
+/** The rows of the one bench table (numbers; the runner formats them and computes the ratios). */
+export async function appsRows(options: { quick: boolean } = { quick: false }): Promise<AppsRow[]> {
+  const sizes = options.quick ? QUICK : FULL;
+  const bare = await measureBare(sizes);
+  const ours = await measureDaemon(sizes);
+  const label = (what: string) => `bare Node spawner, ${what}`;
+  return [
+    { figure: `${sizes.apps} sleep apps: RSS after start`, value: round(ours.rssMiB), unit: 'MiB', baseline: round(bare.rssMiB), baselineLabel: label(`${sizes.apps} sleeps`) },
+    { figure: `${sizes.apps} apps: start all (register until running)`, value: round(ours.startMs), unit: 'ms', baseline: round(bare.startMs), baselineLabel: label(`spawn ${sizes.apps}`) },
+    { figure: `${sizes.apps} apps: stop all (delete until no process)`, value: round(ours.stopMs), unit: 'ms', baseline: round(bare.stopMs), baselineLabel: label(`kill ${sizes.apps}, exits seen`) },
+    { figure: `idle CPU with ${sizes.idleApps} apps (${sizes.idleSeconds} s)`, value: round(ours.idleCpuPercent), unit: '%', baseline: round(bare.idleCpuPercent), baselineLabel: label(`${sizes.idleApps} sleeps`) },
+  ];
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await runBench(async () => {
+    const rows = await appsRows({ quick: process.argv.includes('--quick') });
+    printRows(rows.map((row) => ({ figure: row.figure, value: `${row.value} ${row.unit}`, baseline: `${row.baseline} ${row.unit} (${row.baselineLabel})`, ratio: ratio(row.value, row.baseline) })));
+  });
+}
