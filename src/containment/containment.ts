@@ -1,5 +1,6 @@
 import { Cgroups, type CgroupReport, type UserLimits } from './cgroups.js';
 import { launcherTools, type LauncherTools } from './launcher.js';
+import { Spawner } from './spawner.js';
 
 /** `GET /appmesh/resources` → `containment`: what holds the processes the daemon starts. */
 export interface ContainmentReport {
@@ -28,10 +29,16 @@ export interface ContainmentOptions {
 export class Containment {
   private readonly sections = new Map<string, () => unknown>();
 
+  /** Forks every process off the daemon's event loop; absent with `APPMESH_SPAWNER=off` (the daemon forks itself). */
+  readonly spawner?: Spawner;
+
   private constructor(
     readonly cgroups: Cgroups,
     readonly tools: LauncherTools,
-  ) {}
+    spawner?: Spawner,
+  ) {
+    this.spawner = spawner;
+  }
 
   /** Another part of containment (such as the sandbox) reports under `name` beside `cgroups`. */
   addReportSection(name: string, report: () => unknown): void {
@@ -42,7 +49,9 @@ export class Containment {
   static open(options: ContainmentOptions): Containment {
     const enabled = (options.env.APPMESH_CGROUPS ?? '').trim().toLowerCase() !== 'off';
     const cgroups = Cgroups.open({ home: options.home, enabled, limits: options.limits, log: options.log });
-    const containment = new Containment(cgroups, launcherTools());
+    // Started once the daemon sits in its own cgroup leaf: the spawner shares it, never a run's.
+    const spawnerEnabled = (options.env.APPMESH_SPAWNER ?? '').trim().toLowerCase() !== 'off';
+    const containment = new Containment(cgroups, launcherTools(), spawnerEnabled ? new Spawner(options.log) : undefined);
     const { reason, mode, controllers } = cgroups.report;
     if (mode === 'none') options.log('warn', `process trees are not in cgroups (${reason}): stopping uses process groups, memory limits are polled, no per-user process limit`);
     else options.log('info', `process trees in cgroups ${mode} (${controllers.join(', ')})`);
@@ -63,6 +72,7 @@ export class Containment {
   }
 
   close(): void {
+    this.spawner?.close();
     this.cgroups.close();
   }
 }

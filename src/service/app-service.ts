@@ -338,7 +338,7 @@ export class AppService {
     try {
       app = await this.supervisor.register(definition, 'oneshot');
       try {
-        run = app.start(Date.now(), { interactive: options.interactive });
+        run = await app.start(Date.now(), { interactive: options.interactive });
       } catch (error) {
         await this.supervisor.remove(app.name);
         throw badRequest(`Start application ${definition.name} failed: ${(error as Error).message}`);

@@ -71,6 +71,8 @@ export class Application {
   /** Why the daemon ended the current run (a resource limit), for its exit's `last_error`. */
   private limitNote?: string;
   private disposed = false;
+  /** The start in progress (its process being forked). */
+  private starting?: Promise<ProcessRun>;
   /** Filled by the view for CPU percentages between two reads. */
   cpuSample?: { ticks: number; atMs: number };
 
@@ -129,34 +131,46 @@ export class Application {
     }
     if (this.enabled && this.nextStartMs !== undefined && this.nextStartMs <= nowMs) {
       if (allowed) {
-        try {
-          this.start(nowMs);
-        } catch {
-          // Recorded in last_error; start() already planned the retry.
-        }
+        // Recorded in last_error; start() plans the retry.
+        this.start(nowMs).catch(() => undefined);
       } else this.nextStartMs = this.replan(nowMs);
     }
     if (!this.enabled) this.nextStartMs = undefined;
     this.armTimer(nowMs);
   }
 
-  /** Starts a run now. Returns the run, or throws the start failure (recorded in `last_error`). */
-  start(nowMs = Date.now(), options: { interactive?: boolean } = {}): ProcessRun {
+  /**
+   * Starts a run now. Resolves with the run once its process runs, or rejects with the start
+   * failure (recorded in `last_error`, the retry planned).
+   */
+  async start(nowMs = Date.now(), options: { interactive?: boolean } = {}): Promise<ProcessRun> {
     const previous = this.run;
-    if (previous?.running) this.retire(previous);
+    if (previous?.running) {
+      this.retire(previous);
+      this.run = undefined;
+    }
+    // Planned now, while the process is being forked: an evaluation meanwhile does not start it twice.
+    if (this.kind === 'managed') this.nextStartMs = this.recurrence ? this.replan(nowMs) : undefined;
     let run: ProcessRun;
+    const attempt = this.spawn(options.interactive ?? false);
+    this.starting = attempt;
     try {
-      run = this.spawn(options.interactive ?? false);
+      run = await attempt;
     } catch (error) {
       this.recordError(`failed to start: ${(error as Error).message}`);
       this.setHealth(1);
-      if (this.kind === 'managed') this.nextStartMs = this.recurrence ? this.replan(nowMs + 1000) : this.replan(nowMs + this.bumpBackoff(0) * 1000);
+      if (this.kind === 'managed' && !this.disposed) {
+        this.nextStartMs = this.recurrence ? this.replan(nowMs + 1000) : this.replan(nowMs + this.bumpBackoff(0) * 1000);
+        if (!this.enabled) this.nextStartMs = undefined;
+        this.armTimer(Date.now());
+      }
       throw error;
+    } finally {
+      if (this.starting === attempt) this.starting = undefined;
     }
     this.run = run;
     this.tasks.runStarted(run.processKey);
     this.starts++;
-    this.nextStartMs = this.recurrence ? this.replan(nowMs) : undefined;
     this.host.emit(this, 'START', { pid: run.pid, process_uuid: run.uuid });
     this.stdout.start();
     if (!this.definition.health_check_cmd) this.setHealth(0);
@@ -166,6 +180,8 @@ export class Application {
 
   /** Deliberate stop of the current run (no exit action); resolves once nothing of its tree is left. */
   async stopRun(): Promise<void> {
+    // A run being started is the current run too.
+    await this.starting?.catch(() => undefined);
     await this.run?.stop();
   }
 
@@ -255,7 +271,7 @@ export class Application {
     this.stdout.poke();
   }
 
-  private spawn(interactive: boolean): ProcessRun {
+  private async spawn(interactive: boolean): Promise<ProcessRun> {
     const definition = this.definition;
     const identity = this.host.execIdentity(definition.owner);
     // The daemon's private work folder is not open to other accounts: they start at home.
@@ -309,7 +325,7 @@ export class Application {
     }
     this.tasks.runEnded();
     this.lastExit = exit;
-    const note = this.limitNote ?? (exit.oomKilled ? this.oomNote(exit) : undefined);
+    const note = this.limitNote ?? exit.lost ?? (exit.oomKilled ? this.oomNote(exit) : undefined);
     if (exit.code !== 0 || exit.oomKilled) this.recordError(`${this.name} exited with return code: ${exit.code}${note ? ` (${note})` : ''}`);
     this.limitNote = undefined;
     if (!this.definition.health_check_cmd) this.setHealth(1);

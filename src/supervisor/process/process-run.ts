@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants, accessSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
@@ -6,7 +5,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Containment } from '../../containment/containment.js';
 import { planLaunch } from '../../containment/launcher.js';
 import type { RunCgroup } from '../../containment/run-cgroup.js';
+import { SPAWN_FAILED, SpawnFailed, type ProcessExitStatus, type SpawnRequest, type SpawnedProcess } from '../../containment/spawner.js';
 import { splitCommandLine } from './command-line.js';
+import { launchProcess } from './process-launch.js';
 import { cgroupTree, processGroupTree, type ProcessTree } from './process-tree.js';
 
 /** Where a run's output goes: the process writes a pipe, the daemon copies it on. */
@@ -71,6 +72,8 @@ export interface RunExit {
   oomKilled?: boolean;
   /** Highest memory use of the whole tree, where the kernel keeps it. */
   peakMemoryBytes?: number;
+  /** The exit could not be observed (the process spawner ended): the daemon ended the tree itself; says why. */
+  lost?: string;
 }
 
 export class StartError extends Error {}
@@ -78,15 +81,22 @@ export class StartError extends Error {}
 /** After the tree is gone the pipe reaches end-of-file at once; this bounds a writer that escaped it. */
 const OUTPUT_DRAIN_MS = 1000;
 
+/** The spawner and the cgroup placement a run was started with, kept until the run is built. */
+interface Launched {
+  process: SpawnedProcess;
+  cgroup?: RunCgroup;
+}
+
 /**
  * One execution of a command: the launcher puts it in its own cgroup (or process group) before
- * it runs and drops to its user, so the whole tree can be limited and stopped. Its output comes
- * through a pipe that the daemon copies into the output file.
+ * it runs and drops to its user, so the whole tree can be limited and stopped. The fork happens
+ * in the spawner process (the daemon's event loop goes on meanwhile), which reports the pid and,
+ * later, the exit. Its output comes through a pipe that the daemon copies into the output file.
  */
 export class ProcessRun {
-  readonly uuid = randomUUID();
+  readonly uuid: string;
   /** Secret of this run for the worker side of the task API. */
-  readonly processKey = randomBytes(24).toString('base64url');
+  readonly processKey: string;
   readonly startedAtMs = Date.now();
   readonly pid: number;
   /** The OS account it runs as when the daemon switched users. */
@@ -95,7 +105,7 @@ export class ProcessRun {
   readonly exited: Promise<RunExit>;
   exit?: RunExit;
   private deliberate = false;
-  private readonly child: ChildProcess;
+  private readonly process: SpawnedProcess;
   private readonly tree: ProcessTree;
   private terminating?: Promise<void>;
   /** Removes the run's crash-recovery record. */
@@ -103,33 +113,56 @@ export class ProcessRun {
   /** Resolves once nothing of the tree is left and what it held is freed. */
   private released: Promise<void> = Promise.resolve();
 
-  private constructor(spec: RunSpec, private readonly graceMs: number, containment: Containment | undefined) {
+  private constructor(spec: RunSpec, private readonly graceMs: number, identity: { uuid: string; processKey: string }, launched: Launched) {
+    this.uuid = identity.uuid;
+    this.processKey = identity.processKey;
     this.user = spec.user?.name;
+    const { process: child, cgroup } = launched;
+    this.process = child;
+    this.pid = child.pid;
+    this.tree = cgroup ? cgroupTree(cgroup, child.pid) : processGroupTree(child.pid, { name: PROCESS_KEY_ENV, value: this.processKey });
+    this.forget = spec.recorder?.({ uuid: this.uuid, pid: child.pid, processKey: this.processKey, cgroup });
+    const output = spec.output;
+    const drained = output ? output.copy() : Promise.resolve();
+    this.exited = child.exited.then((status) => this.finish(status, drained, output));
+  }
+
+  /**
+   * Starts the command: resolves once it runs (its pid known), rejects with StartError when it
+   * could not be started. The daemon's event loop is not held while the process is forked.
+   */
+  static async start(spec: RunSpec, graceMs: number, containment?: Containment): Promise<ProcessRun> {
+    const identity = { uuid: randomUUID(), processKey: randomBytes(24).toString('base64url') };
     let cgroup: RunCgroup | undefined;
-    let child: ChildProcess;
+    let child: SpawnedProcess;
     try {
       const argv = resolveCommand(spec);
       try {
-        cgroup = containment?.cgroups.createRun(spec.owner, { memoryLimitBytes: spec.memoryLimitBytes, cpuShares: spec.cpuShares }, this.uuid);
+        cgroup = containment?.cgroups.createRun(spec.owner, { memoryLimitBytes: spec.memoryLimitBytes, cpuShares: spec.cpuShares }, identity.uuid);
       } catch (error) {
         throw new StartError((error as Error).message);
       }
       const plan = planLaunch(
-        { argv, env: { ...spec.env, [PROCESS_KEY_ENV]: this.processKey }, user: spec.user, cgroupProcsFiles: cgroup?.procsFiles ?? [], sandboxArgv: spec.sandboxArgv },
+        { argv, env: { ...spec.env, [PROCESS_KEY_ENV]: identity.processKey }, user: spec.user, cgroupProcsFiles: cgroup?.procsFiles ?? [], sandboxArgv: spec.sandboxArgv },
         containment?.tools,
       );
-      child = spawn(plan.file, plan.args, {
-        cwd: spec.workingDir,
+      const request: SpawnRequest = {
+        file: plan.file,
+        args: plan.args,
         env: plan.env,
-        // stderr joins stdout inside the launcher.
-        stdio: [spec.stdin === undefined && !spec.interactive ? 'ignore' : 'pipe', spec.output ? spec.output.fd : 'ignore', 'ignore'],
-        // setsid(): the child leads a new session and process group.
-        detached: true,
-        ...(plan.uid !== undefined ? { uid: plan.uid, gid: plan.gid } : {}),
-      });
-      if (child.pid === undefined) {
-        child.on('error', () => undefined);
-        throw new StartError(`failed to start '${argv[0]}'`);
+        cwd: spec.workingDir,
+        uid: plan.uid,
+        gid: plan.gid,
+        stdoutFd: spec.output?.fd,
+        stdin: spec.stdin === undefined && !spec.interactive ? 'ignore' : 'pipe',
+        input: spec.stdin,
+        keepStdinOpen: spec.interactive ?? false,
+      };
+      try {
+        child = await launchProcess(request, containment?.spawner);
+      } catch (error) {
+        const reason = (error as Error).message;
+        throw new StartError(`failed to start '${argv[0]}'${error instanceof SpawnFailed && reason === SPAWN_FAILED ? '' : `: ${reason}`}`);
       }
       if (cgroup && !plan.placedBeforeExec) cgroup.place(child.pid);
     } catch (error) {
@@ -137,42 +170,18 @@ export class ProcessRun {
       void cgroup?.remove();
       throw error instanceof StartError ? error : new StartError((error as Error).message);
     }
-    this.child = child;
-    this.pid = child.pid;
-    this.tree = cgroup ? cgroupTree(cgroup, child.pid) : processGroupTree(child.pid, { name: PROCESS_KEY_ENV, value: this.processKey });
-    this.forget = spec.recorder?.({ uuid: this.uuid, pid: child.pid, processKey: this.processKey, cgroup });
-    const output = spec.output;
-    const drained = output ? output.copy() : Promise.resolve();
-    if (child.stdin) {
-      // A process that never reads its stdin must not crash the daemon with EPIPE.
-      child.stdin.on('error', () => undefined);
-      if (spec.interactive) {
-        if (spec.stdin !== undefined) child.stdin.write(spec.stdin);
-      } else {
-        child.stdin.end(spec.stdin);
-      }
-    }
-    this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => void this.finish(code, signal, drained, output).then(resolve));
-    });
-    child.on('error', () => undefined);
-  }
-
-  static start(spec: RunSpec, graceMs: number, containment?: Containment): ProcessRun {
-    return new ProcessRun(spec, graceMs, containment);
+    return new ProcessRun(spec, graceMs, identity, { process: child, cgroup });
   }
 
   /** True while stdin accepts input (interactive runs). */
   get stdinOpen(): boolean {
-    return Boolean(this.child.stdin?.writable) && this.running;
+    return this.process.stdinOpen && this.running;
   }
 
   /** Writes to an interactive run's stdin; `close` sends end-of-file afterwards. */
   async writeStdin(data: string | Buffer, close = false): Promise<void> {
-    const stdin = this.child.stdin;
-    if (!stdin || !stdin.writable) throw new Error('stdin is not open');
-    await new Promise<void>((resolve, reject) => stdin.write(data, (error) => (error ? reject(error) : resolve())));
-    if (close) stdin.end();
+    if (!this.stdinOpen) throw new Error('stdin is not open');
+    await this.process.writeStdin(typeof data === 'string' ? Buffer.from(data) : data, close);
   }
 
   get running(): boolean {
@@ -204,7 +213,8 @@ export class ProcessRun {
   }
 
   /** The leader exited: what it left behind goes too, and the output is complete before the exit counts. */
-  private async finish(code: number | null, signal: NodeJS.Signals | null, drained: Promise<void>, output: OutputTarget | undefined): Promise<RunExit> {
+  private async finish(status: ProcessExitStatus, drained: Promise<void>, output: OutputTarget | undefined): Promise<RunExit> {
+    const { code, signal, lost } = status;
     const oomKilled = this.tree.oomKills() > 0;
     const peakMemoryBytes = this.tree.peakMemoryBytes();
     const cleared = this.tree.isEmpty() ? Promise.resolve() : this.terminateTree();
@@ -222,6 +232,7 @@ export class ProcessRun {
       signal: signal ?? undefined,
       atMs: Date.now(),
       deliberate: this.deliberate,
+      ...(lost ? { lost: `${lost}: its processes were ended` } : {}),
       ...(oomKilled ? { oomKilled } : {}),
       ...(peakMemoryBytes !== undefined ? { peakMemoryBytes } : {}),
     };

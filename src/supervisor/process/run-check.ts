@@ -21,7 +21,7 @@ export interface CheckOptions {
 export async function runCheck(command: string, options: CheckOptions): Promise<number> {
   let run: ProcessRun;
   try {
-    run = ProcessRun.start({ command, shell: false, workingDir: options.cwd, env: options.env, user: options.user, owner: options.owner, sandboxArgv: options.sandboxArgv }, 0, options.containment);
+    run = await ProcessRun.start({ command, shell: false, workingDir: options.cwd, env: options.env, user: options.user, owner: options.owner, sandboxArgv: options.sandboxArgv }, 0, options.containment);
   } catch {
     return -1;
   }

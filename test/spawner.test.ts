@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { getApp, processAlive, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
+
+/** The parent pid of a process, from /proc. */
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+async function runningPid(d: TestDaemon, name: string): Promise<number> {
+  return waitFor(async () => {
+    const pid = (await getApp(d, name)).pid;
+    return typeof pid === 'number' && pid > 0 ? pid : undefined;
+  }, 10_000, `${name} running`);
+}
+
+describe('process starts go through the spawner process', () => {
+  let d: TestDaemon;
+  beforeAll(async () => {
+    d = await startTestDaemon();
+  });
+  afterAll(async () => {
+    await d.stop();
+  });
+
+  test('a run is forked by the spawner: its parent is the spawner, a child of the daemon, never the daemon itself', async () => {
+    const response = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'echo $PPID', shell: true } });
+    expect(response.status).toBe(200);
+    const parent = Number((await response.text()).trim());
+    expect(parent).toBeGreaterThan(1);
+    expect(parent).not.toBe(process.pid);
+    expect(parentOf(parent)).toBe(process.pid);
+    expect(readFileSync(`/proc/${parent}/cmdline`, 'utf8').split('\0')[0]).toBe(process.execPath);
+  });
+
+  test('stdin text and the exit code pass through the spawner', async () => {
+    const withInput = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'cat; exit 7', shell: true, metadata: 'from-stdin' } });
+    expect(withInput.headers.get('x-exit-code')).toBe('7');
+    expect(await withInput.text()).toBe('from-stdin');
+  });
+
+  test('the spawner killed with SIGKILL during a long run: the run is ended and reported, a new spawner starts new runs', async () => {
+    expect((await d.request('PUT', '/appmesh/app/long-sleeper', { body: { command: 'sleep 300' } })).status).toBe(200);
+    const pid = await runningPid(d, 'long-sleeper');
+    const spawner = parentOf(pid);
+    expect(spawner).not.toBe(process.pid);
+    process.kill(spawner, 'SIGKILL');
+
+    // The old run's process is ended by the daemon, and its exit says why.
+    await waitFor(async () => !(await processAlive(pid)), 15_000, 'the orphaned run ended');
+    const app = await waitFor(async () => {
+      const view = await getApp(d, 'long-sleeper');
+      return view.pid === undefined && String(view.last_error ?? '').includes('spawner') ? view : undefined;
+    }, 15_000, 'the lost run reported');
+    expect(String(app.last_error)).toMatch(/process spawner ended/);
+
+    // New runs work, through a new spawner.
+    const next = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'echo $PPID', shell: true } });
+    expect(next.status).toBe(200);
+    const newSpawner = Number((await next.text()).trim());
+    expect(newSpawner).not.toBe(spawner);
+    expect(newSpawner).not.toBe(process.pid);
+    expect(parentOf(newSpawner)).toBe(process.pid);
+    expect((await d.request('GET', '/appmesh/applications')).status).toBe(200);
+  });
+});
+
+describe('APPMESH_SPAWNER=off', () => {
+  let d: TestDaemon;
+  beforeAll(async () => {
+    d = await startTestDaemon({ env: { APPMESH_SPAWNER: 'off' } });
+  });
+  afterAll(async () => {
+    await d.stop();
+  });
+
+  test('the daemon forks runs itself', async () => {
+    const response = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'echo $PPID', shell: true } });
+    expect(Number((await response.text()).trim())).toBe(process.pid);
+  });
+});
