@@ -979,50 +979,55 @@ var matchesAny = (rules, path, isDirectory) => rules.some((rule) => (!rule.onlyD
 
 // src/plugin/workspace-sync.ts
 import { createHash as createHash2, randomBytes as randomBytes2 } from "node:crypto";
-import { readFile as readFile3 } from "node:fs/promises";
+import { readFile as readFile2 } from "node:fs/promises";
 import { join as join4 } from "node:path";
 
 // src/plugin/project-walk.ts
-import { readdir, readFile as readFile2, stat as stat2 } from "node:fs/promises";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join as join3 } from "node:path";
 async function listProject(root, extraExcludes = []) {
   const listing = { files: [], secrets: [], links: 0 };
   const rootScope = { base: "", rules: [...extraExcludes] };
-  await walk(root, "", [rootScope], listing);
+  walk(root, "", [rootScope], listing);
   listing.files.sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
   return listing;
 }
-async function walk(root, folder, scopes, listing) {
+function walk(root, folder, scopes, listing) {
   const absolute = folder ? join3(root, folder) : root;
-  const entries = await readdir(absolute, { withFileTypes: true });
-  const own = entries.some((entry) => entry.name === ".gitignore" && entry.isFile()) ? parseIgnoreFile(await readFile2(join3(absolute, ".gitignore"), "utf8").catch(() => "")) : [];
+  const entries = readdirSync(absolute, { withFileTypes: true });
+  const own = entries.some((entry) => entry.name === ".gitignore" && entry.isFile()) ? parseIgnoreFile(readIgnoreFile(join3(absolute, ".gitignore"))) : [];
   const here = own.length === 0 ? scopes : folder ? [...scopes, { base: folder, rules: own }] : [{ base: "", rules: [...scopes[0].rules, ...own] }];
   const subfolders = [];
-  await Promise.all(
-    entries.map(async (entry) => {
-      const path = folder ? `${folder}/${entry.name}` : entry.name;
-      if (entry.isSymbolicLink()) {
-        listing.links++;
-        return;
-      }
-      const isDirectory = entry.isDirectory();
-      if (!isDirectory && !entry.isFile()) return;
-      if (matchesAny(skippedRules, path, isDirectory)) return;
-      if (matchesAny(secretRules, path, isDirectory)) {
-        listing.secrets.push(path);
-        return;
-      }
-      if (!folder && (entry.name === SYNC_MARKER || entry.name === SYNC_DELETIONS)) return;
-      if (isIgnored(here, path, isDirectory)) return;
-      if (isDirectory) {
-        subfolders.push(path);
-        return;
-      }
-      const info = await stat2(join3(root, path));
-      listing.files.push({ path, size: info.size, mtimeMs: info.mtimeMs, mode: info.mode & 511 });
-    })
-  );
-  for (const subfolder of subfolders) await walk(root, subfolder, here, listing);
+  for (const entry of entries) {
+    const path = folder ? `${folder}/${entry.name}` : entry.name;
+    if (entry.isSymbolicLink()) {
+      listing.links++;
+      continue;
+    }
+    const isDirectory = entry.isDirectory();
+    if (!isDirectory && !entry.isFile()) continue;
+    if (matchesAny(skippedRules, path, isDirectory)) continue;
+    if (matchesAny(secretRules, path, isDirectory)) {
+      listing.secrets.push(path);
+      continue;
+    }
+    if (!folder && (entry.name === SYNC_MARKER || entry.name === SYNC_DELETIONS)) continue;
+    if (isIgnored(here, path, isDirectory)) continue;
+    if (isDirectory) {
+      subfolders.push(path);
+      continue;
+    }
+    const info = statSync(join3(root, path), { throwIfNoEntry: false });
+    if (info) listing.files.push({ path, size: info.size, mtimeMs: info.mtimeMs, mode: info.mode & 511 });
+  }
+  for (const subfolder of subfolders) walk(root, subfolder, here, listing);
+}
+function readIgnoreFile(path) {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
 }
 
 // src/plugin/tar-writer.ts
@@ -1107,7 +1112,7 @@ async function syncWorkspace(workspace, options = {}) {
       report.unchanged++;
       continue;
     }
-    const data = await readFile3(join4(projectRoot, file.path));
+    const data = await readFile2(join4(projectRoot, file.path));
     const hash = createHash2("sha256").update(data).digest("hex");
     files[file.path] = { size: data.length, mtimeMs: file.mtimeMs, hash, mode: file.mode };
     if (known && known.hash === hash && known.mode === file.mode) {
