@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, webcrypto } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT, importPKCS8, importSPKI, jwtVerify, errors as joseErrors, type CryptoKey, type JWTPayload } from 'jose';
@@ -48,8 +48,24 @@ interface SigningKeys {
   verify: Uint8Array | CryptoKey;
 }
 
+/**
+ * Signature checks already passed, by token and audience: a repeated token skips the signature
+ * and claim work, never the expiry. Only what the token's own bytes prove is kept here; whether
+ * it is revoked, or its user deleted, locked or given a new password, is asked at every use.
+ */
+const VERIFIED_CACHE_ENTRIES = 1024;
+const VERIFIED_CACHE_MS = 60_000;
+
+interface CachedVerification {
+  verified: VerifiedToken;
+  /** Dropped after this, however often it is used. */
+  untilMs: number;
+}
+
 /** Signs and verifies App Mesh JWTs; only the configured algorithm is ever accepted. */
 export class TokenService {
+  private readonly verifiedCache = new Map<string, CachedVerification>();
+
   private constructor(private readonly settings: TokenSettings, private readonly keys: SigningKeys) {}
 
   static async create(settings: TokenSettings): Promise<TokenService> {
@@ -79,6 +95,20 @@ export class TokenService {
 
   /** Signature, algorithm, issuer, audience and expiry (a few seconds of leeway); user checks come after. */
   async verify(token: string, audience: string): Promise<VerifiedToken> {
+    const key = `${audience}\n${token}`;
+    const nowMs = Date.now();
+    const cached = this.verifiedCache.get(key);
+    if (cached) {
+      if (cached.untilMs > nowMs && (cached.verified.expiresAt + CLOCK_LEEWAY_SECONDS) * 1000 > nowMs) return { ...cached.verified };
+      this.verifiedCache.delete(key);
+    }
+    const verified = await this.verifySignature(token, audience);
+    if (this.verifiedCache.size >= VERIFIED_CACHE_ENTRIES) this.verifiedCache.delete(this.verifiedCache.keys().next().value!);
+    this.verifiedCache.set(key, { verified, untilMs: nowMs + VERIFIED_CACHE_MS });
+    return { ...verified };
+  }
+
+  private async verifySignature(token: string, audience: string): Promise<VerifiedToken> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.keys.verify, {
@@ -124,7 +154,8 @@ async function loadKeys(settings: TokenSettings): Promise<SigningKeys> {
   switch (settings.algorithm) {
     case 'HS256': {
       if (settings.secret.length < 16) throw new Error('REST.JWT.JWTSalt must be at least 16 characters');
-      const key = new TextEncoder().encode(settings.secret);
+      // Imported once: given raw bytes, jose imports the key again at every signature.
+      const key = await webcrypto.subtle.importKey('raw', new TextEncoder().encode(settings.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
       return { sign: key, verify: key };
     }
     case 'RS256':
