@@ -122,6 +122,33 @@ describe('sync', () => {
   });
 });
 
+describe('several workspaces on one node', () => {
+  test('each project syncs into its own workspace, named by APPMESH_WORKSPACE', async () => {
+    const other = await mkdtemp(join(tmpdir(), 'appmesh-plugin-other-'));
+    try {
+      await writeFile(join(other, 'only-here.txt'), 'other project\n');
+      const workspace = spare ? join(spare, 'other') : 'other';
+      const result = await runScript(['sync'], { cwd: other, env: { ...env, APPMESH_WORKSPACE: workspace } });
+      expect(result.code).toBe(0);
+      const otherRoot = remoteRootOf(result.stdout);
+      expect(otherRoot).toMatch(/\/other$/);
+      expect(await files(otherRoot)).toEqual(['.appmesh-sync', 'only-here.txt']);
+      // The first project's workspace is untouched, and its next sync still has nothing to send.
+      const first = await script(['sync']);
+      expect(first.stdout).toContain('0 file(s) sent, 0 deleted');
+      expect(remoteRootOf(first.stdout)).not.toBe(otherRoot);
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
+  });
+
+  test('a workspace name that could escape is refused with a message', async () => {
+    const result = await script(['sync'], { APPMESH_WORKSPACE: '../../etc' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('APPMESH_WORKSPACE must be a name');
+  });
+});
+
 describe('runs', () => {
   test('a remote build with a non-zero exit: the script exits with the remote code', async () => {
     const result = await script(['sync-exec', 'sh src/main.sh hello; echo to-stderr >&2; exit 3']);
