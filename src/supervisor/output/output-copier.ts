@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { close, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -11,6 +11,8 @@ export interface Copy {
 }
 
 interface Pending {
+  readFd: number;
+  fileFd: number;
   resolve: () => void;
 }
 
@@ -26,7 +28,7 @@ class OutputCopier {
 
   copy(readFd: number, fileFd: number, maxBytes: number): Copy {
     const id = this.nextId++;
-    const done = new Promise<void>((resolve) => this.pending.set(id, { resolve }));
+    const done = new Promise<void>((resolve) => this.pending.set(id, { readFd, fileFd, resolve }));
     const worker = this.start();
     void worker.then(
       (thread) => {
@@ -34,7 +36,7 @@ class OutputCopier {
         thread.postMessage({ type: 'copy', id, readFd, fileFd, maxBytes } satisfies CopierCommand);
       },
       // No worker could be started: the output is lost, the run is not.
-      () => this.settle(id),
+      () => this.settle(id, true),
     );
     return { done, cut: () => void worker.then((thread) => thread.postMessage({ type: 'cut', id } satisfies CopierCommand), () => undefined) };
   }
@@ -42,11 +44,12 @@ class OutputCopier {
   private start(): Promise<Worker> {
     this.worker ??= newWorker().then((thread) => {
       thread.unref();
-      thread.on('message', (message: CopierDone) => this.settle(message.id));
+      thread.on('message', (message: CopierDone) => this.settle(message.id, message.pipeOpen === true));
       thread.on('exit', () => {
         // Never expected (the worker catches everything); copies in flight end, a next one starts anew.
+        // Their pipes may or may not be closed: left alone, as closing a reused number would hit another file.
         this.worker = undefined;
-        for (const id of [...this.pending.keys()]) this.settle(id);
+        for (const id of [...this.pending.keys()]) this.settle(id, false);
       });
       thread.on('error', () => undefined);
       return thread;
@@ -55,10 +58,13 @@ class OutputCopier {
     return this.worker;
   }
 
-  private settle(id: number): void {
+  /** The copy ended: its file is closed here (and its pipe when the worker never took it). */
+  private settle(id: number, closePipe: boolean): void {
     const entry = this.pending.get(id);
     if (!entry) return;
     this.pending.delete(id);
+    close(entry.fileFd, () => undefined);
+    if (closePipe) close(entry.readFd, () => undefined);
     entry.resolve();
     // An idle copier does not keep the daemon alive.
     if (this.pending.size === 0) void this.worker?.then((thread) => thread.unref(), () => undefined);
