@@ -13,6 +13,7 @@ import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import { keepAliveClient, type HttpClient } from './http-client.js';
 import { ADMIN_PASSWORD, newHome, runBench, sleep, startDaemon, stop } from './processes.js';
+import { emitRows } from './table.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 1024 * MiB;
@@ -251,6 +252,7 @@ async function main(): Promise<void> {
     const w1 = Math.max(...rows.map((r) => r[1].length));
     console.log(`${'figure'.padEnd(w0)}  ${'value'.padEnd(w1)}  baseline (same run)`);
     for (const [figure, value, baseline] of rows) console.log(`${figure.padEnd(w0)}  ${value.padEnd(w1)}  ${baseline}`);
+    emitRows(rows.map(([figure, value, baseline]) => ({ figure, value, baseline: baseline || '-', ratio: '-' })));
     console.log(JSON.stringify({
       upload_mib_s: Math.round(mibPerSecond(SIZE, up.ms)),
       download_mib_s: Math.round(mibPerSecond(SIZE, down.ms)),

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { keepAliveClient, type HttpClient } from './http-client.js';
 import { ADMIN_PASSWORD, freePort, newHome, removeHome, runBench, startDaemon, stop } from './processes.js';
+import { emitRows, ms, perSecond, ratio, type Row } from './table.js';
 import { interleaved, type Call, type Summary } from './stats.js';
 
 // The same call over both faces: GET /appmesh/applications, on a daemon with a few apps.
@@ -93,6 +94,11 @@ async function main(): Promise<void> {
     print(`${4 * CALLS} calls, ${CONCURRENCY} in flight (throughput)`, parallel);
     const round = (v: number) => Math.round(v * 1000) / 1000;
     console.log(`\nMQTT/HTTP median latency: ${(sequential.mqtt.median / sequential.http.median).toFixed(2)}x`);
+    const rows: Row[] = [
+      { figure: `MQTT GET ${PATH}, median`, value: ms(sequential.mqtt.median), baseline: `${ms(sequential.http.median)} HTTP keep-alive`, ratio: ratio(sequential.mqtt.median, sequential.http.median) },
+      { figure: `MQTT GET ${PATH}, ${CONCURRENCY} in flight`, value: perSecond(parallel.mqtt.perSecond), baseline: `${perSecond(parallel.http.perSecond)} HTTP keep-alive`, ratio: ratio(parallel.mqtt.perSecond, parallel.http.perSecond) },
+    ];
+    emitRows(rows);
     console.log(JSON.stringify({
       http_median_ms: round(sequential.http.median), http_p95_ms: round(sequential.http.p95), http_rps: Math.round(sequential.http.perSecond),
       mqtt_median_ms: round(sequential.mqtt.median), mqtt_p95_ms: round(sequential.mqtt.p95), mqtt_rps: Math.round(sequential.mqtt.perSecond),

@@ -3,6 +3,7 @@ import Fastify from 'fastify';
 import { keepAliveClient, type HttpClient } from './http-client.js';
 import { ADMIN_PASSWORD, newHome, removeHome, rssMiB, runBench, sleep, startBareServer, startDaemon, stop, trackGroup } from './processes.js';
 import { median, timeSeries, type Summary } from './stats.js';
+import { emitRows, printRows, type Row } from './table.js';
 
 const START_REPEATS = 3;
 const APP_COUNT = 100;
@@ -10,13 +11,6 @@ const CALLS = 200;
 const WARMUP = 20;
 // Lets the heap and lazily loaded modules settle before RSS is read.
 const SETTLE_MS = 1500;
-
-interface Row {
-  figure: string;
-  value: string;
-  baseline: string;
-  ratio: string;
-}
 
 const rows: Row[] = [];
 const summary: Record<string, number> = {};
@@ -203,14 +197,8 @@ async function benchLatency(client: HttpClient, auth: Record<string, string>): P
 }
 
 function printTable(): void {
-  const head: Row = { figure: 'figure', value: 'value', baseline: 'baseline (same run)', ratio: 'ratio' };
-  const all = [head, ...rows];
-  const width = (key: keyof Row) => Math.max(...all.map((r) => r[key].length));
-  const w = { figure: width('figure'), value: width('value'), baseline: width('baseline'), ratio: width('ratio') };
-  const line = (r: Row) => `${r.figure.padEnd(w.figure)}  ${r.value.padStart(w.value)}  ${r.baseline.padEnd(w.baseline)}  ${r.ratio.padStart(w.ratio)}`;
-  console.log(line(head));
-  console.log('-'.repeat(w.figure + w.value + w.baseline + w.ratio + 6));
-  for (const r of rows) console.log(line(r));
+  printRows(rows);
+  emitRows(rows);
 }
 
 async function main(): Promise<void> {
