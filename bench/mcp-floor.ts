@@ -1,0 +1,97 @@
+// MCP `run_command` `true` over Streamable HTTP against the daemon, beside an MCP server built
+// with the SDK whose one tool executes nothing (`echo`), called with the same SDK client the
+// same way; and the first `initialize` + `tools/list` of a session on each.
+// Run: npm run build && node dist/bench/mcp-floor.js   (not part of npm test)
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { keepAliveClient } from './http-client.js';
+import { ADMIN_PASSWORD, newHome, removeHome, runBench, startDaemon, startNodeScript, stop } from './processes.js';
+import { interleaved, type Call } from './stats.js';
+import { printRows, type FigureRow } from './startup.js';
+import { round } from './table.js';
+
+const CALLS = 100;
+const WARMUP = 10;
+const ROUNDS = 5;
+const FLOOR_SERVER = join(import.meta.dirname, 'mcp-floor-server.js');
+const FLOOR_LABEL = 'MCP SDK server, no-exec echo tool';
+
+interface Session {
+  client: Client;
+  transport: StreamableHTTPClientTransport;
+  /** `initialize` (connect) plus `tools/list`, in ms. */
+  firstMs: number;
+}
+
+async function openSession(url: string, token?: string): Promise<Session> {
+  const started = performance.now();
+  const transport = new StreamableHTTPClientTransport(new URL('/mcp', url), token ? { requestInit: { headers: { Authorization: `Bearer ${token}` } } } : undefined);
+  const client = new Client({ name: 'appmesh-bench', version: '1.0.0' });
+  await client.connect(transport);
+  await client.listTools();
+  return { client, transport, firstMs: performance.now() - started };
+}
+
+async function closeSession(session: Session | undefined): Promise<void> {
+  await session?.transport.terminateSession().catch(() => undefined);
+  await session?.client.close().catch(() => undefined);
+}
+
+function toolCall(client: Client, name: string, args: Record<string, unknown>, check: (result: { isError?: boolean; structuredContent?: Record<string, unknown> }) => boolean): Call {
+  return async () => {
+    const result = (await client.callTool({ name, arguments: args })) as { isError?: boolean; structuredContent?: Record<string, unknown>; content: unknown };
+    if (!check(result)) throw new Error(`${name}: ${JSON.stringify(result.content)}`);
+  };
+}
+
+async function login(url: string): Promise<string> {
+  const client = keepAliveClient(url);
+  try {
+    const basic = Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64');
+    const res = await client.call('POST', '/appmesh/login', { headers: { Authorization: `Basic ${basic}` } });
+    if (res.status !== 200) throw new Error(`login failed: ${res.status} ${res.body}`);
+    return (JSON.parse(res.body) as { access_token: string }).access_token;
+  } finally {
+    client.close();
+  }
+}
+
+export async function mcpRows(): Promise<FigureRow[]> {
+  const home = await newHome();
+  const daemon = await startDaemon(home);
+  const floor = await startNodeScript(FLOOR_SERVER, '/ready');
+  let ours: Session | undefined;
+  let theirs: Session | undefined;
+  try {
+    const token = await login(daemon.url);
+    // The first session of each process: the one an agent waits for.
+    ours = await openSession(daemon.url, token);
+    theirs = await openSession(floor.url);
+    const s = await interleaved(
+      {
+        ours: toolCall(ours.client, 'run_command', { command: 'true' }, (r) => !r.isError && r.structuredContent?.exit_code === 0),
+        floor: toolCall(theirs.client, 'echo', { text: 'x' }, (r) => !r.isError),
+      },
+      { count: CALLS, warmup: WARMUP, rounds: ROUNDS },
+    );
+    return [
+      { figure: 'MCP run_command `true`, p50', value: round(s.ours.median), unit: 'ms', baseline: round(s.floor.median), baselineLabel: `${FLOOR_LABEL}, p50` },
+      { figure: 'MCP first initialize + tools/list', value: round(ours.firstMs), unit: 'ms', baseline: round(theirs.firstMs), baselineLabel: FLOOR_LABEL },
+    ];
+  } finally {
+    await closeSession(ours);
+    await closeSession(theirs);
+    await stop(daemon.child);
+    await stop(floor.child);
+    await removeHome(home);
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await runBench(async () => {
+    console.log(`${CALLS} sequential calls of each after ${WARMUP} warm-up, interleaved in ${ROUNDS} slices; one session each, the SDK's client over Streamable HTTP`);
+    printRows(await mcpRows());
+  });
+}
