@@ -409,7 +409,7 @@ export class AppService {
 
   /** Managed apps the user owns (its share of Limits.MaxAppsPerUser). */
   private appsOf(user: string): number {
-    return this.supervisor.list().filter((app) => app.kind === 'managed' && app.definition.owner === user).length;
+    return this.supervisor.managedAppsOf(user);
   }
 
   private find(name: string): Application {

@@ -15,7 +15,7 @@ interface Waiter {
 
 const JOURNAL = /^\.journal-(\d+)\.json$/;
 /** Durable changes wait this long without a new commit before their files are synced and the journals go. */
-const CHECKPOINT_IDLE_MS = 1000;
+const CHECKPOINT_IDLE_MS = 5000;
 /** More journals than this are folded into the files even while commits go on (bounds the replay at start). */
 const CHECKPOINT_MAX_JOURNALS = 256;
 

@@ -46,6 +46,8 @@ export class Supervisor {
   private readonly records?: RunRecords;
   private tickTimer?: NodeJS.Timeout;
   private sweepTimer?: NodeJS.Timeout;
+  /** Managed apps per owner (the per-user cap is checked at each registration: no scan of all apps). */
+  private readonly managedByOwner = new Map<string, number>();
   /** Apps the tick visits: a health command, or a memory limit enforced by polling. */
   private readonly polled = new Set<Application>();
   private stdoutRecheck = false;
@@ -175,7 +177,7 @@ export class Supervisor {
     const forget = (): void => {
       removed = this.apps.get(name);
       this.apps.delete(name);
-      if (removed) this.polled.delete(removed);
+      if (removed) this.uncount(removed);
     };
     if (current.kind === 'managed') await this.store.remove(name, forget);
     else forget();
@@ -220,14 +222,29 @@ export class Supervisor {
   /** Puts an app in place (returns the one it replaces) and notes whether the tick must poll it. */
   private install(app: Application): Application | undefined {
     const previous = this.apps.get(app.name);
-    if (previous) this.polled.delete(previous);
+    if (previous) this.uncount(previous);
     this.apps.set(app.name, app);
+    if (app.kind === 'managed') this.managedByOwner.set(app.definition.owner ?? '', this.managedAppsOf(app.definition.owner ?? '') + 1);
     const limitPolled = !this.settings.containment?.cgroups.enabled && (app.definition.resource_limit?.memory_mb ?? 0) > 0;
     if (app.definition.health_check_cmd || limitPolled) {
       this.polled.add(app);
       this.scheduleTick();
     }
     return previous;
+  }
+
+  /** How many managed apps a user owns. */
+  managedAppsOf(owner: string): number {
+    return this.managedByOwner.get(owner) ?? 0;
+  }
+
+  private uncount(app: Application): void {
+    this.polled.delete(app);
+    if (app.kind !== 'managed') return;
+    const owner = app.definition.owner ?? '';
+    const left = this.managedAppsOf(owner) - 1;
+    if (left > 0) this.managedByOwner.set(owner, left);
+    else this.managedByOwner.delete(owner);
   }
 
   private scheduleTick(): void {
