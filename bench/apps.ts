@@ -20,6 +20,8 @@ export interface AppsRow {
 
 const CONNECTIONS = 16;
 const CLOCK_TICKS = 100;
+/** Before the idle window: the one-off work after a burst of changes (syncing the stored files) is done. */
+const SETTLE_MS = 8000;
 
 interface Sizes {
   apps: number;
@@ -134,7 +136,7 @@ async function measureDaemon(sizes: Sizes): Promise<Figures> {
 
     await inParallel(sizes.idleApps, (index) => register(`idle-${index}`)());
     await until(() => countSleeps(mark) >= sizes.idleApps, 120_000, 'every idle app to run');
-    await sleep(3000);
+    await sleep(SETTLE_MS);
     const idle = await idleCpuPercent(daemon.pid, sizes.idleSeconds);
     return { rssMiB: rss, startMs, stopMs, idleCpuPercent: idle };
   } finally {
@@ -190,7 +192,7 @@ async function measureBare(sizes: Sizes): Promise<Figures> {
 
     spawner.stdin!.write(`start ${sizes.idleApps} ${mark}\n`);
     await until(() => countSleeps(mark) >= sizes.idleApps, 120_000, 'every idle sleep to run');
-    await sleep(3000);
+    await sleep(SETTLE_MS);
     const idle = await idleCpuPercent(spawner.pid!, sizes.idleSeconds);
     return { rssMiB: rss, startMs, stopMs, idleCpuPercent: idle };
   } finally {
