@@ -5,7 +5,8 @@
 // runs it (a new node process each time, logging in with a token).
 // Run alone: npm run build && node dist/bench/plugin-sync.js [--quick]
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { keepAliveClient, loginAs } from './http-client.js';
 import type { MeasuredRow, RowsFunction } from './measured.js';
@@ -49,11 +50,15 @@ export const pluginSyncRows: RowsFunction = async ({ quick }) => {
   const home = await newHome();
   const daemon = await startDaemon(home, { APPMESH_MQTT_Enabled: 'false' });
   const client = keepAliveClient(daemon.url);
+  const cleanups: Array<() => Promise<void>> = [];
   try {
     const token = await loginAs(client, 'admin', ADMIN_PASSWORD);
     const project = join(home, 'project');
     await makeProject(project);
-    const env = { ...process.env, APPMESH_URL: daemon.url, APPMESH_TOKEN: token, APPMESH_WORKSPACE: join(home, 'remote', 'project'), XDG_CACHE_HOME: join(home, 'cache') };
+    // Outside the daemon's home: its file API never reads there.
+    const remote = await mkdtemp(join(tmpdir(), 'appmesh-bench-workspace-'));
+    const env = { ...process.env, APPMESH_URL: daemon.url, APPMESH_TOKEN: token, APPMESH_WORKSPACE: remote, XDG_CACHE_HOME: join(home, 'cache') };
+    cleanups.push(() => rm(remote, { recursive: true, force: true }));
     const sync = (...args: string[]) => run(process.execPath, [SCRIPT, 'sync', ...args], { cwd: project, env });
     await sync();
 
@@ -62,16 +67,26 @@ export const pluginSyncRows: RowsFunction = async ({ quick }) => {
     const oneFile: number[] = [];
     const full: number[] = [];
     for (let i = 0; i < repeats; i++) {
-      noChange.push(await timed(sync));
+      noChange.push(await timed(async () => {
+        const output = await sync();
+        if (!/\b0 file\(s\) sent/.test(output) || output.includes('full comparison')) throw new Error(`expected nothing sent:\n${output}`);
+      }));
       tarAll.push(await timed(() => run('tar', ['czf', join(home, 'all.tar.gz'), '-C', project, '.'], { cwd: home })));
       await writeFile(join(project, 'src', 'module0', 'file0.ts'), `// changed ${i}\n`);
       oneFile.push(await timed(async () => {
         const output = await sync();
-        if (!output.includes('1 file(s) sent')) throw new Error(`expected one file sent:\n${output}`);
+        if (!/\b1 file\(s\) sent/.test(output)) throw new Error(`expected one file sent:\n${output}`);
       }));
       full.push(await timed(() => sync('--force')));
     }
+    const scriptStart: number[] = [];
+    const nodeStart: number[] = [];
+    for (let i = 0; i < repeats; i++) {
+      scriptStart.push(await timed(() => run(process.execPath, [SCRIPT, 'help'], { cwd: project, env })));
+      nodeStart.push(await timed(() => run(process.execPath, ['-e', '0'], { cwd: project })));
+    }
     return [
+      { figure: 'plugin script start (`help`: node and the bundle)', value: median(scriptStart), unit: 'ms', baseline: median(nodeStart), baselineLabel: '`node -e 0`' },
       { figure: `plugin sync, nothing changed (${FILES}-file project)`, value: median(noChange), unit: 'ms', baseline: median(tarAll), baselineLabel: '`tar czf` of the whole project' },
       { figure: `plugin sync, one file changed (${FILES}-file project)`, value: median(oneFile), unit: 'ms', baseline: median(full), baselineLabel: 'full sync of the same project (--force)' },
     ] satisfies MeasuredRow[];
@@ -79,6 +94,7 @@ export const pluginSyncRows: RowsFunction = async ({ quick }) => {
     client.close();
     await stop(daemon.child);
     await removeHome(home);
+    for (const cleanup of cleanups) await cleanup();
   }
 };
 

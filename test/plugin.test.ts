@@ -142,6 +142,15 @@ describe('several workspaces on one node', () => {
     }
   });
 
+  test("a workspace where the file API may not read (the daemon's own folder) is named in a warning", async () => {
+    const inside = { APPMESH_USER: 'admin', APPMESH_PASSWORD: ADMIN_PASSWORD, APPMESH_WORKSPACE: join(d.home, 'project-copy') };
+    expect((await script(['sync'], inside)).code).toBe(0);
+    const again = await script(['sync'], inside);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('[sync] warning: the node refuses to read files in');
+    expect(again.stdout).toContain('(full comparison)');
+  });
+
   test('a workspace name that could escape is refused with a message', async () => {
     const result = await script(['sync'], { APPMESH_WORKSPACE: '../../etc' });
     expect(result.code).toBe(2);
@@ -274,6 +283,20 @@ describe('configuration mistakes get a message that says what to fix', () => {
     const result = await script(['sync'], { APPMESH_URL: d.url.replace('http://', 'https://') });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('TLS failure');
+  });
+
+  test("the MCP server's header: the token, a login with the password, or none (then the browser login)", async () => {
+    const given = await script(['mcp-headers'], { APPMESH_PASSWORD: '', APPMESH_TOKEN: 'given-token' });
+    expect(JSON.parse(given.stdout)).toEqual({ Authorization: 'Bearer given-token' });
+    const loggedIn = JSON.parse((await script(['mcp-headers'])).stdout) as { Authorization: string };
+    const self = await d.request('GET', '/appmesh/user/self', { token: loggedIn.Authorization.replace('Bearer ', '') });
+    expect(self.status).toBe(200);
+    const none = await script(['mcp-headers'], { APPMESH_PASSWORD: '' });
+    expect(JSON.parse(none.stdout)).toEqual({});
+    const refused = await script(['mcp-headers'], { APPMESH_PASSWORD: 'wrong-password' });
+    expect(refused.code).toBe(0);
+    expect(JSON.parse(refused.stdout)).toEqual({});
+    expect(refused.stderr).toContain('falls back to the browser login');
   });
 
   test('the session-start check names what is missing, without the network', async () => {

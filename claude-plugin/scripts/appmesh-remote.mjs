@@ -674,6 +674,8 @@ async function connect(config) {
   const client = new AppMeshClient({ url: config.url, token: config.token, timeoutMs: 3e4 });
   try {
     if (config.token) {
+      const named = tokenSubject(config.token);
+      if (named) return { client, user: named };
       const self = await client.users.self();
       return { client, user: typeof self.name === "string" ? self.name : config.user };
     }
@@ -682,6 +684,14 @@ async function connect(config) {
     return { client, user: config.user };
   } catch (error) {
     throw explain(error, config);
+  }
+}
+function tokenSubject(token) {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8"));
+    return typeof payload.sub === "string" && payload.sub ? payload.sub : void 0;
+  } catch {
+    return void 0;
   }
 }
 function explain(error, config) {
@@ -794,7 +804,7 @@ async function readRemoteText(workspace, path) {
     for await (const chunk of stream) chunks.push(chunk);
     return Buffer.concat(chunks).toString("utf8");
   } catch (error) {
-    if (error instanceof AppMeshError && error.status !== 0) return void 0;
+    if (error instanceof AppMeshError && error.kind === "not-found") return void 0;
     throw error;
   }
 }
@@ -1099,9 +1109,19 @@ function octal(block, offset, width, value) {
 async function syncWorkspace(workspace, options = {}) {
   const { state, projectRoot, remoteRoot } = workspace;
   const listing = await listProject(projectRoot, extraExcludeRules(workspace.config.syncExclude));
-  const trusted = !options.force && state.syncId !== "" && (await readRemoteText(workspace, `${remoteRoot}/${SYNC_MARKER}`))?.trim() === state.syncId;
+  let warning;
+  let marker;
+  if (!options.force && state.syncId !== "") {
+    try {
+      marker = (await readRemoteText(workspace, `${remoteRoot}/${SYNC_MARKER}`))?.trim();
+    } catch (error) {
+      if (!(error instanceof AppMeshError) || error.kind !== "forbidden") throw error;
+      warning = `the node refuses to read files in ${remoteRoot} (${error.message}), so every sync sends everything: choose a workspace outside the folders its file API refuses`;
+    }
+  }
+  const trusted = marker !== void 0 && marker === state.syncId;
   const previous = trusted ? state.files : {};
-  const report = { remoteRoot, sent: [], deleted: [], unchanged: 0, secrets: listing.secrets, links: listing.links, full: !trusted, bytes: 0 };
+  const report = { remoteRoot, sent: [], deleted: [], unchanged: 0, secrets: listing.secrets, links: listing.links, full: !trusted, bytes: 0, warning };
   const syncId = randomBytes2(12).toString("hex");
   const archive = new TarGzWriter();
   const files = {};
@@ -1163,6 +1183,7 @@ var USAGE = `appmesh-remote: build, test, run and deploy this project on an App 
   cleanup [<app>...] [--workspace]            remove services; no argument: this project's services and workspace
   status                                      configuration, node, workspace
   check                                       what the configuration lacks (no network)
+  mcp-headers                                 the MCP server's Authorization header, as JSON
 
 Environment: APPMESH_URL (or APPMESH_HOST), APPMESH_TOKEN or APPMESH_USER + APPMESH_PASSWORD,
 APPMESH_WORKSPACE, APPMESH_SSL_VERIFY (true, false or a CA file), APPMESH_SYNC_EXCLUDE,
@@ -1189,6 +1210,7 @@ async function main(argv) {
     return command ? 0 : 2;
   }
   if (command === "check") return check(config);
+  if (command === "mcp-headers") return mcpHeaders(config);
   const relaunch = tlsRelaunchEnv(config, env);
   if (relaunch) return spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: "inherit", env: relaunch }).status ?? 1;
   const handlers = {
@@ -1246,6 +1268,18 @@ function check(config) {
   if (problems.length > 0) say('Set these in the environment Claude Code starts from (or in .claude/settings.json under "env"); /appmesh:status checks the connection.');
   return 0;
 }
+async function mcpHeaders(config) {
+  let token = config.token;
+  if (!token && config.password) {
+    try {
+      token = (await connect(config)).client.token;
+    } catch (error) {
+      log(`appmesh-remote: ${error.message} (the MCP server falls back to the browser login)`);
+    }
+  }
+  say(JSON.stringify(token ? { Authorization: `Bearer ${token}` } : {}));
+  return 0;
+}
 async function execCommand(open, args, syncFirst) {
   const parsed = parseArguments(args, ["timeout", "working-dir", "pull"], []);
   const command = [...parsed.positional, ...parsed.rest].join(" ").trim();
@@ -1277,6 +1311,7 @@ function printSync(report) {
   for (const path of report.deleted.slice(0, 20)) say(`[sync] - ${path}`);
   if (report.secrets.length > 0) say(`[sync] never sent (secrets): ${report.secrets.join(", ")}`);
   if (report.links > 0) say(`[sync] ${report.links} symbolic link(s) not followed`);
+  if (report.warning) say(`[sync] warning: ${report.warning}`);
 }
 async function deploy(open, args) {
   const parsed = parseArguments(args, [], []);
@@ -1338,7 +1373,7 @@ async function cleanup(open, args) {
 async function status(open, config) {
   for (const problem of configProblems(config)) say(`- ${problem}`);
   const workspace = await open();
-  const marker = workspace.state.syncId ? (await readRemoteText(workspace, `${workspace.remoteRoot}/${SYNC_MARKER}`))?.trim() : void 0;
+  const marker = workspace.state.syncId ? (await readRemoteText(workspace, `${workspace.remoteRoot}/${SYNC_MARKER}`).catch(() => void 0))?.trim() : void 0;
   say(`node:      ${workspace.client.url}`);
   say(`user:      ${workspace.user} (home ${workspace.remoteHome})`);
   say(`project:   ${workspace.projectRoot}`);

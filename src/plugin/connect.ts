@@ -27,6 +27,9 @@ export async function connect(config: RemoteConfig): Promise<{ client: AppMeshCl
   const client = new AppMeshClient({ url: config.url, token: config.token, timeoutMs: 30_000 });
   try {
     if (config.token) {
+      // The token names its user: no request needed (the first real one checks the token anyway).
+      const named = tokenSubject(config.token);
+      if (named) return { client, user: named };
       const self = await client.users.self();
       return { client, user: typeof self.name === 'string' ? self.name : config.user };
     }
@@ -35,6 +38,16 @@ export async function connect(config: RemoteConfig): Promise<{ client: AppMeshCl
     return { client, user: config.user };
   } catch (error) {
     throw explain(error, config);
+  }
+}
+
+/** The `sub` claim of a JWT, read without verifying it (the daemon does that). */
+function tokenSubject(token: string): string | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub?: unknown };
+    return typeof payload.sub === 'string' && payload.sub ? payload.sub : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -22,6 +22,7 @@ const USAGE = `appmesh-remote: build, test, run and deploy this project on an Ap
   cleanup [<app>...] [--workspace]            remove services; no argument: this project's services and workspace
   status                                      configuration, node, workspace
   check                                       what the configuration lacks (no network)
+  mcp-headers                                 the MCP server's Authorization header, as JSON
 
 Environment: APPMESH_URL (or APPMESH_HOST), APPMESH_TOKEN or APPMESH_USER + APPMESH_PASSWORD,
 APPMESH_WORKSPACE, APPMESH_SSL_VERIFY (true, false or a CA file), APPMESH_SYNC_EXCLUDE,
@@ -50,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   if (command === 'check') return check(config);
+  if (command === 'mcp-headers') return mcpHeaders(config);
 
   const relaunch = tlsRelaunchEnv(config, env);
   if (relaunch) return spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: relaunch }).status ?? 1;
@@ -109,6 +111,24 @@ function check(config: RemoteConfig): number {
   return 0;
 }
 
+/**
+ * The MCP server's `headersHelper`: the token to send, from APPMESH_TOKEN or a login with
+ * APPMESH_USER/APPMESH_PASSWORD. Without either it sends no header, and Claude Code signs in
+ * through the browser (OAuth) instead; a configured header would override that sign-in.
+ */
+async function mcpHeaders(config: RemoteConfig): Promise<number> {
+  let token = config.token;
+  if (!token && config.password) {
+    try {
+      token = (await connect(config)).client.token;
+    } catch (error) {
+      log(`appmesh-remote: ${(error as Error).message} (the MCP server falls back to the browser login)`);
+    }
+  }
+  say(JSON.stringify(token ? { Authorization: `Bearer ${token}` } : {}));
+  return 0;
+}
+
 async function execCommand(open: () => Promise<Workspace>, args: string[], syncFirst: boolean): Promise<number> {
   const parsed = parseArguments(args, ['timeout', 'working-dir', 'pull'], []);
   const command = [...parsed.positional, ...parsed.rest].join(' ').trim();
@@ -142,6 +162,7 @@ function printSync(report: SyncReport): void {
   for (const path of report.deleted.slice(0, 20)) say(`[sync] - ${path}`);
   if (report.secrets.length > 0) say(`[sync] never sent (secrets): ${report.secrets.join(', ')}`);
   if (report.links > 0) say(`[sync] ${report.links} symbolic link(s) not followed`);
+  if (report.warning) say(`[sync] warning: ${report.warning}`);
 }
 
 async function deploy(open: () => Promise<Workspace>, args: string[]): Promise<number> {
@@ -206,7 +227,7 @@ async function cleanup(open: () => Promise<Workspace>, args: string[]): Promise<
 async function status(open: () => Promise<Workspace>, config: RemoteConfig): Promise<number> {
   for (const problem of configProblems(config)) say(`- ${problem}`);
   const workspace = await open();
-  const marker = workspace.state.syncId ? (await readRemoteText(workspace, `${workspace.remoteRoot}/${SYNC_MARKER}`))?.trim() : undefined;
+  const marker = workspace.state.syncId ? (await readRemoteText(workspace, `${workspace.remoteRoot}/${SYNC_MARKER}`).catch(() => undefined))?.trim() : undefined;
   say(`node:      ${workspace.client.url}`);
   say(`user:      ${workspace.user} (home ${workspace.remoteHome})`);
   say(`project:   ${workspace.projectRoot}`);

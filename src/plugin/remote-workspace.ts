@@ -48,7 +48,7 @@ export async function remoteShell(workspace: Workspace, script: string, what: st
   return answer.output;
 }
 
-/** The text of a small remote file, or undefined when it cannot be read. */
+/** The text of a small remote file, or undefined when there is none; a refusal is thrown. */
 export async function readRemoteText(workspace: Workspace, path: string): Promise<string | undefined> {
   try {
     const { stream } = await workspace.client.files.open(path);
@@ -56,7 +56,7 @@ export async function readRemoteText(workspace: Workspace, path: string): Promis
     for await (const chunk of stream) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks).toString('utf8');
   } catch (error) {
-    if (error instanceof AppMeshError && error.status !== 0) return undefined;
+    if (error instanceof AppMeshError && error.kind === 'not-found') return undefined;
     throw error;
   }
 }

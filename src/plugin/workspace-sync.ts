@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { AppMeshError } from '../client/errors.js';
 import { extraExcludeRules, SYNC_DELETIONS, SYNC_MARKER } from './never-synced.js';
 import { listProject } from './project-walk.js';
 import { readRemoteText, remoteShell, shellQuote, transientPath, type Workspace } from './remote-workspace.js';
@@ -20,6 +21,8 @@ export interface SyncReport {
   full: boolean;
   /** Size of the archive sent. */
   bytes: number;
+  /** Why the sync could not be incremental, when the node is the cause. */
+  warning?: string;
 }
 
 /**
@@ -31,9 +34,19 @@ export async function syncWorkspace(workspace: Workspace, options: { force?: boo
   const { state, projectRoot, remoteRoot } = workspace;
   const listing = await listProject(projectRoot, extraExcludeRules(workspace.config.syncExclude));
   // The node's marker says whether the record describes what it holds (one small download).
-  const trusted = !options.force && state.syncId !== '' && (await readRemoteText(workspace, `${remoteRoot}/${SYNC_MARKER}`))?.trim() === state.syncId;
+  let warning: string | undefined;
+  let marker: string | undefined;
+  if (!options.force && state.syncId !== '') {
+    try {
+      marker = (await readRemoteText(workspace, `${remoteRoot}/${SYNC_MARKER}`))?.trim();
+    } catch (error) {
+      if (!(error instanceof AppMeshError) || error.kind !== 'forbidden') throw error;
+      warning = `the node refuses to read files in ${remoteRoot} (${error.message}), so every sync sends everything: choose a workspace outside the folders its file API refuses`;
+    }
+  }
+  const trusted = marker !== undefined && marker === state.syncId;
   const previous: Record<string, SyncedFile> = trusted ? state.files : {};
-  const report: SyncReport = { remoteRoot, sent: [], deleted: [], unchanged: 0, secrets: listing.secrets, links: listing.links, full: !trusted, bytes: 0 };
+  const report: SyncReport = { remoteRoot, sent: [], deleted: [], unchanged: 0, secrets: listing.secrets, links: listing.links, full: !trusted, bytes: 0, warning };
 
   const syncId = randomBytes(12).toString('hex');
   const archive = new TarGzWriter();
