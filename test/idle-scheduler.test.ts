@@ -63,4 +63,29 @@ describe('each app wakes on its own timer, not on a scan of all apps', () => {
     expect((await d.request('POST', '/appmesh/app/quiet-1/disable')).status).toBe(200);
     expect((await app(d, 'quiet-1')).health).toBe(1);
   }, 60_000);
+
+  test('without cgroups the tick polls only apps with a memory limit, and stops one over it', async () => {
+    d = await startTestDaemon({ env: { APPMESH_CGROUPS: 'off' } });
+    for (let index = 0; index < 10; index++) expect((await d.request('PUT', `/appmesh/app/plain-${index}`, { body: { command: 'sleep 1000' } })).status).toBe(200);
+    expect(
+      (
+        await d.request('PUT', '/appmesh/app/hog', {
+          body: {
+            command: 'python3 -c "import time; x = bytearray(80 * 1024 * 1024); x[::4096] = b\'1\' * len(x[::4096]); time.sleep(300)"',
+            resource_limit: { memory_mb: 30 },
+            behavior: { exit: 'standby' },
+          },
+        })
+      ).status,
+    ).toBe(200);
+    const stats = d.daemon.supervisor.tickStats;
+    const before = { ...stats };
+    const stopped = await waitFor(async () => {
+      const view = (await (await d!.request('GET', '/appmesh/app/hog')).json()) as { return_code?: number; last_error?: string };
+      return view.return_code !== undefined ? view : undefined;
+    }, 15_000, 'the memory limit to stop the app');
+    expect(String(stopped.last_error)).toMatch(/exceeded resource_limit.memory_mb 30/);
+    expect(stats.ticks).toBeGreaterThan(before.ticks);
+    expect(stats.visits - before.visits).toBe(stats.ticks - before.ticks);
+  }, 60_000);
 });
