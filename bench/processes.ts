@@ -53,10 +53,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export function startDaemon(home: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Started> {
+export async function startDaemon(home: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Started> {
+  // The other listeners on free ports too, so a bench never fails on a port another program holds.
+  const listeners = { APPMESH_REST_RestTcpPort: String(await freePort()), APPMESH_REST_WebSocketPort: String(await freePort()), APPMESH_MQTT_EmbeddedBrokerPort: '0' };
   return startAndWait((port) => ({
     args: [MAIN],
-    env: { ...process.env, APPMESH_HOME: home, APPMESH_REST_RestListenPort: String(port), APPMESH_ADMIN_PASSWORD: ADMIN_PASSWORD, ...extraEnv },
+    env: { ...listeners, ...process.env, APPMESH_HOME: home, APPMESH_REST_RestListenPort: String(port), APPMESH_ADMIN_PASSWORD: ADMIN_PASSWORD, ...extraEnv },
     redact: home,
   }));
 }
