@@ -70,7 +70,10 @@ export function registerTools(server: McpServer, core: Core, tools: readonly Too
       if (allowed !== tool.enabled) tool.update({ enabled: allowed });
     }
   };
-  routeCalls(server, refresh, (request, extra) => {
+  // The tools a permission set shows, and so their listing, are the same in every session.
+  const listingKey = () => [...registered].filter(([, tool]) => tool.enabled).map(([name]) => name).join(',');
+  const listings = listingsOf(tools);
+  routeCalls(server, refresh, { key: listingKey, cache: listings }, (request, extra) => {
     const name = request.params.name;
     // A client that asked for a task expects a task or a protocol error, never a tool result.
     const refuse = (message: string) => {
@@ -108,6 +111,17 @@ export function registerTools(server: McpServer, core: Core, tools: readonly Too
     clearInterval(timer);
     previous?.();
   };
+}
+
+/** Listings already made, per tool set and then per set of tools shown. */
+const LISTINGS = new WeakMap<readonly ToolDef[], Map<string, unknown>>();
+/** Few permission sets exist in practice; a bound all the same, as roles are user data. */
+const MAX_LISTINGS_PER_TOOL_SET = 64;
+
+function listingsOf(tools: readonly ToolDef[]): Map<string, unknown> {
+  let listings = LISTINGS.get(tools);
+  if (!listings) LISTINGS.set(tools, (listings = new Map()));
+  return listings;
 }
 
 /** How often an idle session's tool list follows its user's roles. */
@@ -169,13 +183,29 @@ function missingPermissions(tool: ToolDef, held: readonly string[]): string {
  * "disabled". tools/list and tools/call first bring the list up to date with the user's roles.
  * The SDK installs its handlers at the first registration: they are wrapped as they are installed.
  */
-function routeCalls(server: McpServer, refresh: () => void, answer: (request: CallToolRequest, extra: ToolExtra) => CallToolResult | Promise<CallToolResult> | undefined): void {
+function routeCalls(
+  server: McpServer,
+  refresh: () => void,
+  listing: { key: () => string; cache: Map<string, unknown> },
+  answer: (request: CallToolRequest, extra: ToolExtra) => CallToolResult | Promise<CallToolResult> | undefined,
+): void {
   const inner = server.server;
   const install = inner.setRequestHandler.bind(inner);
   type Handler = (request: CallToolRequest, extra: ToolExtra) => unknown;
+  // The SDK builds each tool's JSON Schemas again at every tools/list: made once per set shown.
+  const list = async (request: CallToolRequest, extra: ToolExtra, handler: Handler): Promise<unknown> => {
+    refresh();
+    const key = listing.key();
+    const known = listing.cache.get(key);
+    if (known) return known;
+    const made = await handler(request, extra);
+    if (listing.cache.size >= MAX_LISTINGS_PER_TOOL_SET) listing.cache.delete(listing.cache.keys().next().value!);
+    listing.cache.set(key, made);
+    return made;
+  };
   const wrap = (schema: unknown, handler: Handler): Handler => {
     if (schema === CallToolRequestSchema) return (request, extra) => (refresh(), answer(request, extra) ?? handler(request, extra));
-    if (schema === ListToolsRequestSchema) return (request, extra) => (refresh(), handler(request, extra));
+    if (schema === ListToolsRequestSchema) return (request, extra) => list(request, extra, handler);
     return handler;
   };
   inner.setRequestHandler = ((schema: unknown, handler: Handler) => install(schema as never, wrap(schema, handler) as never)) as typeof inner.setRequestHandler;
