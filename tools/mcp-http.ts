@@ -13,8 +13,14 @@ interface Session extends McpSession {
   lastUsedMs: number;
 }
 
-/** The MCP SDK is large: it is loaded with the first session, not with the daemon. */
-const loadSessions = () => import('./mcp-session.js');
+/**
+ * The MCP SDK is large: an idle daemon does without it. It is loaded in the background as soon as
+ * anything but a probe arrives (a login, a first /mcp request), so a first session seldom waits.
+ */
+let sessionsModule: Promise<typeof import('./mcp-session.js')> | undefined;
+const loadSessions = () => (sessionsModule ??= import('./mcp-session.js'));
+/** Probes and scrapes that say nothing of a session to come. */
+const PROBES = new Set(['/appmesh/readyz', '/metrics', '/appmesh/metrics', '/favicon.ico']);
 
 const isInitialize = (body: unknown): boolean => typeof body === 'object' && body !== null && (body as { method?: unknown }).method === 'initialize';
 
@@ -141,6 +147,11 @@ export function registerMcpRoutes(app: FastifyInstance, core: Core, events?: Eve
     };
     return session;
   }
+
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (!sessionsModule && !PROBES.has(request.url.split('?')[0])) void loadSessions().catch(() => (sessionsModule = undefined));
+    done();
+  });
 
   // No open CORS here: only a configured origin may use /mcp from a page (see authenticate).
   const routeOptions = { config: { cors: false } };
