@@ -80,9 +80,10 @@ export class RunCgroup {
   /**
    * SIGTERM to every process, SIGKILL to whatever is left after `graceMs`, repeated until the
    * cgroup is empty even if its processes fork meanwhile. Resolves once it is empty (or the
-   * attempts are exhausted: then false).
+   * attempts are exhausted: then false). `leaderExited` (the first process's exit, as reported)
+   * is awaited before polling: a tree that was only its leader is empty then.
    */
-  async terminate(graceMs: number): Promise<boolean> {
+  async terminate(graceMs: number, leaderExited?: Promise<unknown>): Promise<boolean> {
     if (this.isEmpty()) return true;
     this.withFrozen(() => {
       const pids = this.members();
@@ -90,7 +91,7 @@ export class RunCgroup {
       // Stopped processes act on TERM only once continued.
       signalAll(pids, 'SIGCONT');
     });
-    if (await this.waitEmpty(graceMs)) return true;
+    if (await this.waitEmpty(graceMs, leaderExited)) return true;
     return this.killAll();
   }
 
@@ -125,8 +126,13 @@ export class RunCgroup {
     }
   }
 
-  private async waitEmpty(ms: number): Promise<boolean> {
+  private async waitEmpty(ms: number, leaderExited?: Promise<unknown>): Promise<boolean> {
     const deadline = Date.now() + ms;
+    if (leaderExited && !this.isEmpty()) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([leaderExited, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+      clearTimeout(timer);
+    }
     while (!this.isEmpty()) {
       if (Date.now() >= deadline) return false;
       await sleep(POLL_MS);

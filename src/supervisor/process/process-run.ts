@@ -120,7 +120,9 @@ export class ProcessRun {
     const { process: child, cgroup } = launched;
     this.process = child;
     this.pid = child.pid;
-    this.tree = cgroup ? cgroupTree(cgroup, child.pid) : processGroupTree(child.pid, { name: PROCESS_KEY_ENV, value: this.processKey });
+    // A lost exit (the spawner ended) says nothing about the tree: it is checked, not assumed gone.
+    const leaderExited = child.exited.then((status) => (status.lost ? new Promise<never>(() => undefined) : status));
+    this.tree = cgroup ? cgroupTree(cgroup, child.pid, leaderExited) : processGroupTree(child.pid, { name: PROCESS_KEY_ENV, value: this.processKey }, leaderExited);
     this.forget = spec.recorder?.({ uuid: this.uuid, pid: child.pid, processKey: this.processKey, cgroup });
     const output = spec.output;
     const drained = output ? output.copy() : Promise.resolve();

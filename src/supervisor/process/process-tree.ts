@@ -16,16 +16,19 @@ export interface ProcessTree {
 }
 
 /**
+ * `leaderExited`: the first process's exit as the daemon learns it; a stop waits for that event,
+ * and polls only for processes that outlive the leader.
+ *
  * cgroup: everything forked stays in it, whatever session or group it makes for itself. The
  * launcher (leading its own process group) enters the cgroup a moment after it starts: a stop in
  * that moment finds the cgroup empty, so the group is signalled too, then the cgroup again for
  * whatever the launcher started once inside.
  */
-export function cgroupTree(cgroup: RunCgroup, leaderPgid: number): ProcessTree {
+export function cgroupTree(cgroup: RunCgroup, leaderPgid: number, leaderExited?: Promise<unknown>): ProcessTree {
   return {
     isEmpty: () => cgroup.isEmpty() && !groupExists(leaderPgid),
     terminate: async (graceMs) => {
-      await Promise.all([cgroup.terminate(graceMs), terminateGroup(leaderPgid, graceMs)]);
+      await Promise.all([cgroup.terminate(graceMs, leaderExited), terminateGroup(leaderPgid, graceMs, leaderExited)]);
       if (!cgroup.isEmpty()) await cgroup.killAll();
     },
     oomKills: () => cgroup.oomKills(),
@@ -39,7 +42,7 @@ export function cgroupTree(cgroup: RunCgroup, leaderPgid: number): ProcessTree {
  * also looks for processes that still carry the run's variable `markerName=markerValue` in their
  * environment (one scan of /proc), so those escaped while the leader lived go with it.
  */
-export function processGroupTree(pgid: number, marker?: { name: string; value: string }): ProcessTree {
+export function processGroupTree(pgid: number, marker?: { name: string; value: string }, leaderExited?: Promise<unknown>): ProcessTree {
   const strays = async (): Promise<number[]> => {
     if (!marker) return [];
     return (await findProcessesByEnv(marker.name, (value) => (value === marker.value ? 'run' : undefined))).get('run') ?? [];
@@ -47,7 +50,7 @@ export function processGroupTree(pgid: number, marker?: { name: string; value: s
   return {
     isEmpty: () => !groupExists(pgid),
     terminate: async (graceMs) => {
-      await Promise.all([terminateGroup(pgid, graceMs), strays().then((pids) => terminatePids(pids, graceMs))]);
+      await Promise.all([terminateGroup(pgid, graceMs, leaderExited), strays().then((pids) => terminatePids(pids, graceMs))]);
     },
     oomKills: () => 0,
     peakMemoryBytes: () => undefined,
