@@ -1,0 +1,177 @@
+// Event-loop delay during a burst of process starts. The daemon runs in this process; a client in
+// another process sends 200 `syncrun true` (4 at a time) while monitorEventLoopDelay (1 ms
+// resolution) watches this process's loop. Same run, same figures for: the daemon forking in its
+// own process (APPMESH_SPAWNER=off), a bare loop doing spawn('true') 200 times, and an idle loop
+// (the machine's noise floor). Also the cost of the launcher's exec chain (sh + setpriv) against
+// spawn('true'). Figures are printed, never asserted.
+// Run alone: npm run build && node dist/bench/spawn-burst.js [--quick]
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { launcherTools, planLaunch } from '../src/containment/launcher.js';
+import { Table, ratio } from './table.js';
+
+/** A row as the one bench table takes it: numbers, the unit and the baseline of the same run. */
+export interface SpawnBurstRow {
+  figure: string;
+  value: number;
+  unit: string;
+  baseline: number;
+  baselineLabel: string;
+}
+
+const PASSWORD = 'Bench-Admin-Password-1';
+const CONCURRENCY = 4;
+
+interface LoopDelay {
+  maxMs: number;
+  p99Ms: number;
+}
+
+interface Burst extends LoopDelay {
+  p50Ms: number;
+  perSecond: number;
+}
+
+/** Runs `work` while the loop delay of this process is recorded at 1 ms resolution. */
+async function withLoopDelay<T>(work: () => Promise<T>): Promise<{ result: T } & LoopDelay> {
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  histogram.enable();
+  try {
+    const result = await work();
+    return { result, maxMs: histogram.max / 1e6, p99Ms: histogram.percentile(99) / 1e6 };
+  } finally {
+    histogram.disable();
+  }
+}
+
+/** `count` spawn('true') in this process, `CONCURRENCY` at a time. */
+async function bareSpawns(count: number): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next++ < count) {
+      await new Promise<void>((resolve) => spawn('true', { stdio: 'ignore' }).once('exit', () => resolve()));
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+}
+
+/** The client, in a process of its own so its work does not count in the daemon's loop. */
+const CLIENT = String.raw`
+const { BENCH_URL, BENCH_TOKEN, BENCH_COUNT, BENCH_CONCURRENCY } = process.env;
+const latencies = [];
+let next = 0;
+async function worker() {
+  while (next++ < Number(BENCH_COUNT)) {
+    const start = performance.now();
+    const response = await fetch(BENCH_URL + '/appmesh/app/syncrun', { method: 'POST', headers: { Authorization: 'Bearer ' + BENCH_TOKEN, 'Content-Type': 'application/json' }, body: '{"command":"true"}' });
+    await response.arrayBuffer();
+    if (response.status !== 200) throw new Error('syncrun answered ' + response.status);
+    latencies.push(performance.now() - start);
+  }
+}
+const began = performance.now();
+Promise.all(Array.from({ length: Number(BENCH_CONCURRENCY) }, worker)).then(() => {
+  process.stdout.write(JSON.stringify({ latencies, elapsedMs: performance.now() - began }));
+}, (error) => { console.error(error); process.exit(1); });
+`;
+
+function runClient(url: string, token: string, count: number): Promise<{ latencies: number[]; elapsedMs: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', CLIENT], { env: { ...process.env, BENCH_URL: url, BENCH_TOKEN: token, BENCH_COUNT: String(count), BENCH_CONCURRENCY: String(CONCURRENCY) }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { latencies: number[]; elapsedMs: number }) : reject(new Error(`client exited ${code}`))));
+  });
+}
+
+async function login(url: string): Promise<string> {
+  const response = await fetch(`${url}/appmesh/login`, { method: 'POST', headers: { Authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}` } });
+  return ((await response.json()) as { access_token: string }).access_token;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+/** A daemon in this process; `count` syncruns from the client while the loop is watched. */
+async function daemonBurst(count: number, extraEnv: Record<string, string>): Promise<Burst> {
+  const { startDaemon } = await import('../src/daemon.js');
+  const { Logger } = await import('../src/util/log.js');
+  const home = await mkdtemp(join(tmpdir(), 'appmesh-bench-'));
+  const env = { ...process.env, APPMESH_ADMIN_PASSWORD: PASSWORD, APPMESH_MQTT_EmbeddedBrokerPort: '0', ...extraEnv };
+  const daemon = await startDaemon({ home, env, port: 0, logger: new Logger('ERROR', () => undefined) });
+  try {
+    const token = await login(daemon.url);
+    // Warm-up: the first starts load code and fill the pipe pool.
+    await runClient(daemon.url, token, 20);
+    const { result, maxMs, p99Ms } = await withLoopDelay(() => runClient(daemon.url, token, count));
+    return { maxMs, p99Ms, p50Ms: percentile(result.latencies, 50), perSecond: (count * 1000) / result.elapsedMs };
+  } finally {
+    await daemon.close();
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
+/** Start to exit of `count` sequential starts of `args`, p50 in ms. */
+async function startToExit(file: string, args: string[], env: Record<string, string>, count: number): Promise<number> {
+  const times: number[] = [];
+  for (let index = 0; index < count; index++) {
+    const start = performance.now();
+    await new Promise<void>((resolve) => spawn(file, args, { stdio: 'ignore', env, detached: true }).once('exit', () => resolve()));
+    times.push(performance.now() - start);
+  }
+  return percentile(times, 50);
+}
+
+/** The launcher's exec chain (sh, then setpriv to nobody when root and available) against a bare spawn. */
+async function launcherChain(count: number): Promise<{ chainMs: number; bareMs: number; label: string }> {
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+  const user = process.getuid?.() === 0 && launcherTools().setpriv ? { uid: 65534, gid: 65534 } : undefined;
+  const plan = planLaunch({ argv: ['true'], env, user, cgroupProcsFiles: [] });
+  const bareMs = await startToExit('true', [], env, count);
+  const chainMs = await startToExit(plan.file, plan.args, plan.env, count);
+  return { chainMs, bareMs, label: user ? 'sh + setpriv (uid switch) + true' : 'sh + true' };
+}
+
+export async function spawnBurstRows(options: { quick: boolean } = { quick: false }): Promise<SpawnBurstRow[]> {
+  const count = options.quick ? 60 : 200;
+  const idle = await withLoopDelay(() => new Promise((resolve) => setTimeout(resolve, 1000)));
+  const bare = await withLoopDelay(() => bareSpawns(count));
+  const spawner = await daemonBurst(count, {});
+  const inDaemon = await daemonBurst(count, { APPMESH_SPAWNER: 'off' });
+  const chain = await launcherChain(options.quick ? 30 : 100);
+  const bareLabel = `bare loop spawn('true') x${count}`;
+  return [
+    { figure: `${count} syncruns: daemon loop delay max (spawner)`, value: spawner.maxMs, unit: 'ms', baseline: bare.maxMs, baselineLabel: bareLabel },
+    { figure: `${count} syncruns: daemon loop delay p99 (spawner)`, value: spawner.p99Ms, unit: 'ms', baseline: bare.p99Ms, baselineLabel: bareLabel },
+    { figure: `${count} syncruns: daemon loop delay max (fork in daemon)`, value: inDaemon.maxMs, unit: 'ms', baseline: bare.maxMs, baselineLabel: bareLabel },
+    { figure: `${count} syncruns: daemon loop delay p99 (fork in daemon)`, value: inDaemon.p99Ms, unit: 'ms', baseline: bare.p99Ms, baselineLabel: bareLabel },
+    { figure: 'idle loop delay max (noise floor)', value: idle.maxMs, unit: 'ms', baseline: idle.p99Ms, baselineLabel: 'idle loop delay p99' },
+    { figure: 'syncrun p50 during the burst (spawner)', value: spawner.p50Ms, unit: 'ms', baseline: inDaemon.p50Ms, baselineLabel: 'same, fork in daemon' },
+    { figure: 'syncrun/s during the burst (spawner)', value: spawner.perSecond, unit: '/s', baseline: inDaemon.perSecond, baselineLabel: 'same, fork in daemon' },
+    { figure: `launcher exec chain start to exit p50 (${chain.label})`, value: chain.chainMs, unit: 'ms', baseline: chain.bareMs, baselineLabel: "spawn('true')" },
+  ];
+}
+
+async function main(): Promise<void> {
+  const rows = await spawnBurstRows({ quick: process.argv.includes('--quick') });
+  const table = new Table();
+  const format = (value: number, unit: string) => `${value.toFixed(2)} ${unit}`;
+  for (const row of rows) table.row(row.figure, format(row.value, row.unit), `${row.baselineLabel}: ${format(row.baseline, row.unit)}`, ratio(row.value, row.baseline));
+  table.print();
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
