@@ -23,6 +23,7 @@ const files = async (dir: string): Promise<string[]> => {
   return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name).slice(dir.length + 1)).sort();
 };
 const script = (args: string[], extra: Record<string, string> = {}) => runScript(args, { cwd: project, env: { ...env, ...extra } });
+const DEEP = `src/${'deep-folder/'.repeat(10)}`;
 const remoteRootOf = (stdout: string): string => /\[sync\] (\/\S+):/.exec(stdout)![1];
 
 beforeAll(async () => {
@@ -53,6 +54,9 @@ beforeAll(async () => {
     await writeFile(join(project, secret), 'SECRET-VALUE-0123456789');
   }
   for (let i = 0; i < 20; i++) await writeFile(join(project, 'src', `file${i}.txt`), `content ${i}\n`);
+  // Beyond the 100 bytes of a plain tar name, with characters outside ASCII.
+  await mkdir(join(project, DEEP), { recursive: true });
+  await writeFile(join(project, DEEP, 'fichier-été.txt'), 'deep\n');
 }, 60_000);
 
 afterAll(async () => {
@@ -73,7 +77,8 @@ describe('sync', () => {
     if (!spare) expect(remoteRoot).toMatch(/\/workspace\/sample$/);
     expect(result.stdout).toContain('[sync] never sent (secrets)');
     const remote = (await files(remoteRoot)).filter((path) => path !== '.appmesh-sync');
-    expect(remote).toEqual(['.gitignore', 'build.sh', 'keep.log', 'src/.gitignore', 'src/lib/util.txt', 'src/main.sh', ...Array.from({ length: 20 }, (_, i) => `src/file${i}.txt`)].sort());
+    expect(remote).toEqual(['.gitignore', 'build.sh', 'keep.log', 'src/.gitignore', 'src/lib/util.txt', 'src/main.sh', `${DEEP}fichier-été.txt`, ...Array.from({ length: 20 }, (_, i) => `src/file${i}.txt`)].sort());
+    expect(await readFile(join(remoteRoot, DEEP, 'fichier-été.txt'), 'utf8')).toBe('deep\n');
     // Byte for byte, executable bit included.
     expect(await readFile(join(remoteRoot, 'src', 'main.sh'), 'utf8')).toBe('#!/bin/sh\necho "main $1"\n');
     expect((await stat(join(remoteRoot, 'src', 'main.sh'))).mode & 0o111).not.toBe(0);

@@ -989,7 +989,8 @@ var matchesAny = (rules, path, isDirectory) => rules.some((rule) => (!rule.onlyD
 
 // src/plugin/workspace-sync.ts
 import { createHash as createHash2, randomBytes as randomBytes2 } from "node:crypto";
-import { readFile as readFile2 } from "node:fs/promises";
+import { readFile as readFile2, rm as rm3 } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join as join4 } from "node:path";
 
 // src/plugin/project-walk.ts
@@ -1041,36 +1042,40 @@ function readIgnoreFile(path) {
 }
 
 // src/plugin/tar-writer.ts
+import { once } from "node:events";
+import { createWriteStream as createWriteStream2 } from "node:fs";
+import { stat as stat2 } from "node:fs/promises";
+import { pipeline as pipeline2 } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 var BLOCK = 512;
 var TarGzWriter = class {
-  gzip = createGzip({ level: 6 });
-  chunks = [];
-  done;
-  constructor() {
-    this.gzip.on("data", (chunk) => this.chunks.push(chunk));
-    this.done = new Promise((resolve2, reject) => {
-      this.gzip.on("end", () => resolve2(Buffer.concat(this.chunks)));
-      this.gzip.on("error", reject);
-    });
+  constructor(file) {
+    this.file = file;
+    const out = createWriteStream2(file, { mode: 384 });
+    this.written = pipeline2(this.gzip, out);
+    this.written.catch(() => void 0);
   }
-  add(entry) {
+  file;
+  gzip = createGzip({ level: 6 });
+  written;
+  async add(entry) {
     const name = Buffer.from(entry.path, "utf8");
     if (name.length > 100) {
       const record = paxRecord("path", entry.path);
-      this.write(header({ name: Buffer.from("././@PaxHeader"), size: record.length, mode: 420, mtimeMs: entry.mtimeMs, type: "x" }));
-      this.write(padded(record));
+      await this.write(header({ name: Buffer.from("././@PaxHeader"), size: record.length, mode: 420, mtimeMs: entry.mtimeMs, type: "x" }));
+      await this.write(padded(record));
     }
-    this.write(header({ name: name.subarray(0, 100), size: entry.data.length, mode: entry.mode, mtimeMs: entry.mtimeMs, type: "0" }));
-    this.write(padded(entry.data));
+    await this.write(header({ name: name.subarray(0, 100), size: entry.data.length, mode: entry.mode, mtimeMs: entry.mtimeMs, type: "0" }));
+    await this.write(padded(entry.data));
   }
-  /** Ends the archive (two zero blocks) and returns its compressed bytes. */
-  finish() {
+  /** Ends the archive (two zero blocks); answers its size in bytes once it is on disk. */
+  async finish() {
     this.gzip.end(Buffer.alloc(BLOCK * 2));
-    return this.done;
+    await this.written;
+    return (await stat2(this.file)).size;
   }
-  write(data) {
-    this.gzip.write(data);
+  async write(data) {
+    if (!this.gzip.write(data)) await once(this.gzip, "drain");
   }
 };
 function paxRecord(key, value) {
@@ -1107,6 +1112,16 @@ function octal(block, offset, width, value) {
 
 // src/plugin/workspace-sync.ts
 async function syncWorkspace(workspace, options = {}) {
+  const syncId = randomBytes2(12).toString("hex");
+  const archiveFile = join4(tmpdir(), `appmesh-sync-${syncId}.tar.gz`);
+  const archive = { writer: void 0, open: () => archive.writer ??= new TarGzWriter(archiveFile) };
+  try {
+    return await compareAndSend(workspace, options, syncId, archive.open, archiveFile);
+  } finally {
+    if (archive.writer) await rm3(archiveFile, { force: true });
+  }
+}
+async function compareAndSend(workspace, options, syncId, archive, archiveFile) {
   const { state, projectRoot, remoteRoot } = workspace;
   const listing = await listProject(projectRoot, extraExcludeRules(workspace.config.syncExclude));
   let warning;
@@ -1122,8 +1137,6 @@ async function syncWorkspace(workspace, options = {}) {
   const trusted = marker !== void 0 && marker === state.syncId;
   const previous = trusted ? state.files : {};
   const report = { remoteRoot, sent: [], deleted: [], unchanged: 0, secrets: listing.secrets, links: listing.links, full: !trusted, bytes: 0, warning };
-  const syncId = randomBytes2(12).toString("hex");
-  const archive = new TarGzWriter();
   const files = {};
   for (const file of listing.files) {
     const known = previous[file.path];
@@ -1139,7 +1152,7 @@ async function syncWorkspace(workspace, options = {}) {
       report.unchanged++;
       continue;
     }
-    archive.add({ path: file.path, data, mode: file.mode, mtimeMs: file.mtimeMs });
+    await archive().add({ path: file.path, data, mode: file.mode, mtimeMs: file.mtimeMs });
     report.sent.push(file.path);
   }
   report.deleted = Object.keys(previous).filter((path) => !(path in files));
@@ -1148,13 +1161,12 @@ async function syncWorkspace(workspace, options = {}) {
     return report;
   }
   const now = Date.now();
-  archive.add({ path: SYNC_MARKER, data: Buffer.from(`${syncId}
+  await archive().add({ path: SYNC_MARKER, data: Buffer.from(`${syncId}
 `), mode: 420, mtimeMs: now });
-  if (report.deleted.length > 0) archive.add({ path: SYNC_DELETIONS, data: Buffer.from(report.deleted.map((path) => `${path}\0`).join("")), mode: 384, mtimeMs: now });
-  const bytes = await archive.finish();
-  report.bytes = bytes.length;
+  if (report.deleted.length > 0) await archive().add({ path: SYNC_DELETIONS, data: Buffer.from(report.deleted.map((path) => `${path}\0`).join("")), mode: 384, mtimeMs: now });
+  report.bytes = await archive().finish();
   const remoteArchive = transientPath(workspace, "sync", ".tar.gz");
-  await workspace.client.files.upload(remoteArchive, bytes, { mode: 384 });
+  await workspace.client.files.uploadFile(archiveFile, remoteArchive, { mode: 384 });
   await remoteShell(
     workspace,
     [

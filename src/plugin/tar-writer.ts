@@ -1,3 +1,7 @@
+import { once } from 'node:events';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { createGzip, type Gzip } from 'node:zlib';
 
 const BLOCK = 512;
@@ -10,41 +14,41 @@ export interface TarEntry {
 }
 
 /**
- * A gzip-compressed tar archive (POSIX ustar, with PAX records for long names) written in memory,
- * entry by entry: what `tar -xz` on any node unpacks.
+ * A gzip-compressed tar archive (POSIX ustar, with PAX records for long names) written to a file
+ * entry by entry, never held whole in memory: what `tar -xz` on any node unpacks.
  */
 export class TarGzWriter {
   private readonly gzip: Gzip = createGzip({ level: 6 });
-  private readonly chunks: Buffer[] = [];
-  private readonly done: Promise<Buffer>;
+  private readonly written: Promise<void>;
 
-  constructor() {
-    this.gzip.on('data', (chunk: Buffer) => this.chunks.push(chunk));
-    this.done = new Promise((resolve, reject) => {
-      this.gzip.on('end', () => resolve(Buffer.concat(this.chunks)));
-      this.gzip.on('error', reject);
-    });
+  constructor(private readonly file: string) {
+    const out: WriteStream = createWriteStream(file, { mode: 0o600 });
+    this.written = pipeline(this.gzip, out);
+    // Reported by finish(); never an unhandled rejection meanwhile.
+    this.written.catch(() => undefined);
   }
 
-  add(entry: TarEntry): void {
+  async add(entry: TarEntry): Promise<void> {
     const name = Buffer.from(entry.path, 'utf8');
     if (name.length > 100) {
       const record = paxRecord('path', entry.path);
-      this.write(header({ name: Buffer.from('././@PaxHeader'), size: record.length, mode: 0o644, mtimeMs: entry.mtimeMs, type: 'x' }));
-      this.write(padded(record));
+      await this.write(header({ name: Buffer.from('././@PaxHeader'), size: record.length, mode: 0o644, mtimeMs: entry.mtimeMs, type: 'x' }));
+      await this.write(padded(record));
     }
-    this.write(header({ name: name.subarray(0, 100), size: entry.data.length, mode: entry.mode, mtimeMs: entry.mtimeMs, type: '0' }));
-    this.write(padded(entry.data));
+    await this.write(header({ name: name.subarray(0, 100), size: entry.data.length, mode: entry.mode, mtimeMs: entry.mtimeMs, type: '0' }));
+    await this.write(padded(entry.data));
   }
 
-  /** Ends the archive (two zero blocks) and returns its compressed bytes. */
-  finish(): Promise<Buffer> {
+  /** Ends the archive (two zero blocks); answers its size in bytes once it is on disk. */
+  async finish(): Promise<number> {
     this.gzip.end(Buffer.alloc(BLOCK * 2));
-    return this.done;
+    await this.written;
+    return (await stat(this.file)).size;
   }
 
-  private write(data: Buffer): void {
-    this.gzip.write(data);
+  private async write(data: Buffer): Promise<void> {
+    // Waits for the file to keep up: a large first sync stays small in memory.
+    if (!this.gzip.write(data)) await once(this.gzip, 'drain');
   }
 }
 

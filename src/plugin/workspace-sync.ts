@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppMeshError } from '../client/errors.js';
 import { extraExcludeRules, SYNC_DELETIONS, SYNC_MARKER } from './never-synced.js';
@@ -31,6 +32,18 @@ export interface SyncReport {
  * read; one that was touched but kept its content is not sent.
  */
 export async function syncWorkspace(workspace: Workspace, options: { force?: boolean } = {}): Promise<SyncReport> {
+  const syncId = randomBytes(12).toString('hex');
+  // Made on the first changed file: a sync with nothing to send writes nothing.
+  const archiveFile = join(tmpdir(), `appmesh-sync-${syncId}.tar.gz`);
+  const archive = { writer: undefined as TarGzWriter | undefined, open: () => (archive.writer ??= new TarGzWriter(archiveFile)) };
+  try {
+    return await compareAndSend(workspace, options, syncId, archive.open, archiveFile);
+  } finally {
+    if (archive.writer) await rm(archiveFile, { force: true });
+  }
+}
+
+async function compareAndSend(workspace: Workspace, options: { force?: boolean }, syncId: string, archive: () => TarGzWriter, archiveFile: string): Promise<SyncReport> {
   const { state, projectRoot, remoteRoot } = workspace;
   const listing = await listProject(projectRoot, extraExcludeRules(workspace.config.syncExclude));
   // The node's marker says whether the record describes what it holds (one small download).
@@ -48,8 +61,6 @@ export async function syncWorkspace(workspace: Workspace, options: { force?: boo
   const previous: Record<string, SyncedFile> = trusted ? state.files : {};
   const report: SyncReport = { remoteRoot, sent: [], deleted: [], unchanged: 0, secrets: listing.secrets, links: listing.links, full: !trusted, bytes: 0, warning };
 
-  const syncId = randomBytes(12).toString('hex');
-  const archive = new TarGzWriter();
   const files: Record<string, SyncedFile> = {};
   for (const file of listing.files) {
     const known = previous[file.path];
@@ -65,7 +76,7 @@ export async function syncWorkspace(workspace: Workspace, options: { force?: boo
       report.unchanged++;
       continue;
     }
-    archive.add({ path: file.path, data, mode: file.mode, mtimeMs: file.mtimeMs });
+    await archive().add({ path: file.path, data, mode: file.mode, mtimeMs: file.mtimeMs });
     report.sent.push(file.path);
   }
   report.deleted = Object.keys(previous).filter((path) => !(path in files));
@@ -77,13 +88,12 @@ export async function syncWorkspace(workspace: Workspace, options: { force?: boo
   }
 
   const now = Date.now();
-  archive.add({ path: SYNC_MARKER, data: Buffer.from(`${syncId}\n`), mode: 0o644, mtimeMs: now });
-  if (report.deleted.length > 0) archive.add({ path: SYNC_DELETIONS, data: Buffer.from(report.deleted.map((path) => `${path}\0`).join('')), mode: 0o600, mtimeMs: now });
-  const bytes = await archive.finish();
-  report.bytes = bytes.length;
+  await archive().add({ path: SYNC_MARKER, data: Buffer.from(`${syncId}\n`), mode: 0o644, mtimeMs: now });
+  if (report.deleted.length > 0) await archive().add({ path: SYNC_DELETIONS, data: Buffer.from(report.deleted.map((path) => `${path}\0`).join('')), mode: 0o600, mtimeMs: now });
+  report.bytes = await archive().finish();
 
   const remoteArchive = transientPath(workspace, 'sync', '.tar.gz');
-  await workspace.client.files.upload(remoteArchive, bytes, { mode: 0o600 });
+  await workspace.client.files.uploadFile(archiveFile, remoteArchive, { mode: 0o600 });
   // -m: unpacked files are newer than what was built from their old content; -o: owned by the user.
   await remoteShell(
     workspace,
