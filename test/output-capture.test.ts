@@ -1,4 +1,4 @@
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -93,6 +93,20 @@ describe('output capture', () => {
       return res.headers.get('x-exit-code') === '0' || undefined;
     }, 20_000, 'the run to end');
     expect(await (await outputOf()).text()).toBe(Array.from({ length: 10 }, (_, i) => `line${i + 1}\n`).join(''));
+  });
+
+  test('an output handed from the event loop to the copier mid-run is whole and in order', async () => {
+    // seq writes many small chunks: the hand-over happens while the writer is going.
+    const started = await d.request('POST', '/appmesh/app/run', { body: { command: 'seq 1 500000' } });
+    expect(started.status).toBe(200);
+    const { name, process_uuid: uuid } = (await started.json()) as { name: string; process_uuid: string };
+    const expected = Array.from({ length: 500000 }, (_, i) => `${i + 1}\n`).join('');
+    await waitFor(async () => {
+      const res = await d.request('GET', `/appmesh/app/${name}/output?process_uuid=${uuid}&stdout_position=${expected.length}`);
+      await res.arrayBuffer();
+      return res.status === 200 && res.headers.get('x-exit-code') === '0' ? true : undefined;
+    }, 30_000, 'the run to end');
+    expect(readFileSync(join(outputDir, `appmesh.${name}.out`), 'utf8') === expected).toBe(true);
   });
 
   test('removing an app removes its output files, without leaving any behind', async () => {

@@ -1,17 +1,30 @@
-import { close, closeSync } from 'node:fs';
+import { close, closeSync, constants, openSync } from 'node:fs';
+import { Socket } from 'node:net';
 import type { OutputTarget } from '../process/process-run.js';
+import { append } from './copy-worker.js';
 import { outputCopier, type Copy } from './output-copier.js';
 import type { Pipe } from './pipe-source.js';
 
 /**
- * A run's output file, written from the run's pipe by the output copier (a worker thread), so
- * a fast writer never holds the daemon's event loop. It never holds more than `maxBytes()` (read
+ * Output up to this size is copied on the event loop (a few small writes cost less than a thread);
+ * past it, the rest of the run's output is copied by the output copier's worker thread.
+ */
+export const HAND_OVER_BYTES = 1024 * 1024;
+
+/**
+ * A run's output file, written from the run's pipe. It never holds more than `maxBytes()` (read
  * when the copy starts): a write that would pass the cap starts the file over, so it keeps the
  * newest output. The pipe is not read while a write is pending, so a fast writer waits for the
  * disk instead of filling the daemon's memory.
+ *
+ * The first HAND_OVER_BYTES are copied here; a run that writes more is handed to the output
+ * copier (a worker thread), so a large output never holds the event loop. The hand-over reopens
+ * the pipe for the copier and closes this side's reader in the same turn of the loop, after
+ * writing what the reader held: nothing is lost or reordered.
  */
 export class CappedOutputFile implements OutputTarget {
-  private copying?: Copy;
+  private reader?: Socket;
+  private handedOver?: Copy;
   private state: 'new' | 'copying' | 'closed' = 'new';
 
   constructor(
@@ -29,18 +42,63 @@ export class CappedOutputFile implements OutputTarget {
     this.state = 'copying';
     // The process holds its own copy of the write end: end-of-file comes when its tree closed it.
     closeSync(this.pipe.writeFd);
-    // The copier owns both descriptors from here and closes them when the copy ends.
-    this.copying = outputCopier.copy(this.pipe.readFd, this.fileFd, this.maxBytes());
+    const maxBytes = Math.max(1, this.maxBytes());
+    const reader = new Socket({ fd: this.pipe.readFd, readable: true, writable: false });
+    this.reader = reader;
+    let position = 0;
+    let copied = 0;
+    const write = (chunk: Buffer) => {
+      position = append(this.fileFd, chunk, position, maxBytes);
+      copied += chunk.length;
+    };
     try {
-      await this.copying.done;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          reader.removeAllListeners('data');
+          resolve();
+        };
+        reader.on('data', (chunk: Buffer) => {
+          try {
+            write(chunk);
+            if (copied >= HAND_OVER_BYTES) this.handOver(reader, write, maxBytes, () => position);
+          } catch {
+            // The disk refused (full, quota): the output ends here, like a cut.
+            reader.destroy();
+          }
+          if (this.handedOver) done();
+        });
+        reader.once('close', done);
+        reader.once('error', done);
+      });
+      await this.handedOver?.done;
     } finally {
+      reader.destroy();
       this.state = 'closed';
+      // After a hand-over the copier closes the file.
+      if (!this.handedOver) close(this.fileFd, () => undefined);
     }
+  }
+
+  /** Gives the rest of the output to the copier: a second reader of the same pipe, this one closed. */
+  private handOver(reader: Socket, write: (chunk: Buffer) => void, maxBytes: number, position: () => number): void {
+    let pipe: number;
+    try {
+      // The same pipe, opened anew: closing this side's reader leaves it open for the copier.
+      pipe = openSync(`/proc/self/fd/${this.pipe.readFd}`, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch {
+      return; // No /proc: copied here to the end, as before.
+    }
+    // What the reader took from the pipe already is written first.
+    reader.pause();
+    for (let chunk = reader.read() as Buffer | null; chunk !== null; chunk = reader.read() as Buffer | null) write(chunk);
+    reader.destroy();
+    this.handedOver = outputCopier.copy(pipe, this.fileFd, maxBytes, position());
   }
 
   /** Cut: a process outside the tree holds the pipe open. The output ends here. */
   cut(): void {
-    this.copying?.cut();
+    this.reader?.destroy();
+    this.handedOver?.cut();
   }
 
   discard(): void {

@@ -20,11 +20,11 @@
  */
 import { ftruncateSync, readSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 
 export type CopierCommand =
-  /** Copy `readFd` into `fileFd` until end-of-file or a cut; both are closed afterwards. */
-  | { type: 'copy'; id: number; readFd: number; fileFd: number; maxBytes: number }
+  /** Copy `readFd` into `fileFd` from `position` on, until end-of-file or a cut. */
+  | { type: 'copy'; id: number; readFd: number; fileFd: number; maxBytes: number; position: number }
   /** Stop the copy: what the pipe holds now is still written, then the output ends here. */
   | { type: 'cut'; id: number };
 
@@ -65,7 +65,7 @@ function drain(readFd: number, budget: number, write: (data: Buffer) => boolean)
 }
 
 /** Writes `chunk` at `position`, starting the file over when it would pass `maxBytes`; the new position. */
-function append(fileFd: number, chunk: Buffer, position: number, maxBytes: number): number {
+export function append(fileFd: number, chunk: Buffer, position: number, maxBytes: number): number {
   let data = chunk;
   if (position + data.length > maxBytes) {
     ftruncateSync(fileFd, 0);
@@ -83,7 +83,7 @@ function append(fileFd: number, chunk: Buffer, position: number, maxBytes: numbe
 function copy(command: Extract<CopierCommand, { type: 'copy' }>): void {
   const { id, fileFd } = command;
   const maxBytes = Math.max(1, command.maxBytes);
-  let position = 0;
+  let position = command.position;
   let error: string | undefined;
   let reader: Socket;
   try {
@@ -126,7 +126,10 @@ function copy(command: Extract<CopierCommand, { type: 'copy' }>): void {
   reader.on('error', finish);
 }
 
-parentPort?.on('message', (command: CopierCommand) => {
+/** What the daemon passes as `workerData`: this file is also imported by the daemon itself, for `append`. */
+export const COPIER_MARK = 'appmesh-output-copier';
+
+if (workerData === COPIER_MARK) parentPort?.on('message', (command: CopierCommand) => {
   if (command.type === 'copy') copy(command);
   else cuts.get(command.id)?.();
 });

@@ -2,7 +2,7 @@ import { close, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { CopierCommand, CopierDone } from './copy-worker.js';
+import { COPIER_MARK, type CopierCommand, type CopierDone } from './copy-worker.js';
 
 /** One copy handed to the copier: resolves once it ended and its descriptors are closed. */
 export interface Copy {
@@ -18,22 +18,23 @@ interface Pending {
 
 /**
  * The daemon side of the output copier (copy-worker.ts): one worker thread, started with the
- * first run that has output, copies the pipes of every run. Copies only cost the event loop two
- * messages each, whatever the output's size.
+ * first run whose output is large, copies the pipes handed to it. A copy costs the event loop two
+ * messages, whatever the output's size.
  */
 class OutputCopier {
   private worker?: Promise<Worker>;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
-  copy(readFd: number, fileFd: number, maxBytes: number): Copy {
+  /** Copies `readFd` into `fileFd` from `position` on; the copier owns both descriptors from here. */
+  copy(readFd: number, fileFd: number, maxBytes: number, position: number): Copy {
     const id = this.nextId++;
     const done = new Promise<void>((resolve) => this.pending.set(id, { readFd, fileFd, resolve }));
     const worker = this.start();
     void worker.then(
       (thread) => {
         thread.ref();
-        thread.postMessage({ type: 'copy', id, readFd, fileFd, maxBytes } satisfies CopierCommand);
+        thread.postMessage({ type: 'copy', id, readFd, fileFd, maxBytes, position } satisfies CopierCommand);
       },
       // No worker could be started: the output is lost, the run is not.
       () => this.settle(id, true),
@@ -73,7 +74,7 @@ class OutputCopier {
 
 async function newWorker(): Promise<Worker> {
   const compiled = new URL('./copy-worker.js', import.meta.url);
-  const options = { name: 'output-copier', resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 } };
+  const options = { name: 'output-copier', workerData: COPIER_MARK, resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 } };
   if (existsSync(fileURLToPath(compiled))) return new Worker(compiled, options);
   // Running from the TypeScript sources (development, tests): the worker is one self-contained file.
   const { default: ts } = await import('typescript');
