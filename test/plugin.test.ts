@@ -182,6 +182,17 @@ describe('runs', () => {
     expect(local.equals(await readFile(join(remoteRoot, 'out', 'artifact.bin')))).toBe(true);
   });
 
+  test('a folder is pulled back whole when its path ends with /', async () => {
+    const result = await script(['exec', 'mkdir -p reports/unit && echo pass > reports/unit/a.txt && printf x > reports/b.bin', '--pull', 'reports/']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('[pull] reports/');
+    expect(await readFile(join(project, 'reports', 'unit', 'a.txt'), 'utf8')).toBe('pass\n');
+    expect(await readFile(join(project, 'reports', 'b.bin'), 'utf8')).toBe('x');
+    const missing = await script(['exec', 'true', '--pull', 'no-such-file']);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toContain('[pull] no-such-file failed');
+  });
+
   test('a --pull path outside the project is refused before anything runs', async () => {
     const result = await script(['exec', 'true', '--pull', '../escape']);
     expect(result.code).toBe(2);

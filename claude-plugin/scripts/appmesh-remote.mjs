@@ -2,7 +2,7 @@
 // Generated from src/plugin/ by `npm run build:plugin`: edit the sources, not this file.
 
 // src/plugin/main.ts
-import { spawnSync } from "node:child_process";
+import { spawnSync as spawnSync2 } from "node:child_process";
 import { existsSync as existsSync2 } from "node:fs";
 import { dirname as dirname2, join as join5, resolve } from "node:path";
 
@@ -720,7 +720,9 @@ function explain(error, config) {
 }
 
 // src/plugin/remote-run.ts
+import { spawnSync } from "node:child_process";
 import { mkdir as mkdir2, rename as rename2, rm as rm2 } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join as join2, posix } from "node:path";
 
 // src/plugin/remote-workspace.ts
@@ -812,11 +814,12 @@ async function readRemoteText(workspace, path) {
 // src/plugin/remote-run.ts
 var INTERRUPTED_EXIT = 130;
 function checkPullPath(path) {
-  const normal = posix.normalize(path.replace(/\\/g, "/")).replace(/^\.\//, "");
-  if (!normal || normal.startsWith("/") || normal === ".." || normal.startsWith("../") || normal.split("/").includes("..")) {
+  const folder = /[\\/]$/.test(path);
+  const normal = posix.normalize(path.replace(/\\/g, "/")).replace(/^\.\//, "").replace(/\/+$/, "");
+  if (!normal || normal === "." || normal.startsWith("/") || normal.split("/").includes("..")) {
     throw new ConfigError(`--pull takes a path inside the project, relative to its root: ${path}`);
   }
-  return normal;
+  return folder ? `${normal}/` : normal;
 }
 async function runInWorkspace(workspace, command, options) {
   const write = options.write ?? ((text) => void process.stdout.write(text));
@@ -842,20 +845,41 @@ async function runInWorkspace(workspace, command, options) {
 async function pullFiles(workspace, paths, log2) {
   const failures = [];
   for (const path of paths) {
-    const local = join2(workspace.projectRoot, path);
-    const temp = `${local}.appmesh-pull-${process.pid}`;
     try {
-      await mkdir2(dirname(local), { recursive: true });
-      const info = await workspace.client.files.download(posix.join(workspace.remoteRoot, path), temp);
-      await rename2(temp, local);
-      log2(`[pull] ${path} (${info.size ?? "?"} bytes)`);
+      log2(path.endsWith("/") ? await pullFolder(workspace, path.slice(0, -1)) : await pullFile(workspace, path));
     } catch (error) {
-      await rm2(temp, { force: true });
       failures.push(path);
-      log2(`[pull] ${path} failed: ${error.message}`);
+      const hint = error instanceof AppMeshError && error.kind === "not-found" && !path.endsWith("/") ? " (for a folder, end the path with /)" : "";
+      log2(`[pull] ${path} failed: ${error.message}${hint}`);
     }
   }
   return failures;
+}
+async function pullFile(workspace, path) {
+  const local = join2(workspace.projectRoot, path);
+  const temp = `${local}.appmesh-pull-${process.pid}`;
+  try {
+    await mkdir2(dirname(local), { recursive: true });
+    const info = await workspace.client.files.download(posix.join(workspace.remoteRoot, path), temp);
+    await rename2(temp, local);
+    return `[pull] ${path} (${info.size ?? "?"} bytes)`;
+  } finally {
+    await rm2(temp, { force: true });
+  }
+}
+async function pullFolder(workspace, path) {
+  const remote = transientPath(workspace, "pull", ".tar.gz");
+  const local = join2(tmpdir(), `appmesh-pull-${process.pid}-${Date.now()}.tar.gz`);
+  try {
+    await remoteShell(workspace, `cd ${shellQuote(workspace.remoteRoot)} && tar -czf ${shellQuote(remote)} -- ${shellQuote(path)}`, `Packing ${path}`, 600);
+    const info = await workspace.client.files.download(remote, local);
+    const unpack = spawnSync("tar", ["-xzf", local, "-C", workspace.projectRoot], { encoding: "utf8" });
+    if (unpack.status !== 0) throw new Error(`tar could not unpack it here: ${unpack.stderr || unpack.error?.message}`);
+    return `[pull] ${path}/ (${info.size ?? "?"} bytes compressed)`;
+  } finally {
+    await rm2(local, { force: true });
+    await remoteShell(workspace, `rm -f ${shellQuote(remote)}`, "Removing the archive", 30).catch(() => void 0);
+  }
 }
 async function runScript(workspace, localFile, args, options) {
   const remote = transientPath(workspace, "script");
@@ -990,7 +1014,7 @@ var matchesAny = (rules, path, isDirectory) => rules.some((rule) => (!rule.onlyD
 // src/plugin/workspace-sync.ts
 import { createHash as createHash2, randomBytes as randomBytes2 } from "node:crypto";
 import { readFile as readFile2, rm as rm3 } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { tmpdir as tmpdir2 } from "node:os";
 import { join as join4 } from "node:path";
 
 // src/plugin/project-walk.ts
@@ -1113,7 +1137,7 @@ function octal(block, offset, width, value) {
 // src/plugin/workspace-sync.ts
 async function syncWorkspace(workspace, options = {}) {
   const syncId = randomBytes2(12).toString("hex");
-  const archiveFile = join4(tmpdir(), `appmesh-sync-${syncId}.tar.gz`);
+  const archiveFile = join4(tmpdir2(), `appmesh-sync-${syncId}.tar.gz`);
   const archive = { writer: void 0, open: () => archive.writer ??= new TarGzWriter(archiveFile) };
   try {
     return await compareAndSend(workspace, options, syncId, archive.open, archiveFile);
@@ -1224,7 +1248,7 @@ async function main(argv) {
   if (command === "check") return check(config);
   if (command === "mcp-headers") return mcpHeaders(config);
   const relaunch = tlsRelaunchEnv(config, env);
-  if (relaunch) return spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: "inherit", env: relaunch }).status ?? 1;
+  if (relaunch) return spawnSync2(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: "inherit", env: relaunch }).status ?? 1;
   const handlers = {
     sync: async (open2) => {
       const parsed = parseArguments(args, [], ["force"]);

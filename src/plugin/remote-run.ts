@@ -1,5 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { mkdir, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
+import { AppMeshError } from '../client/errors.js';
 import { remoteShell, shellQuote, transientPath, type Workspace } from './remote-workspace.js';
 import { ConfigError } from './remote-config.js';
 
@@ -19,13 +22,14 @@ export type RunEnd = { exitCode: number } | { interrupted: true };
 
 export const INTERRUPTED_EXIT = 130;
 
-/** Checks a `--pull` path before anything runs: inside the project, no way out of it. */
+/** Checks a `--pull` path before anything runs: inside the project, no way out of it; a trailing `/` names a folder. */
 export function checkPullPath(path: string): string {
-  const normal = posix.normalize(path.replace(/\\/g, '/')).replace(/^\.\//, '');
-  if (!normal || normal.startsWith('/') || normal === '..' || normal.startsWith('../') || normal.split('/').includes('..')) {
+  const folder = /[\\/]$/.test(path);
+  const normal = posix.normalize(path.replace(/\\/g, '/')).replace(/^\.\//, '').replace(/\/+$/, '');
+  if (!normal || normal === '.' || normal.startsWith('/') || normal.split('/').includes('..')) {
     throw new ConfigError(`--pull takes a path inside the project, relative to its root: ${path}`);
   }
-  return normal;
+  return folder ? `${normal}/` : normal;
 }
 
 /**
@@ -58,20 +62,44 @@ export async function runInWorkspace(workspace: Workspace, command: string, opti
 export async function pullFiles(workspace: Workspace, paths: readonly string[], log: (line: string) => void): Promise<string[]> {
   const failures: string[] = [];
   for (const path of paths) {
-    const local = join(workspace.projectRoot, path);
-    const temp = `${local}.appmesh-pull-${process.pid}`;
     try {
-      await mkdir(dirname(local), { recursive: true });
-      const info = await workspace.client.files.download(posix.join(workspace.remoteRoot, path), temp);
-      await rename(temp, local);
-      log(`[pull] ${path} (${info.size ?? '?'} bytes)`);
+      log(path.endsWith('/') ? await pullFolder(workspace, path.slice(0, -1)) : await pullFile(workspace, path));
     } catch (error) {
-      await rm(temp, { force: true });
       failures.push(path);
-      log(`[pull] ${path} failed: ${(error as Error).message}`);
+      const hint = error instanceof AppMeshError && error.kind === 'not-found' && !path.endsWith('/') ? ' (for a folder, end the path with /)' : '';
+      log(`[pull] ${path} failed: ${(error as Error).message}${hint}`);
     }
   }
   return failures;
+}
+
+async function pullFile(workspace: Workspace, path: string): Promise<string> {
+  const local = join(workspace.projectRoot, path);
+  const temp = `${local}.appmesh-pull-${process.pid}`;
+  try {
+    await mkdir(dirname(local), { recursive: true });
+    const info = await workspace.client.files.download(posix.join(workspace.remoteRoot, path), temp);
+    await rename(temp, local);
+    return `[pull] ${path} (${info.size ?? '?'} bytes)`;
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
+/** A folder comes as one archive made on the node, unpacked here by `tar`. */
+async function pullFolder(workspace: Workspace, path: string): Promise<string> {
+  const remote = transientPath(workspace, 'pull', '.tar.gz');
+  const local = join(tmpdir(), `appmesh-pull-${process.pid}-${Date.now()}.tar.gz`);
+  try {
+    await remoteShell(workspace, `cd ${shellQuote(workspace.remoteRoot)} && tar -czf ${shellQuote(remote)} -- ${shellQuote(path)}`, `Packing ${path}`, 600);
+    const info = await workspace.client.files.download(remote, local);
+    const unpack = spawnSync('tar', ['-xzf', local, '-C', workspace.projectRoot], { encoding: 'utf8' });
+    if (unpack.status !== 0) throw new Error(`tar could not unpack it here: ${unpack.stderr || unpack.error?.message}`);
+    return `[pull] ${path}/ (${info.size ?? '?'} bytes compressed)`;
+  } finally {
+    await rm(local, { force: true });
+    await remoteShell(workspace, `rm -f ${shellQuote(remote)}`, 'Removing the archive', 30).catch(() => undefined);
+  }
 }
 
 /** Uploads a local script to the node, runs it in the workspace with its arguments, removes it. */
