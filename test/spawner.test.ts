@@ -34,6 +34,11 @@ describe('process starts go through the spawner process', () => {
     expect(readFileSync(`/proc/${parent}/cmdline`, 'utf8').split('\0')[0]).toBe(process.execPath);
   });
 
+  test('GET /appmesh/resources says the spawner forks', async () => {
+    const resources = (await (await d.request('GET', '/appmesh/resources')).json()) as { containment: { launcher: { spawner?: string } } };
+    expect(resources.containment.launcher.spawner).toBe('process');
+  });
+
   test('stdin text and the exit code pass through the spawner', async () => {
     const withInput = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'cat; exit 7', shell: true, metadata: 'from-stdin' } });
     expect(withInput.headers.get('x-exit-code')).toBe('7');
@@ -75,8 +80,10 @@ describe('APPMESH_SPAWNER=off', () => {
     await d.stop();
   });
 
-  test('the daemon forks runs itself', async () => {
+  test('the daemon forks runs itself, and says so', async () => {
     const response = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'echo $PPID', shell: true } });
     expect(Number((await response.text()).trim())).toBe(process.pid);
+    const resources = (await (await d.request('GET', '/appmesh/resources')).json()) as { containment: { launcher: { spawner?: string; spawner_reason?: string } } };
+    expect(resources.containment.launcher).toMatchObject({ spawner: 'daemon', spawner_reason: expect.stringContaining('APPMESH_SPAWNER=off') });
   });
 });

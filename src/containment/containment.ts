@@ -9,6 +9,9 @@ export interface ContainmentReport {
     /** How a process changes to its user: `setpriv` after entering its cgroup, or Node's spawn options (placed in its cgroup after it started). */
     privilege_drop: 'setpriv' | 'spawn-options';
     reason?: string;
+    /** Who forks: the spawner process (`process`), or the daemon itself (`daemon`: switched off, or the spawner could not be used). */
+    spawner?: 'process' | 'daemon';
+    spawner_reason?: string;
   };
   /** Sections other parts of containment add (`addReportSection`). */
   [section: string]: unknown;
@@ -65,10 +68,19 @@ export class Containment {
     return {
       ...Object.fromEntries([...this.sections].map(([name, report]) => [name, report()])),
       cgroups: { ...this.cgroups.report, controllers: [...this.cgroups.report.controllers] },
-      launcher: setpriv
-        ? { privilege_drop: 'setpriv' }
-        : { privilege_drop: 'spawn-options', reason: 'setpriv (util-linux) not found: processes of other users enter their cgroup just after they start' },
+      launcher: {
+        ...(setpriv
+          ? { privilege_drop: 'setpriv' as const }
+          : { privilege_drop: 'spawn-options' as const, reason: 'setpriv (util-linux) not found: processes of other users enter their cgroup just after they start' }),
+        ...this.spawnerReport(),
+      },
     };
+  }
+
+  private spawnerReport(): { spawner: 'process' | 'daemon'; spawner_reason?: string } {
+    if (!this.spawner) return { spawner: 'daemon', spawner_reason: 'switched off (APPMESH_SPAWNER=off)' };
+    const reason = this.spawner.disabledReason;
+    return reason ? { spawner: 'daemon', spawner_reason: reason } : { spawner: 'process' };
   }
 
   close(): void {
