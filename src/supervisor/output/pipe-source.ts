@@ -1,6 +1,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, mkdirSync, openSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Both ends of one pipe: the daemon reads `readFd`, the process writes `writeFd`. */
@@ -9,14 +10,15 @@ export interface Pipe {
   writeFd: number;
 }
 
-const POOL_LOW = 16;
-const POOL_BATCH = 48;
+/** Made ahead so a burst of starts never waits for a `mkfifo` process on the daemon's event loop. */
+const POOL_LOW = 64;
+const POOL_BATCH = 128;
 
 /**
  * Real pipes for run output. Node's own 'pipe' stdio is a socket pair, on which a process cannot
  * open /dev/stdout or /dev/stderr (ENXIO), a habit of countless scripts. Node cannot make an
  * anonymous pipe, so each pipe is a FIFO in the daemon's private folder, opened at both ends and
- * unlinked at once. FIFOs are made ahead in batches (one `mkfifo` process per batch), so a start
+ * unlinked right after. FIFOs are made ahead in batches (one `mkfifo` process per batch), so a start
  * does not wait for a process of its own.
  */
 export class PipeSource {
@@ -24,6 +26,8 @@ export class PipeSource {
   /** The batch being made, so a close can wait for it (its FIFOs must not appear after the close). */
   private refilling?: Promise<void>;
   private closed = false;
+  /** Names of opened pipes being removed. */
+  private readonly unlinking = new Set<Promise<void>>();
   private readonly mkfifo = findMkfifo();
 
   constructor(private readonly dir: string) {
@@ -42,7 +46,11 @@ export class PipeSource {
       const writeFd = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW);
       return { readFd, writeFd };
     } finally {
-      unlinkSync(path);
+      // Both ends are open: the name is not needed any more, and its removal need not hold the
+      // event loop (the folder is the daemon's own, removed whole at the next start).
+      const removal = unlink(path).catch(() => undefined);
+      this.unlinking.add(removal);
+      void removal.then(() => this.unlinking.delete(removal));
       if (this.ready.length < POOL_LOW) this.refill();
     }
   }
@@ -74,6 +82,7 @@ export class PipeSource {
   async close(): Promise<void> {
     this.closed = true;
     await this.refilling;
+    await Promise.all(this.unlinking);
     for (const path of this.ready.splice(0)) rmSync(path, { force: true });
     try {
       if (readdirSync(this.dir).length === 0) rmSync(this.dir, { recursive: true, force: true });
