@@ -48,8 +48,8 @@ import type { MqttFace } from '../bridges/mqtt/index.js';
 import { EventSubscriptions, type MayRead } from './transport/event-subscriptions.js';
 import type { AppDefinition } from './supervisor/app-definition.js';
 import type { Principal } from './auth/principal.js';
-import { startTcpFace, type TcpFace } from './transport/tcp/tcp-face.js';
-import { startWebSocketFace, type WebSocketFace } from './transport/websocket/websocket-face.js';
+import type { TcpFace } from './transport/tcp/tcp-face.js';
+import type { WebSocketFace } from './transport/websocket/websocket-face.js';
 import { Logger } from './util/log.js';
 
 export interface DaemonOptions {
@@ -274,15 +274,17 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
     await supervisor.close();
     throw error;
   }
+  // What the first login needs, loaded while nothing asks yet; readyz does not wait for it.
+  void tokens.warm().catch(() => undefined);
   if (url) log.info(`App Mesh TS listening on ${url} (home ${home})`);
   else if (options.listen !== false) log.info(`REST is off (REST.RestEnabled: false), home ${home}`);
   // After REST, whose pipeline serves the bridge's requests; it never fails the start. Loaded only
   // now (the MQTT client and broker are large), so readyz does not wait for it.
   const mqtt = options.listen === false || !config().MQTT.Enabled ? undefined : await (await import('../bridges/mqtt/index.js')).startMqttFace({ core, rest, supervisor, authorizer, home, log, subscriptions });
 
-  const tcp = options.listen === false ? undefined : await startTransport('TCP', 'REST.RestTcpPort', options.tcpPort, core.config().REST.RestTcpPort, core, home, options, (where) => startTcpFace({ core, rest, subscriptions, ...where }));
-  const webSocket = options.listen === false ? undefined : await startTransport('WebSocket', 'REST.WebSocketPort', options.webSocketPort, core.config().REST.WebSocketPort, core, home, options, (where) =>
-    startWebSocketFace({
+  const tcp = options.listen === false ? undefined : await startTransport('TCP', 'REST.RestTcpPort', options.tcpPort, core.config().REST.RestTcpPort, core, home, options, async (where) => (await import('./transport/tcp/tcp-face.js')).startTcpFace({ core, rest, subscriptions, ...where }));
+  const webSocket = options.listen === false ? undefined : await startTransport('WebSocket', 'REST.WebSocketPort', options.webSocketPort, core.config().REST.WebSocketPort, core, home, options, async (where) =>
+    (await import('./transport/websocket/websocket-face.js')).startWebSocketFace({
       core,
       rest,
       subscriptions,

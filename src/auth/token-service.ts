@@ -1,7 +1,11 @@
 import { randomBytes, webcrypto } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SignJWT, importPKCS8, importSPKI, jwtVerify, errors as joseErrors, type CryptoKey, type JWTPayload } from 'jose';
+import type { CryptoKey, JWTPayload } from 'jose';
+
+/** Not needed to start (the HS256 key is imported with WebCrypto): loaded at the first token, or by `warm`. */
+let joseModule: Promise<typeof import('jose')> | undefined;
+const jose = () => (joseModule ??= import('jose'));
 
 export const SERVICE_AUDIENCE = 'appmesh-service';
 export const FILE_AUDIENCE = 'appmesh-file-service';
@@ -72,6 +76,11 @@ export class TokenService {
     return new TokenService(settings, await loadKeys(settings));
   }
 
+  /** Loads what signing and verifying need ahead of the first token (after start, in the background). */
+  async warm(): Promise<void> {
+    await jose();
+  }
+
   get algorithm(): JwtAlgorithm {
     return this.settings.algorithm;
   }
@@ -81,6 +90,7 @@ export class TokenService {
     const issuedAt = Math.floor(nowMs / 1000);
     const expiresAt = issuedAt + lifetimeSeconds;
     const jti = randomBytes(12).toString('base64url');
+    const { SignJWT } = await jose();
     const token = await new SignJWT({ resource_access: { [SERVICE_AUDIENCE]: { roles: [...roles] } }, iat_ms: nowMs })
       .setProtectedHeader({ alg: this.settings.algorithm, typ: 'JWT' })
       .setIssuer(this.settings.issuer)
@@ -110,6 +120,7 @@ export class TokenService {
 
   private async verifySignature(token: string, audience: string): Promise<VerifiedToken> {
     let payload: JWTPayload;
+    const { jwtVerify, errors: joseErrors } = await jose();
     try {
       ({ payload } = await jwtVerify(token, this.keys.verify, {
         algorithms: [this.settings.algorithm],
@@ -164,6 +175,7 @@ async function loadKeys(settings: TokenSettings): Promise<SigningKeys> {
       const read = (name: string) => readFile(join(settings.keyDir, name), 'utf8').catch(() => {
         throw new Error(`${settings.algorithm} needs the PEM file ${name} in the ssl folder of the home`);
       });
+      const { importPKCS8, importSPKI } = await jose();
       return {
         sign: await importPKCS8(await read(`${prefix}-private.pem`), settings.algorithm),
         verify: await importSPKI(await read(`${prefix}-public.pem`), settings.algorithm),

@@ -6,7 +6,7 @@ import { secretsEqual, verifyPassword } from '../auth/password.js';
 import type { LoginAttempt, LoginThrottle } from '../auth/login-throttle.js';
 import { RateLimit } from '../auth/rate-limit.js';
 import type { TokenBlacklist } from '../auth/token-blacklist.js';
-import { newTotpSecret, totpUri, verifyTotp, TOTP_DIGITS, TOTP_PERIOD } from '../auth/totp.js';
+import type * as TotpModule from '../auth/totp.js';
 import {
   DEFAULT_TOKEN_SECONDS, FILE_AUDIENCE, MAX_TOKEN_SECONDS, MCP_AUDIENCE, REFRESH_AUDIENCE, SERVICE_AUDIENCE,
   TokenError, TokenService, type IssuedToken, type VerifiedToken,
@@ -61,6 +61,10 @@ export interface TotpValidateRequest {
 export interface AuthSettings {
   audiences: () => readonly string[];
 }
+
+/** Only users with 2FA need the TOTP library: loaded at the first use. */
+let totpModule: Promise<typeof TotpModule> | undefined;
+const totp = () => (totpModule ??= import('../auth/totp.js'));
 
 const CHALLENGE_SECONDS = 180;
 /** Renewals per user: a few at once, then a steady trickle (each one adds to the revocation list). */
@@ -239,6 +243,7 @@ export class AuthService {
         throw badRequest('2FA is on: replacing its secret needs a current TOTP code or the password (X-Totp-Code header, or {"password": "<base64>"} as body)');
       }
     }
+    const { newTotpSecret, totpUri } = await totp();
     const secret = newTotpSecret();
     await this.security.update((doc) => {
       doc.Users[principal.name].mfa_pending_key = secret;
@@ -373,7 +378,7 @@ export class AuthService {
     try {
       const wait = this.throttle.retryAfterMs(attempt);
       if (wait > 0) throw tooManyRequests(`Too many failed attempts, retry in ${Math.ceil(wait / 1000)} s`, Math.ceil(wait / 1000));
-      step = await verifyTotp(secret, code, lastStep);
+      step = await (await totp()).verifyTotp(secret, code, lastStep);
       if (step === undefined) this.throttle.recordFailure(attempt);
     } finally {
       release();
@@ -426,7 +431,8 @@ export class AuthService {
     return user;
   }
 
-  private challenge(name: string, audience: string, lifetime: number, refreshTokenRequest: boolean): never {
+  private async challenge(name: string, audience: string, lifetime: number, refreshTokenRequest: boolean): Promise<never> {
+    const { TOTP_DIGITS, TOTP_PERIOD } = await totp();
     const challenge = randomBytes(24).toString('base64url');
     const expiresAtMs = Date.now() + CHALLENGE_SECONDS * 1000;
     this.challenges.set(name, { challenge, expiresAtMs, audience, lifetime, refreshTokenRequest });
