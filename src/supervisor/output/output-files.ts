@@ -1,5 +1,5 @@
-import { closeSync, constants, existsSync, openSync, readdir, renameSync, statSync, unlink } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, constants, existsSync, fstatSync, openSync, read, readdir, readSync, renameSync, statSync, unlink } from 'node:fs';
+import { promisify } from 'node:util';
 import { createReadStream } from 'node:fs';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +12,10 @@ import type { PipeSource } from './pipe-source.js';
  * this bounds a read's cost by itself; callers page on with `nextPosition`.
  */
 export const MAX_OUTPUT_READ_BYTES = 4 * 1024 * 1024;
+
+/** Reads up to this size are made at once on the event loop, larger ones in the thread pool. */
+const SMALL_READ_BYTES = 64 * 1024;
+const readAt = promisify(read);
 
 export interface OutputMatch {
   /** 1-based line number. */
@@ -91,26 +95,28 @@ export class OutputFiles {
    * the file is missing or too short.
    */
   async read(index: number, position: number, maxSize: number): Promise<OutputChunk | undefined> {
-    let handle;
+    let fd: number;
     try {
-      handle = await open(this.path(index), 'r');
+      fd = openSync(this.path(index), constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch {
       return undefined;
     }
     try {
-      const { size } = await handle.stat();
+      const { size } = fstatSync(fd);
       if (position > size) return undefined;
       const length = Math.min(maxSize, MAX_OUTPUT_READ_BYTES, size - position);
       const data = Buffer.alloc(length);
       let filled = 0;
+      // A small read from the page cache costs less than the thread pool's round trips.
+      const small = length <= SMALL_READ_BYTES;
       while (filled < length) {
-        const { bytesRead } = await handle.read(data, filled, length - filled, position + filled);
+        const bytesRead = small ? readSync(fd, data, filled, length - filled, position + filled) : (await readAt(fd, data, filled, length - filled, position + filled)).bytesRead;
         if (bytesRead === 0) break;
         filled += bytesRead;
       }
       return { data: data.subarray(0, filled), nextPosition: position + filled, size };
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   }
 
