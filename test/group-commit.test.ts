@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { ADMIN_PASSWORD, login, newHome, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
@@ -75,6 +75,23 @@ describe('group commit of app definitions', () => {
     expect(readFileSync(join(d.home, 'apps', 'ordered.yaml'), 'utf8')).toContain(`command: ${view.command}`);
     expect(await d.request('DELETE', '/appmesh/app/ordered').then((r) => r.status)).toBe(200);
     expect(readdirSync(join(d.home, 'apps')).filter((name) => name.startsWith('ordered'))).toEqual([]);
+  }, 60_000);
+
+  test('journals a crash left behind are applied at start, oldest first, then removed', async () => {
+    const home = await newHome();
+    homes.push(home);
+    const apps = join(home, 'apps');
+    await mkdir(apps, { recursive: true, mode: 0o700 });
+    await writeFile(join(apps, 'doomed.yaml'), 'name: doomed\ncommand: sleep 1000\nstatus: 0\n', { mode: 0o600 });
+    // The newest journal's content wins; a removal in it takes away a file written before.
+    await writeFile(join(apps, '.journal-7.json'), JSON.stringify([['replayed', 'name: replayed\ncommand: sleep 1001\nstatus: 0\n']]), { mode: 0o600 });
+    await writeFile(join(apps, '.journal-12.json'), JSON.stringify([['replayed', 'name: replayed\ncommand: sleep 1002\nstatus: 0\n'], ['doomed', null]]), { mode: 0o600 });
+    const d = (inProcess = await startTestDaemon({ home }));
+    const listed = (await (await d.request('GET', '/appmesh/applications')).json()) as { name: string; command: string }[];
+    expect(listed.find((app) => app.name === 'replayed')?.command).toBe('sleep 1002');
+    expect(listed.some((app) => app.name === 'doomed')).toBe(false);
+    expect(readdirSync(apps).filter((name) => name.startsWith('.journal-'))).toEqual([]);
+    expect(readFileSync(join(apps, 'replayed.yaml'), 'utf8')).toContain('sleep 1002');
   }, 60_000);
 
   describe.runIf(process.platform === 'linux')('a daemon killed with -9', () => {
