@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { getApp, processAlive, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
 
@@ -6,6 +6,21 @@ import { getApp, processAlive, startTestDaemon, waitFor, type TestDaemon } from 
 function parentOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/** Processes running exactly `sleep <mark>`. */
+function sleepers(mark: string): number[] {
+  const wanted = `sleep\0${mark}\0`;
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      try {
+        return readFileSync(`/proc/${entry}/cmdline`, 'latin1') === wanted;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 async function runningPid(d: TestDaemon, name: string): Promise<number> {
@@ -39,6 +54,13 @@ describe('process starts go through the spawner process', () => {
     expect(resources.containment.launcher.spawner).toBe('process');
   });
 
+  test("a run holds no descriptor of the spawner's channel to the daemon (other runs' start requests pass there)", async () => {
+    const response = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'ls -l /proc/self/fd/' } });
+    const listing = await response.text();
+    expect(listing).toMatch(/ 1 -> /);
+    expect(listing).not.toMatch(/socket:/);
+  });
+
   test('stdin text and the exit code pass through the spawner', async () => {
     const withInput = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'cat; exit 7', shell: true, metadata: 'from-stdin' } });
     expect(withInput.headers.get('x-exit-code')).toBe('7');
@@ -46,14 +68,17 @@ describe('process starts go through the spawner process', () => {
   });
 
   test('the spawner killed with SIGKILL during a long run: the run is ended and reported, a new spawner starts new runs', async () => {
-    expect((await d.request('PUT', '/appmesh/app/long-sleeper', { body: { command: 'sleep 300' } })).status).toBe(200);
+    // A tree: the leader and a child of its own.
+    expect((await d.request('PUT', '/appmesh/app/long-sleeper', { body: { command: 'sleep 3017 & sleep 3018', shell: true } })).status).toBe(200);
     const pid = await runningPid(d, 'long-sleeper');
+    await waitFor(() => sleepers('3017').length === 1, 10_000, 'the child of the run');
     const spawner = parentOf(pid);
     expect(spawner).not.toBe(process.pid);
     process.kill(spawner, 'SIGKILL');
 
     // The old run's process is ended by the daemon, and its exit says why.
     await waitFor(async () => !(await processAlive(pid)), 15_000, 'the orphaned run ended');
+    await waitFor(() => sleepers('3017').length === 0, 15_000, 'the child of the orphaned run ended');
     const app = await waitFor(async () => {
       const view = await getApp(d, 'long-sleeper');
       return view.pid === undefined && String(view.last_error ?? '').includes('spawner') ? view : undefined;
