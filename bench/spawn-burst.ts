@@ -6,6 +6,7 @@
 // spawn('true'). Figures are printed, never asserted.
 // Run alone: npm run build && node dist/bench/spawn-burst.js [--quick]
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,18 @@ interface LoopDelay {
 interface Burst extends LoopDelay {
   p50Ms: number;
   perSecond: number;
+  /** Resident memory of the spawner process after the burst (0 without one). */
+  spawnerRssMiB: number;
+  daemonRssMiB: number;
+}
+
+function rssMiB(pid: number): number {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((entry) => entry.startsWith('VmRSS:'));
+    return line ? Number(line.replace(/\D+/g, '')) / 1024 : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** Runs `work` while the loop delay of this process is recorded at 1 ms resolution. */
@@ -110,7 +123,15 @@ async function daemonBurst(count: number, extraEnv: Record<string, string>): Pro
     // Warm-up: the first starts load code and fill the pipe pool.
     await runClient(daemon.url, token, 20);
     const { result, maxMs, p99Ms } = await withLoopDelay(() => runClient(daemon.url, token, count));
-    return { maxMs, p99Ms, p50Ms: percentile(result.latencies, 50), perSecond: (count * 1000) / result.elapsedMs };
+    const spawnerPid = daemon.supervisor.containment?.spawner?.pid;
+    return {
+      maxMs,
+      p99Ms,
+      p50Ms: percentile(result.latencies, 50),
+      perSecond: (count * 1000) / result.elapsedMs,
+      spawnerRssMiB: spawnerPid ? rssMiB(spawnerPid) : 0,
+      daemonRssMiB: rssMiB(process.pid),
+    };
   } finally {
     await daemon.close();
     await rm(home, { recursive: true, force: true });
@@ -154,6 +175,7 @@ export async function spawnBurstRows(options: { quick: boolean } = { quick: fals
     { figure: 'idle loop delay max (noise floor)', value: idle.maxMs, unit: 'ms', baseline: idle.p99Ms, baselineLabel: 'idle loop delay p99' },
     { figure: 'syncrun p50 during the burst (spawner)', value: spawner.p50Ms, unit: 'ms', baseline: inDaemon.p50Ms, baselineLabel: 'same, fork in daemon' },
     { figure: 'syncrun/s during the burst (spawner)', value: spawner.perSecond, unit: '/s', baseline: inDaemon.perSecond, baselineLabel: 'same, fork in daemon' },
+    { figure: 'spawner process RSS after the burst', value: spawner.spawnerRssMiB, unit: 'MiB', baseline: spawner.daemonRssMiB, baselineLabel: 'daemon (and this bench) RSS' },
     { figure: `launcher exec chain start to exit p50 (${chain.label})`, value: chain.chainMs, unit: 'ms', baseline: chain.bareMs, baselineLabel: "spawn('true')" },
   ];
 }
