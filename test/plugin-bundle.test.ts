@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { isIgnored, parseIgnoreFile } from '../src/plugin/ignore-rules.js';
@@ -36,6 +37,15 @@ describe('the plugin folder', () => {
     }
     const marketplace = JSON.parse(await readFile(join(root, '.claude-plugin', 'marketplace.json'), 'utf8')) as { plugins: Array<{ name: string; source: string }> };
     expect(marketplace.plugins).toContainEqual(expect.objectContaining({ name: 'appmesh', source: './claude-plugin' }));
+  });
+  test('the SessionStart hook runs as Claude Code runs it, and says what the configuration lacks', async () => {
+    const hooks = JSON.parse(await readFile(join(plugin, 'hooks', 'hooks.json'), 'utf8')) as { hooks: { SessionStart: Array<{ hooks: Array<{ type: string; command: string }> }> } };
+    const [hook] = hooks.hooks.SessionStart[0].hooks;
+    expect(hook.type).toBe('command');
+    const output = execFileSync('sh', ['-c', hook.command], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: tmpdir(), CLAUDE_PLUGIN_ROOT: plugin, APPMESH_URL: 'http://127.0.0.1:6060', APPMESH_TOKEN: 'x' } });
+    expect(output).toContain('App Mesh remote sandbox: node http://127.0.0.1:6060, a token (APPMESH_TOKEN)');
+    expect(output).toContain('APPMESH_WORKSPACE is not set');
+    expect(output).not.toContain('APPMESH_URL (or APPMESH_HOST) is not set');
   });
 });
 

@@ -127,6 +127,17 @@ describe('sync', () => {
   });
 });
 
+describe('status', () => {
+  test('shows the node, the user and home, the workspace and the last sync', async () => {
+    const result = await script(['status']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`node:      ${d.url}`);
+    expect(result.stdout).toMatch(/user: +dev \(home \/\S+\)/);
+    expect(result.stdout).toMatch(/workspace: \/\S+sample/);
+    expect(result.stdout).toMatch(/sync: +\d+ file\(s\), last at /);
+  });
+});
+
 describe('several workspaces on one node', () => {
   test('each project syncs into its own workspace, named by APPMESH_WORKSPACE', async () => {
     const other = await mkdtemp(join(tmpdir(), 'appmesh-plugin-other-'));
@@ -282,9 +293,17 @@ describe('configuration mistakes get a message that says what to fix', () => {
     expect(result.stderr).toContain('APPMESH_TOKEN was refused');
   });
 
+  test('a run in a workspace that is not on the node fails with a message, not elsewhere', async () => {
+    const result = await script(['exec', 'echo ran-anyway'], { APPMESH_WORKSPACE: spare ? join(spare, 'never-synced') : 'never-synced' });
+    expect(result.code).toBe(127);
+    expect(result.stdout).not.toContain('ran-anyway');
+    expect(result.stdout).toContain('does not exist on the node (sync first)');
+    expect(result.stderr).toContain('was not synced');
+  });
+
   test('a good token logs in without a password', async () => {
     const token = (await (await fetch(`${d.url}/appmesh/login`, { method: 'POST', headers: { Authorization: `Basic ${Buffer.from(`dev:${PASSWORD}`).toString('base64')}` } })).json()) as { access_token: string };
-    const result = await script(['exec', 'id -un >/dev/null; echo token-ok'], { APPMESH_PASSWORD: '', APPMESH_USER: '', APPMESH_TOKEN: token.access_token });
+    const result = await script(['exec', 'echo token-ok'], { APPMESH_PASSWORD: '', APPMESH_USER: '', APPMESH_TOKEN: token.access_token, APPMESH_WORKSPACE: tmpdir() });
     expect(result.stdout).toContain('token-ok');
     expect(result.code).toBe(0);
   });

@@ -196,6 +196,7 @@ function errorFromAnswer(status2, body, headers) {
     const retry = Number(headers.get("retry-after"));
     return new AppMeshError(text, { status: status2, kind: "rate-limited", retryAfterSeconds: Number.isFinite(retry) ? retry : void 0 });
   }
+  if (status2 === 409 || status2 === 403 && /already exist/i.test(text)) return new AppMeshError(text, { status: status2, kind: "conflict" });
   if (status2 === 401) return new AppMeshError(text, { status: status2, kind: /expired/i.test(text) ? "expired" : "unauthorized" });
   if (status2 === 403 || permission || status2 === 400 && ACL_DENIAL.test(text)) return new AppMeshError(text, { status: status2, kind: "forbidden", permission });
   if (status2 === 404 || status2 === 406) return new AppMeshError(text, { status: status2, kind: "not-found" });
@@ -830,7 +831,9 @@ async function runInWorkspace(workspace, command, options) {
   process.once("SIGTERM", interrupt);
   let exitCode;
   try {
-    exitCode = await workspace.client.runs.run({ command, shell: true, working_dir: dir }, write, {
+    const guarded = `cd ${shellQuote(dir)} 2>/dev/null || { echo "appmesh-remote: ${dir.replace(/["$`\\]/g, "")} does not exist on the node (sync first)" >&2; exit 127; }
+${command}`;
+    exitCode = await workspace.client.runs.run({ command: guarded, shell: true, working_dir: dir }, write, {
       lifecycleSeconds: options.timeoutSeconds,
       timeoutSeconds: options.timeoutSeconds,
       signal: stop.signal

@@ -45,7 +45,9 @@ export async function runInWorkspace(workspace: Workspace, command: string, opti
   process.once('SIGTERM', interrupt);
   let exitCode: number | undefined;
   try {
-    exitCode = await workspace.client.runs.run({ command, shell: true, working_dir: dir }, write, {
+    // The daemon runs a command whose folder is missing elsewhere: a build must not run in the wrong place.
+    const guarded = `cd ${shellQuote(dir)} 2>/dev/null || { echo "appmesh-remote: ${dir.replace(/["$`\\]/g, '')} does not exist on the node (sync first)" >&2; exit 127; }\n${command}`;
+    exitCode = await workspace.client.runs.run({ command: guarded, shell: true, working_dir: dir }, write, {
       lifecycleSeconds: options.timeoutSeconds,
       timeoutSeconds: options.timeoutSeconds,
       signal: stop.signal,
