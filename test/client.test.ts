@@ -146,7 +146,8 @@ describe('AppMeshClient', () => {
     expect(info.mode).toBe(0o640);
     expect((await readFile(back)).equals(bytes)).toBe(true);
     expect((await stat(back)).mode & 0o777).toBe(0o640);
-    expect((await failure(client.files.uploadFile(local, remote))).status).toBe(403);
+    const exists = await failure(client.files.uploadFile(local, remote));
+    expect([exists.status, exists.kind]).toEqual([403, 'conflict']);
   });
 
   test('labels, config, users, resources, metrics', async () => {

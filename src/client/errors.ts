@@ -6,6 +6,7 @@ export type AppMeshErrorKind =
   | 'forbidden'
   | 'not-found'
   | 'bad-request'
+  | 'conflict'
   | 'totp-required'
   | 'rate-limited'
   | 'server';
@@ -70,6 +71,8 @@ export function errorFromAnswer(status: number, body: unknown, headers: Headers)
     const retry = Number(headers.get('retry-after'));
     return new AppMeshError(text, { status, kind: 'rate-limited', retryAfterSeconds: Number.isFinite(retry) ? retry : undefined });
   }
+  // The daemon answers an upload onto an existing file with 403, as App Mesh does: not a permission matter.
+  if (status === 409 || (status === 403 && /already exist/i.test(text))) return new AppMeshError(text, { status, kind: 'conflict' });
   if (status === 401) return new AppMeshError(text, { status, kind: /expired/i.test(text) ? 'expired' : 'unauthorized' });
   if (status === 403 || permission || (status === 400 && ACL_DENIAL.test(text))) return new AppMeshError(text, { status, kind: 'forbidden', permission });
   if (status === 404 || status === 406) return new AppMeshError(text, { status, kind: 'not-found' });
