@@ -1,0 +1,107 @@
+import { AppMeshClient } from '../../client/appmesh-client.js';
+import { AppMeshError } from '../../client/errors.js';
+import { normalizeUrl } from '../../client/session.js';
+import type { TokenResponse } from '../../client/types.js';
+import type { CommandSpec, ParsedCommand } from './args.js';
+import { ask, askHidden } from './prompt.js';
+import { TokenStore } from './token-store.js';
+
+export const DEFAULT_HOST = 'http://127.0.0.1:6060';
+
+/** Options every command takes. */
+export const GLOBAL_SPEC = {
+  switches: ['verbose', 'help'],
+  options: ['host-url', 'forward-to', 'user', 'password', 'totp'],
+  short: { H: 'host-url', F: 'forward-to', U: 'user', X: 'password', v: 'verbose', h: 'help' },
+} as const satisfies CommandSpec;
+
+export const GLOBAL_HELP = `Global options (every command):
+  -H, --host-url URL      daemon to talk to (default: APPMESH_URL, else the last logon's host, else ${DEFAULT_HOST})
+  -F, --forward-to HOST   relay the request to another node of the cluster (host:port)
+  -U, --user NAME         log on for this command only (not stored)
+  -X, --password TEXT     its password (prompted when missing)
+      --totp CODE         the TOTP code when the user has 2FA on (prompted when missing)
+  -v, --verbose           show requests and failures in detail
+  -h, --help              help of the command`;
+
+/** Not logged on: nothing stored for the host and no -U. */
+export class NotLoggedOn extends Error {}
+
+/** Where a command gets its host, its session and its way of asking things. */
+export class Context {
+  readonly store = new TokenStore();
+  readonly host: string;
+  /** How the host was chosen, for error messages. */
+  readonly hostSource: string;
+  readonly verbose: boolean;
+  private oneShot?: AppMeshClient;
+
+  constructor(readonly args: ParsedCommand) {
+    const flag = args.options.get('host-url');
+    const env = process.env.APPMESH_URL;
+    const stored = flag || env ? undefined : this.store.currentHost();
+    this.host = normalizeUrl(flag || env || stored || DEFAULT_HOST);
+    this.hostSource = flag ? '-H' : env ? 'APPMESH_URL' : stored ? `the last logon (${this.store.file})` : 'the default';
+    this.verbose = args.switches.has('verbose');
+  }
+
+  debug(text: string): void {
+    if (this.verbose) process.stderr.write(`appm: ${text}\n`);
+  }
+
+  /** A client of the host without a session (logon). */
+  anonymous(onToken?: (token: TokenResponse | undefined) => void): AppMeshClient {
+    return new AppMeshClient({ url: this.host, onToken, forwardTo: this.args.options.get('forward-to') });
+  }
+
+  /**
+   * A logged-on client: for this command only with -U, else the stored session (renewed tokens
+   * are stored again), else APPMESH_TOKEN.
+   */
+  async client(): Promise<AppMeshClient> {
+    const forwardTo = this.args.options.get('forward-to');
+    const user = this.args.options.get('user');
+    if (user) {
+      const client = new AppMeshClient({ url: this.host, forwardTo });
+      await logOn(client, user, this.args.options.get('password'), this.args.options.get('totp'));
+      this.oneShot = client;
+      return client;
+    }
+    const stored = this.store.get(this.host);
+    const token = stored?.token ?? process.env.APPMESH_TOKEN;
+    if (!token) throw new NotLoggedOn(`not logged on to ${this.host}: run 'appm logon' (or give -U and -X)`);
+    this.debug(`${this.host}: session of ${stored?.user ?? 'APPMESH_TOKEN'}${forwardTo ? `, forwarded to ${forwardTo}` : ''}`);
+    return new AppMeshClient({
+      url: this.host,
+      token,
+      forwardTo,
+      onToken: (answer) => {
+        if (answer && stored) this.store.put(this.host, { token: answer.access_token, user: stored.user, expire_time: answer.expire_time });
+      },
+    });
+  }
+
+  /** Ends a session opened for this command only. */
+  async close(): Promise<void> {
+    await this.oneShot?.logoff().catch(() => undefined);
+  }
+}
+
+/** Logs on, asking for what is missing: the password, then the TOTP code if the daemon wants one. */
+export async function logOn(client: AppMeshClient, user: string, password: string | undefined, totp: string | undefined, expireSeconds?: number, audience?: string): Promise<TokenResponse> {
+  const secret = password ?? (await askHidden(`Password for ${user}: `));
+  try {
+    return await client.login(user, secret, { totpCode: totp, expireSeconds, audience });
+  } catch (error) {
+    if (!(error instanceof AppMeshError) || error.kind !== 'totp-required' || !error.challenge || totp) throw error;
+    // No one to answer (stdin ended): the daemon's own answer says what is missing.
+    const code = (await askHidden('TOTP code: ').catch(() => Promise.reject(error))).trim();
+    return client.answerTotp(user, error.challenge.totp_challenge, code, expireSeconds);
+  }
+}
+
+export async function askUser(): Promise<string> {
+  const name = (await ask('User: ')).trim();
+  if (!name) throw new NotLoggedOn('no user name given');
+  return name;
+}
