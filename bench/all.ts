@@ -125,14 +125,15 @@ async function main(): Promise<void> {
   const start = sampleLoad();
   const rows: TableRow[] = [];
   const log: string[] = [];
-  for (const entry of MODULES.filter((m) => wanted(m.name))) {
-    console.error(`bench: ${entry.name}...`);
-    rows.push(...(await moduleRows(entry, quick)));
-  }
-  for (const name of SCRIPTS.filter(wanted)) {
+  const sections: { name: string; seconds: number }[] = [];
+  const measure = async (name: string, work: () => Promise<TableRow[]>) => {
     console.error(`bench: ${name}...`);
-    rows.push(...(await scriptRows(name, quick, log)));
-  }
+    const t0 = performance.now();
+    rows.push(...(await work()));
+    sections.push({ name, seconds: round2((performance.now() - t0) / 1000) });
+  };
+  for (const entry of MODULES.filter((m) => wanted(m.name))) await measure(entry.name, () => moduleRows(entry, quick));
+  for (const name of SCRIPTS.filter(wanted)) await measure(name, () => scriptRows(name, quick, log));
   const end = sampleLoad();
   const results: BenchResults = {
     startedAt: startedAt.toISOString(),
@@ -141,6 +142,7 @@ async function main(): Promise<void> {
     machine: { cores: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: round2(totalmem() / 1024 ** 3), node: process.version, platform: `${process.platform} ${process.arch}` },
     load: { start, end },
     seconds: round2((performance.now() - began) / 1000),
+    sections,
     rows,
   };
   mkdirSync(dirname(target), { recursive: true });
@@ -152,6 +154,8 @@ async function main(): Promise<void> {
   console.log(`\nwritten to ${target} (the printing benches' own output beside it, .log)`);
 }
 
+// Ctrl-C: every process and home a bench started goes too.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanup().finally(() => process.exit(130)));
 try {
   await main();
 } catch (error) {

@@ -6,16 +6,16 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { keepAliveClient, type HttpClient } from './http-client.js';
-import { ADMIN_PASSWORD, newHome, READY_PATH, removeHome, runBench, startDaemon, startNodeScript, stop } from './processes.js';
+import { ADMIN_PASSWORD, newHome, READY_PATH, removeHome, runBench, startDaemon, startNodeScript, stop, QUICK } from './processes.js';
 import { interleaved, type Call, type Summary } from './stats.js';
 import { ms, perSecond, ratio, round, Table } from './table.js';
 
-const LOGINS = 200;
+const LOGINS = QUICK ? 40 : 200;
 const LOGIN_WARMUP = 10;
-const REQUESTS = 1000;
+const REQUESTS = QUICK ? 300 : 1000;
 const REQUEST_WARMUP = 100;
 const CONCURRENCY = 8;
-const CONCURRENT_REQUESTS = 4000;
+const CONCURRENT_REQUESTS = QUICK ? 1000 : 4000;
 const APPS_PATH = '/appmesh/applications';
 // What the daemon's verifyPassword does for a stored hash: PBKDF2-HMAC-SHA256, 100k iterations, 32 bytes.
 const PBKDF2_ITERATIONS = 100_000;

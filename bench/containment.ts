@@ -4,13 +4,13 @@
 // Run: npm run build && node dist/bench/containment.js   (not part of npm test)
 import { detectCgroups } from '../src/containment/cgroup-detect.js';
 import { keepAliveClient, loginAs, type HttpClient } from './http-client.js';
-import { ADMIN_PASSWORD, newHome, removeHome, runBench, spawnTrue, startDaemon, stop, type Started } from './processes.js';
+import { ADMIN_PASSWORD, newHome, removeHome, runBench, spawnTrue, startDaemon, stop, type Started, QUICK } from './processes.js';
 import { interleaved, type Call, type Summary } from './stats.js';
 import { ms, perSecond, ratio, round, Table } from './table.js';
 
-const CALLS = 100;
+const CALLS = QUICK ? 30 : 100;
 const WARMUP = 10;
-const ROUNDS = 5;
+const ROUNDS = QUICK ? 2 : 5;
 const USER = 'bench-contained';
 const USER_PASSWORD = 'Bench-Contained-Pass-1';
 

@@ -5,14 +5,14 @@ import { spawn } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { keepAliveClient, type HttpClient } from './http-client.js';
-import { ADMIN_PASSWORD, newHome, removeHome, runBench, startDaemon, stop } from './processes.js';
+import { ADMIN_PASSWORD, newHome, removeHome, runBench, startDaemon, stop, QUICK } from './processes.js';
 import { interleaved, type Call, type Summary } from './stats.js';
 import { ms, perSecond, ratio, round, Table } from './table.js';
 
-const CALLS = 100;
+const CALLS = QUICK ? 30 : 100;
 const WARMUP = 10;
 // Short slices: other load on the machine drifts on the scale of seconds.
-const ROUNDS = 5;
+const ROUNDS = QUICK ? 2 : 5;
 
 const table = new Table();
 const summary: Record<string, number> = {};

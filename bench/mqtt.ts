@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { keepAliveClient, type HttpClient } from './http-client.js';
-import { ADMIN_PASSWORD, freePort, newHome, removeHome, runBench, startDaemon, stop } from './processes.js';
+import { ADMIN_PASSWORD, freePort, newHome, removeHome, runBench, startDaemon, stop, QUICK } from './processes.js';
 import { emitRows, ms, perSecond, ratio, type Row } from './table.js';
 import { interleaved, type Call, type Summary } from './stats.js';
 
 // The same call over both faces: GET /appmesh/applications, on a daemon with a few apps.
 const PATH = '/appmesh/applications';
 const APPS = 10;
-const CALLS = 1000;
+const CALLS = QUICK ? 250 : 1000;
 const WARMUP = 100;
 const CONCURRENCY = 16;
 const NODE = 'bench';

@@ -10,6 +10,8 @@ import { probe } from './http-client.js';
 const MAIN = join(import.meta.dirname, '..', 'src', 'main.js');
 const BARE_SERVER = (port: number) => `require('http').createServer((q,s)=>s.end('ok')).listen(${port},'127.0.0.1')`;
 export const READY_PATH = '/appmesh/readyz';
+/** `--quick`: fewer repeats (npm run bench -- --quick passes it to every bench). */
+export const QUICK = process.argv.includes('--quick');
 export const ADMIN_PASSWORD = 'Bench-Admin-Password-1';
 
 export interface Started {

@@ -29,6 +29,8 @@ export interface BenchResults {
   machine: { cores: number; cpuModel: string; memoryGiB: number; node: string; platform: string };
   load: { start: LoadSample; end: LoadSample };
   seconds: number;
+  /** How long each section took. */
+  sections: { name: string; seconds: number }[];
   rows: TableRow[];
 }
 

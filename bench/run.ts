@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
 import Fastify from 'fastify';
 import { keepAliveClient, type HttpClient } from './http-client.js';
-import { ADMIN_PASSWORD, newHome, removeHome, rssMiB, runBench, sleep, startBareServer, startDaemon, stop, trackGroup } from './processes.js';
+import { ADMIN_PASSWORD, newHome, removeHome, rssMiB, runBench, sleep, startBareServer, startDaemon, stop, trackGroup, QUICK } from './processes.js';
 import { median, timeSeries, type Summary } from './stats.js';
 import { emitRows, printRows, type Row } from './table.js';
 
-const START_REPEATS = 3;
+const START_REPEATS = QUICK ? 1 : 3;
 const APP_COUNT = 100;
-const CALLS = 200;
+const CALLS = QUICK ? 50 : 200;
 const WARMUP = 20;
 // Lets the heap and lazily loaded modules settle before RSS is read.
 const SETTLE_MS = 1500;

@@ -3,13 +3,13 @@
 // Run: npm run build && node dist/bench/sandbox.js   (not part of npm test)
 import { sandboxSupport } from '../src/containment/sandbox.js';
 import { keepAliveClient, loginAs, type HttpClient } from './http-client.js';
-import { ADMIN_PASSWORD, newHome, removeHome, runBench, spawnTrue, startDaemon, stop } from './processes.js';
+import { ADMIN_PASSWORD, newHome, removeHome, runBench, spawnTrue, startDaemon, stop, QUICK } from './processes.js';
 import { interleaved, type Call, type Summary } from './stats.js';
 import { ms, perSecond, ratio, round, Table } from './table.js';
 
-const CALLS = 100;
+const CALLS = QUICK ? 30 : 100;
 const WARMUP = 10;
-const ROUNDS = 5;
+const ROUNDS = QUICK ? 2 : 5;
 const USER = 'bench-sandbox';
 const USER_PASSWORD = 'Bench-Sandbox-Pass-1';
 

@@ -4,10 +4,10 @@
 import { connect, type Socket } from 'node:net';
 import { decode, encode } from '@msgpack/msgpack';
 import { keepAliveClient, loginAs } from './http-client.js';
-import { ADMIN_PASSWORD, freePort, newHome, runBench, startDaemon } from './processes.js';
+import { ADMIN_PASSWORD, freePort, newHome, runBench, startDaemon, QUICK } from './processes.js';
 import { perSecond, ratio, Table } from './table.js';
 
-const REQUESTS = 4000;
+const REQUESTS = QUICK ? 1000 : 4000;
 const WARMUP = 300;
 const IN_FLIGHT = 8;
 const PATH = '/appmesh/applications';
