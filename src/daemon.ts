@@ -198,6 +198,8 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
     new AppStore(join(home, 'apps'), secrets),
   );
   const shares = new UserShares(() => config().Limits);
+  // Its library is loaded once the listener is up (below), or by the first scrape.
+  const metrics = new DaemonMetrics(supervisor, buildVersion);
   const core: Core = {
     auth: new AuthService(security, tokens, blacklist, new LoginThrottle(), authorizer, audit, { audiences: () => config().REST.JWT.Audience }),
     apps: new AppService(
@@ -229,7 +231,7 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
     settings,
     shares,
     relay: new RelayService(authorizer, audit, { nodes: () => config().REST.ClusterNodes }),
-    observability: new ObservabilityService(new DaemonMetrics(supervisor, buildVersion), supervisor, authorizer, {
+    observability: new ObservabilityService(metrics, supervisor, authorizer, {
       version: buildVersion,
       home,
       description: () => config().BaseConfig.Description,
@@ -276,6 +278,7 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
   }
   // What the first login needs, loaded while nothing asks yet; readyz does not wait for it.
   void tokens.warm().catch(() => undefined);
+  void metrics.load().catch((error: Error) => log.error(`metrics: ${error.message}`));
   if (url) log.info(`App Mesh TS listening on ${url} (home ${home})`);
   else if (options.listen !== false) log.info(`REST is off (REST.RestEnabled: false), home ${home}`);
   // After REST, whose pipeline serves the bridge's requests; it never fails the start. Loaded only

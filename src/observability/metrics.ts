@@ -1,204 +1,87 @@
-import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Application } from '../supervisor/application.js';
 import type { AppEvent } from '../supervisor/events.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
-import { readGroupUsage } from '../supervisor/process/proc-stats.js';
-import { daemonTreeUsage } from './daemon-usage.js';
-
-const CLOCK_TICKS_PER_SECOND = 100;
-const LOOP_DELAY_RESOLUTION_MS = 200;
-const HTTP_DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 30];
-const HTTP_METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS']);
-
-type HttpLabels = 'method' | 'route';
-type HttpResultLabels = HttpLabels | 'status_code' | 'status_class';
+import type { MetricSet, TimedRequestDone } from './metric-set.js';
 
 /** Called once when a request is done: its status, or `undefined` when it was never replied. */
 export type HttpRequestDone = (statusCode: number | undefined) => void;
 
-interface CpuSample {
-  pid: number;
-  ticks: number;
-  atMs: number;
+/** The exposition format's content type (what prom-client's registry answers). */
+const EXPOSITION_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+/** What happens before the metric library is loaded is kept until then, within these bounds. */
+const MAX_EARLY_EVENTS = 100_000;
+const MAX_EARLY_REQUESTS = 10_000;
+
+interface EarlyRequest {
+  method: string;
+  route: string;
+  startedAt: bigint;
+  /** Set once the metric set is loaded: the request's end goes there. */
+  forward?: TimedRequestDone;
+  ended?: { statusCode: number | undefined; at: bigint };
 }
 
 /**
- * The daemon's Prometheus metrics, in a registry of its own (several daemons may share one
- * process, e.g. in tests). Names, types, labels and buckets follow App Mesh.
- *
- * Deviations from the original, on purpose: the per-application series and the fd gauges are
- * always maintained (not only while the exporter port is enabled), and every gauge is refreshed
- * when a scrape is served instead of by the scheduler tick, so a scrape never shows stale values.
+ * The daemon's Prometheus metrics. The metric library is not needed to answer the first
+ * request: it is loaded after start-up (`load`), or by the first scrape. Events and requests
+ * seen before are counted once it is there, with their own times.
  */
 export class DaemonMetrics {
-  readonly registry = new Registry();
-  private readonly scrapes: Counter;
-  private readonly collectionErrors: Counter;
-  private readonly openFds: Gauge;
-  private readonly httpRequests: Counter<HttpResultLabels>;
-  private readonly httpDuration: Histogram<HttpLabels>;
-  private readonly httpInFlight: Gauge<HttpLabels>;
-  private readonly app: {
-    starts: Counter<'application'>;
-    collectionErrors: Counter<'application'>;
-    pid: Gauge<'application'>;
-    memory: Gauge<'application'>;
-    cpu: Gauge<'application'>;
-    fds: Gauge<'application'>;
-    enabled: Gauge<'application'>;
-    running: Gauge<'application'>;
-    healthy: Gauge<'application'>;
+  private set: MetricSet | undefined;
+  private loading: Promise<MetricSet> | undefined;
+  private earlyEvents: AppEvent[] = [];
+  private earlyRequests: EarlyRequest[] = [];
+  private readonly onEvent = (event: AppEvent) => {
+    if (this.set) this.set.handleEvent(event);
+    else if (this.earlyEvents.length < MAX_EARLY_EVENTS) this.earlyEvents.push(event);
   };
-  /** Apps that currently have series (removed from every per-app metric when they go). */
-  private readonly tracked = new Set<string>();
-  private readonly cpuSamples = new Map<string, CpuSample>();
-  private readonly onEvent = (event: AppEvent) => this.handleEvent(event);
 
-  constructor(private readonly supervisor: Supervisor, version: string) {
-    const registers = [this.registry];
-    this.registry.setDefaultLabels({ host: hostname() });
-    // Own prefix: the plain `appmesh_process_*` names belong to App Mesh's own metrics.
-    // The loop-delay histogram samples with a timer: at the default 10 ms it wakes an idle daemon
-    // 100 times a second. Delays are still measured in full at each sample.
-    collectDefaultMetrics({ register: this.registry, prefix: 'appmesh_nodejs_', eventLoopMonitoringPrecision: LOOP_DELAY_RESOLUTION_MS });
-
-    this.scrapes = new Counter({ name: 'appmesh_metrics_scrapes_total', help: 'Prometheus scrapes served', registers });
-    this.collectionErrors = new Counter({ name: 'appmesh_metrics_collection_errors_total', help: 'Failed process statistics collections', registers });
-    this.openFds = new Gauge({ name: 'appmesh_process_open_fds', help: 'Open file descriptors of the daemon process tree', registers });
-    new Gauge({ name: 'appmesh_process_id', help: 'Process id of the daemon', registers }).set(process.pid);
-    new Gauge({ name: 'appmesh_build_info', help: 'Build information of the daemon', labelNames: ['version'], registers }).set({ version }, 1);
-
-    this.httpRequests = new Counter({
-      name: 'appmesh_http_requests_total',
-      help: 'Finished HTTP requests',
-      labelNames: ['method', 'route', 'status_code', 'status_class'],
-      registers,
-    });
-    this.httpDuration = new Histogram({
-      name: 'appmesh_http_request_duration_seconds',
-      help: 'HTTP request latency until the reply',
-      labelNames: ['method', 'route'],
-      buckets: HTTP_DURATION_BUCKETS,
-      registers,
-    });
-    this.httpInFlight = new Gauge({ name: 'appmesh_http_requests_in_flight', help: 'HTTP requests not yet replied', labelNames: ['method', 'route'], registers });
-
-    const perApp = { labelNames: ['application'] as const, registers };
-    this.app = {
-      starts: new Counter({ name: 'appmesh_application_process_starts_total', help: 'Accepted process starts of the application', ...perApp }),
-      collectionErrors: new Counter({ name: 'appmesh_application_metrics_collection_errors_total', help: 'Failed statistics collections of the application', ...perApp }),
-      pid: new Gauge({ name: 'appmesh_application_process_id', help: 'Process id of the application, 0 when stopped', ...perApp }),
-      memory: new Gauge({ name: 'appmesh_application_process_resident_memory_bytes', help: 'Resident memory of the application process tree', ...perApp }),
-      cpu: new Gauge({ name: 'appmesh_application_process_cpu_usage_cores', help: 'CPU usage of the application process tree in cores', ...perApp }),
-      fds: new Gauge({ name: 'appmesh_application_process_open_fds', help: 'Open file descriptors of the application process tree', ...perApp }),
-      enabled: new Gauge({ name: 'appmesh_application_enabled', help: '1 if the application is enabled', ...perApp }),
-      running: new Gauge({ name: 'appmesh_application_running', help: '1 if a process of the application runs', ...perApp }),
-      healthy: new Gauge({ name: 'appmesh_application_healthy', help: '1 if the application runs and is healthy', ...perApp }),
-    };
+  constructor(private readonly supervisor: Supervisor, private readonly version: string) {
     supervisor.events.on('event', this.onEvent);
   }
 
   get contentType(): string {
-    return this.registry.contentType;
+    return EXPOSITION_CONTENT_TYPE;
+  }
+
+  /** Loads the metric library and replays what came before; once. */
+  load(): Promise<MetricSet> {
+    this.loading ??= import('./metric-set.js').then(({ MetricSet }) => {
+      const set = new MetricSet(this.supervisor, this.version);
+      for (const event of this.earlyEvents) set.handleEvent(event);
+      for (const request of this.earlyRequests) {
+        request.forward = set.httpRequestStarted(request.method, request.route, request.startedAt);
+        if (request.ended) request.forward(request.ended.statusCode, request.ended.at);
+      }
+      this.earlyEvents = [];
+      this.earlyRequests = [];
+      this.set = set;
+      return set;
+    });
+    return this.loading;
   }
 
   recordScrape(): void {
-    this.scrapes.inc();
+    if (this.set) this.set.recordScrape();
+    else void this.load().then((set) => set.recordScrape());
   }
 
   /** The exposition text, with every gauge refreshed now. */
   async exposition(): Promise<string> {
-    await this.refresh();
-    // prom-client writes NaN as "Nan"; the exposition format spells it "NaN".
-    return (await this.registry.metrics()).replace(/ Nan$/gm, ' NaN');
+    return (this.set ?? (await this.load())).exposition();
   }
 
   /** Starts timing a request; the returned function records its end (call it once). */
-  httpRequestStarted(rawMethod: string, route: string): HttpRequestDone {
-    const labels = { method: HTTP_METHODS.has(rawMethod) ? rawMethod : 'OTHER', route };
-    const startedAt = process.hrtime.bigint();
-    this.httpInFlight.inc(labels);
+  httpRequestStarted(method: string, route: string): HttpRequestDone {
+    if (this.set) return this.set.httpRequestStarted(method, route);
+    const request: EarlyRequest = { method, route, startedAt: process.hrtime.bigint() };
+    if (this.earlyRequests.length < MAX_EARLY_REQUESTS) this.earlyRequests.push(request);
     return (statusCode) => {
-      this.httpInFlight.dec(labels);
-      this.httpDuration.observe(labels, Number(process.hrtime.bigint() - startedAt) / 1e9);
-      const replied = statusCode !== undefined;
-      this.httpRequests.inc({
-        ...labels,
-        status_code: replied ? String(statusCode) : 'unreplied',
-        status_class: replied ? `${Math.floor(statusCode / 100)}xx` : 'unreplied',
-      });
+      if (request.forward) request.forward(statusCode);
+      else request.ended = { statusCode, at: process.hrtime.bigint() };
     };
   }
 
   close(): void {
     this.supervisor.events.off('event', this.onEvent);
-  }
-
-  private handleEvent(event: AppEvent): void {
-    if (event.event_type === 'REMOVED') {
-      this.untrack(event.app_name);
-      return;
-    }
-    if (event.event_type !== 'START') return;
-    // Runs (run/syncrun) are temporary apps: they never get series.
-    if (this.supervisor.get(event.app_name)?.kind !== 'managed') return;
-    this.tracked.add(event.app_name);
-    this.app.starts.inc({ application: event.app_name });
-  }
-
-  private async refresh(): Promise<void> {
-    const apps = this.supervisor.list();
-    const managed = apps.filter((app) => app.kind === 'managed');
-    const present = new Set(managed.map((app) => app.name));
-    for (const name of this.tracked) if (!present.has(name)) this.untrack(name);
-
-    const pgids = new Set(apps.filter((app) => app.running).map((app) => app.run!.pid));
-    const usage = await readGroupUsage([...pgids]);
-    const tree = await daemonTreeUsage([...usage.values()]);
-    this.openFds.set(tree.fds);
-
-    const now = Date.now();
-    for (const app of managed) {
-      const labels = { application: app.name };
-      this.tracked.add(app.name);
-      // Adding 0 creates the counters' series of an app that never started (or never failed).
-      this.app.starts.inc(labels, 0);
-      this.app.collectionErrors.inc(labels, 0);
-      const running = app.running;
-      const pid = running ? app.run!.pid : 0;
-      const stats = running ? usage.get(pid) : undefined;
-      // A process that started or ended around the scan is no collection failure.
-      if (running && !stats && pgids.has(pid) && existsSync(`/proc/${pid}`)) {
-        this.collectionErrors.inc();
-        this.app.collectionErrors.inc(labels);
-      }
-      this.app.pid.set(labels, pid);
-      this.app.memory.set(labels, stats?.memoryBytes ?? 0);
-      this.app.fds.set(labels, stats?.fds ?? 0);
-      this.app.cpu.set(labels, stats ? this.cpuCores(app, pid, stats.cpuTicks, now) : 0);
-      this.app.enabled.set(labels, app.enabled ? 1 : 0);
-      this.app.running.set(labels, running ? 1 : 0);
-      this.app.healthy.set(labels, running && app.health === 0 ? 1 : 0);
-      if (!stats) this.cpuSamples.delete(app.name);
-    }
-  }
-
-  /** CPU since the previous scrape (or since the start), in cores. */
-  private cpuCores(app: Application, pid: number, ticks: number, nowMs: number): number {
-    const previous = this.cpuSamples.get(app.name);
-    this.cpuSamples.set(app.name, { pid, ticks, atMs: nowMs });
-    const same = previous !== undefined && previous.pid === pid;
-    const sinceMs = same ? nowMs - previous.atMs : nowMs - (app.run?.startedAtMs ?? nowMs);
-    const delta = same ? ticks - previous.ticks : ticks;
-    if (sinceMs <= 0 || delta < 0) return 0;
-    return Math.round((delta / CLOCK_TICKS_PER_SECOND / (sinceMs / 1000)) * 10_000) / 10_000;
-  }
-
-  private untrack(name: string): void {
-    this.tracked.delete(name);
-    this.cpuSamples.delete(name);
-    for (const metric of Object.values(this.app)) metric.remove({ application: name });
   }
 }
