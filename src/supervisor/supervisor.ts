@@ -70,7 +70,10 @@ export class Supervisor {
       killGraceMs: settings.killGraceMs,
       maxOutputBytes: settings.maxOutputBytes,
       baseEnv: () => baseEnv,
-      wantsStdout: (appName) => [...this.stdoutInterest].some((wants) => wants(appName)),
+      wantsStdout: (appName) => {
+        for (const wants of this.stdoutInterest) if (wants(appName)) return true;
+        return false;
+      },
       execIdentity: settings.execIdentity,
       sandboxArgv: settings.sandboxArgv,
       containment: settings.containment,
