@@ -1249,9 +1249,9 @@ async function main(argv) {
     return command ? 0 : 2;
   }
   if (command === "check") return check(config);
-  if (command === "mcp-headers") return mcpHeaders(config);
   const relaunch = tlsRelaunchEnv(config, env);
   if (relaunch) return spawnSync2(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: "inherit", env: relaunch }).status ?? 1;
+  if (command === "mcp-headers") return mcpHeaders(config);
   const handlers = {
     sync: async (open2) => {
       const parsed = parseArguments(args, [], ["force"]);

@@ -51,10 +51,10 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   if (command === 'check') return check(config);
-  if (command === 'mcp-headers') return mcpHeaders(config);
 
   const relaunch = tlsRelaunchEnv(config, env);
   if (relaunch) return spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: relaunch }).status ?? 1;
+  if (command === 'mcp-headers') return mcpHeaders(config);
 
   const handlers: Record<string, (workspace: () => Promise<Workspace>) => Promise<number>> = {
     sync: async (open) => {
