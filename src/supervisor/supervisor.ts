@@ -195,7 +195,8 @@ export class Supervisor {
     if (!app) return;
     const changed = enabled ? app.enable() : await app.disable();
     // Queued in call order with the app's state at that moment: the last write is the latest state.
-    if (changed && app.kind === 'managed') await this.store.save(app.definition);
+    // Unless a registration replaced the app while it was stopping: the newer definition stays on disk.
+    if (changed && app.kind === 'managed' && this.apps.get(name) === app) await this.store.save(app.definition);
   }
 
   /** Stops every process (the daemon is going down) without touching stored definitions. */
