@@ -308,6 +308,20 @@ describe('configuration mistakes get a message that says what to fix', () => {
     expect(result.code).toBe(0);
   });
 
+  test("APPMESH_HOST (the original's name) works as APPMESH_URL does", async () => {
+    const result = await script(['exec', 'echo via-host'], { APPMESH_URL: '', APPMESH_HOST: d.url, APPMESH_WORKSPACE: tmpdir() });
+    expect(result.stdout).toContain('via-host');
+    expect(result.code).toBe(0);
+  });
+
+  test('no host set and nothing at the default address', async (context) => {
+    const answered = await fetch('http://127.0.0.1:6060/appmesh/readyz').then(() => true, () => false);
+    if (answered) context.skip();
+    const result = await script(['sync'], { APPMESH_URL: '' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('APPMESH_URL (or APPMESH_HOST) is not set and nothing answers at http://127.0.0.1:6060');
+  });
+
   test('a host that does not answer', async () => {
     const result = await script(['sync'], { APPMESH_URL: 'http://127.0.0.1:1' });
     expect(result.code).toBe(2);
