@@ -2,30 +2,10 @@ import { AppMeshClient } from '../../client/appmesh-client.js';
 import { AppMeshError } from '../../client/errors.js';
 import { normalizeUrl } from '../../client/session.js';
 import type { TokenResponse } from '../../client/types.js';
-import type { CommandSpec, ParsedCommand } from './args.js';
+import type { ParsedCommand } from './args.js';
+import { DEFAULT_HOST, NotLoggedOn } from './globals.js';
 import { ask, askHidden } from './prompt.js';
 import { TokenStore } from './token-store.js';
-
-export const DEFAULT_HOST = 'http://127.0.0.1:6060';
-
-/** Options every command takes. */
-export const GLOBAL_SPEC = {
-  switches: ['verbose', 'help'],
-  options: ['host-url', 'forward-to', 'user', 'password', 'totp'],
-  short: { H: 'host-url', F: 'forward-to', U: 'user', X: 'password', v: 'verbose', h: 'help' },
-} as const satisfies CommandSpec;
-
-export const GLOBAL_HELP = `Global options (every command):
-  -H, --host-url URL      daemon to talk to (default: APPMESH_URL, else the last logon's host, else ${DEFAULT_HOST})
-  -F, --forward-to HOST   relay the request to another node of the cluster (host:port)
-  -U, --user NAME         log on for this command only (not stored)
-  -X, --password TEXT     its password (prompted when missing)
-      --totp CODE         the TOTP code when the user has 2FA on (prompted when missing)
-  -v, --verbose           show requests and failures in detail
-  -h, --help              help of the command`;
-
-/** Not logged on: nothing stored for the host and no -U. */
-export class NotLoggedOn extends Error {}
 
 /** Where a command gets its host, its session and its way of asking things. */
 export class Context {

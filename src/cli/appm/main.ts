@@ -3,7 +3,7 @@ import { AppMeshError } from '../../client/errors.js';
 import { buildVersion } from '../../observability/build-info.js';
 import { parseCommand, UsageError } from './args.js';
 import { COMMANDS, findCommand, type Command } from './command.js';
-import { Context, GLOBAL_HELP, GLOBAL_SPEC, NotLoggedOn } from './context.js';
+import { GLOBAL_HELP, GLOBAL_SPEC, NotLoggedOn } from './globals.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './exit-codes.js';
 
 /**
@@ -83,6 +83,8 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${command.help.trimEnd()}\n\n${GLOBAL_HELP}\n`);
     return EXIT.ok;
   }
+  // Loaded only now: --version and --help need none of the client.
+  const { Context } = await import('./context.js');
   const context = new Context(args);
   hostSource = context.hostSource;
   try {
