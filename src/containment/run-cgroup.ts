@@ -1,5 +1,6 @@
-import { existsSync, rmdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { rmdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CgroupMode, Hierarchy } from './cgroup-detect.js';
 import { cgroupPids, flatKeyedValue, readCgroupFile, signalAll, tryWriteCgroupFile } from './cgroup-files.js';
@@ -116,8 +117,9 @@ export class RunCgroup {
   async remove(): Promise<void> {
     if (this.removed) return;
     for (let attempt = 0; attempt < RMDIR_ATTEMPTS; attempt++) {
-      const left = this.dirs.filter((hierarchy) => existsSync(hierarchy.dir) && !tryRmdir(hierarchy.dir));
-      if (left.length === 0) {
+      // Off the event loop: cgroupfs operations wait on the kernel's cgroup lock, busy hosts make them slow.
+      const removed = await Promise.all(this.dirs.map((hierarchy) => rmdir(hierarchy.dir).then(() => true, (error: NodeJS.ErrnoException) => error.code === 'ENOENT')));
+      if (removed.every(Boolean)) {
         this.removed = true;
         return;
       }
@@ -173,14 +175,5 @@ export class RunCgroup {
     const dir = this.dirOf('freezer');
     if (!dir) return undefined;
     return { dir, file: 'freezer.state', frozen: 'FROZEN', thawed: 'THAWED', isFrozen: () => readCgroupFile(dir, 'freezer.state') === 'FROZEN' };
-  }
-}
-
-function tryRmdir(dir: string): boolean {
-  try {
-    rmdirSync(dir);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }

@@ -1,4 +1,5 @@
-import { constants as fsConstants, accessSync, statSync } from 'node:fs';
+import { constants as fsConstants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -138,7 +139,7 @@ export class ProcessRun {
     let cgroup: RunCgroup | undefined;
     let child: SpawnedProcess;
     try {
-      const argv = resolveCommand(spec);
+      const argv = await resolveCommand(spec);
       try {
         cgroup = containment?.cgroups.createRun(spec.owner, { memoryLimitBytes: spec.memoryLimitBytes, cpuShares: spec.cpuShares }, identity.uuid);
       } catch (error) {
@@ -249,7 +250,7 @@ export class ProcessRun {
  * it always was; as another user, the launcher finds it with that user's rights (the root daemon
  * does not probe paths for a user) and a missing one ends the run with 127.
  */
-function resolveCommand(spec: RunSpec): string[] {
+async function resolveCommand(spec: RunSpec): Promise<string[]> {
   if (spec.shell) return ['bash', '-c', spec.command];
   let argv: string[];
   try {
@@ -261,17 +262,18 @@ function resolveCommand(spec: RunSpec): string[] {
   if (spec.user) return argv;
   const file = argv[0];
   if (file.includes('/')) {
-    if (!isExecutableFile(resolve(spec.workingDir, file))) throw new StartError(`'${file}' is not an executable file`);
-  } else if (!(spec.env.PATH ?? process.env.PATH ?? '').split(delimiter).some((dir) => dir && isExecutableFile(join(dir, file)))) {
+    if (!(await isExecutableFile(resolve(spec.workingDir, file)))) throw new StartError(`'${file}' is not an executable file`);
+  } else if (!(await Promise.all((spec.env.PATH ?? process.env.PATH ?? '').split(delimiter).map((dir) => (dir ? isExecutableFile(join(dir, file)) : false)))).some(Boolean)) {
     throw new StartError(`failed to start '${file}': not found in PATH`);
   }
   return argv;
 }
 
-function isExecutableFile(file: string): boolean {
+/** Checked off the event loop (a start looks in every PATH folder at once). */
+async function isExecutableFile(file: string): Promise<boolean> {
   try {
-    if (!statSync(file).isFile()) return false;
-    accessSync(file, fsConstants.X_OK);
+    if (!(await stat(file)).isFile()) return false;
+    await access(file, fsConstants.X_OK);
     return true;
   } catch {
     return false;
