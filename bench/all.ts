@@ -26,6 +26,7 @@ const MODULES: { name: string; file: string; exported: string; direct?: RowsFunc
   { name: 'startup', file: 'startup.js', exported: 'startupRows' },
   { name: 'mcp-floor', file: 'mcp-floor.js', exported: 'mcpRows' },
   { name: 'plugin-sync', file: 'plugin-sync.js', exported: 'pluginSyncRows' },
+  { name: 'appm', file: 'appm.js', exported: 'appmRows' },
 ];
 
 /** Benches that print their own table, each run as a process of its own (they run when loaded). */
