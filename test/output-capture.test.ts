@@ -109,6 +109,14 @@ describe('output capture', () => {
     expect(readFileSync(join(outputDir, `appmesh.${name}.out`), 'utf8') === expected).toBe(true);
   });
 
+  test('a large output whose leftover keeps the pipe open still ends, whole, when the run ends', async () => {
+    const response = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'head -c 2000000 /dev/zero; sleep 4402 & echo last', shell: true } });
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text.length).toBe(2_000_005);
+    expect(text.endsWith('\0last\n')).toBe(true);
+  });
+
   test('removing an app removes its output files, without leaving any behind', async () => {
     expect((await d.request('POST', '/appmesh/app/syncrun', { body: { name: 'removedoutput', command: 'head -c 5000000 /dev/zero' } })).status).toBe(200);
     await waitFor(() => readdirSync(outputDir).every((name) => !name.includes('removedoutput') && !name.startsWith('.removed-')) || undefined, 10_000, 'the output files to go');
