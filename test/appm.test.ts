@@ -41,6 +41,12 @@ describe('appm: session', () => {
     expect(stored.current).toBe(d.url);
     expect(stored.sessions[d.url].user).toBe('admin');
     expect(await ok(admin, ['loginfo'])).toContain('user: admin');
+
+    // Without XDG_CONFIG_HOME: XDG's default, ~/.config/appmesh (not the daemon's home, ~/.appmesh).
+    const plain = await AppmUser.create();
+    expect((await plain.run(['logon', '-H', d.url, '-U', 'admin', '-X', ADMIN_PASSWORD], '', { XDG_CONFIG_HOME: '' })).code).toBe(0);
+    expect((await stat(`${plain.home}/.config/appmesh/session.json`)).mode & 0o777).toBe(0o600);
+    await plain.remove();
   });
 
   test('errors say what to do, with documented exit codes', async () => {

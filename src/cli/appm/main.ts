@@ -32,7 +32,8 @@ ${GLOBAL_HELP}
   -V, --version           print the version
 
 'appm <command> --help' shows a command's options.
-The token of a logon is kept in $XDG_CONFIG_HOME/appmesh/ or ~/.appmesh/ (mode 0600), never the password.
+The token of a logon is kept in $XDG_CONFIG_HOME/appmesh/session.json (default ~/.config/appmesh/),
+mode 0600; never the password.
 
 ${EXIT_CODES_HELP}
 `;

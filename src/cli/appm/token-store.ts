@@ -16,9 +16,12 @@ interface StoreFile {
   sessions: Record<string, StoredSession>;
 }
 
-/** `$XDG_CONFIG_HOME/appmesh/`, else `~/.appmesh/`. */
+/**
+ * `$XDG_CONFIG_HOME/appmesh/`, else `~/.config/appmesh/` (XDG's default). Not `~/.appmesh/`: that
+ * is the daemon's home by default, and a client's tokens do not belong in it.
+ */
 export function storeFolder(env: NodeJS.ProcessEnv = process.env): string {
-  return env.XDG_CONFIG_HOME ? join(env.XDG_CONFIG_HOME, 'appmesh') : join(env.HOME || homedir(), '.appmesh');
+  return join(env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config'), 'appmesh');
 }
 
 /** The per-user session file: mode 0600 in a 0700 folder, replaced whole on each change. */
