@@ -84,7 +84,7 @@ export function registerTools(server: McpServer, core: Core, tools: readonly Too
     if (!tool) return undefined;
     if (!mayUse(tool, held)) return refuse(`Tool ${name} needs ${missingPermissions(tool, held)}, which ${visibleTo.name} does not hold`);
     if (!tool.task) return undefined;
-    const args = z.object(tool.input).safeParse(request.params.arguments ?? {});
+    const args = inputSchemaOf(tool).safeParse(request.params.arguments ?? {});
     if (!args.success) return refuse(`Invalid arguments for tool ${name}: ${z.prettifyError(args.error)}`);
     // Called without a task, it keeps the plain behaviour (deadline and handle).
     if (!request.params.task) return callTool(tool, { core, principal: principalOf(extra), extra }, args.data);
@@ -111,6 +111,15 @@ export function registerTools(server: McpServer, core: Core, tools: readonly Too
     clearInterval(timer);
     previous?.();
   };
+}
+
+/** Each tool's argument schema, built once: zod compiles an object schema at its first parse. */
+const INPUT_SCHEMAS = new WeakMap<ToolDef, z.ZodObject>();
+
+function inputSchemaOf(tool: ToolDef): z.ZodObject {
+  let schema = INPUT_SCHEMAS.get(tool);
+  if (!schema) INPUT_SCHEMAS.set(tool, (schema = z.object(tool.input)));
+  return schema;
 }
 
 /** Listings already made, per tool set and then per set of tools shown. */
