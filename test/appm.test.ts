@@ -118,6 +118,12 @@ describe('appm: apps', () => {
     expect(seen).toMatch(/tick\d+\ntick\d+\n/);
     follow.kill('SIGINT');
     expect((await finished(follow)).code).toBe(0);
+
+    // Without -a, -f shows the list again and again until Ctrl-C.
+    const watch = admin.spawn(['ls', '-f']);
+    await waitForOutput(watch, /cli-ticker[\s\S]*\n\nID[\s\S]*cli-ticker/, 10_000);
+    watch.kill('SIGINT');
+    expect((await finished(watch)).code).toBe(0);
     await ok(admin, ['rm', '-a', 'cli-ticker', '-f']);
   });
 });

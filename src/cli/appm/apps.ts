@@ -64,7 +64,8 @@ Lists apps as an aligned table, or one app in detail with -a.
 
   -a, --app NAME        one app (its whole runtime view, YAML unless --format json)
   -o, --show-output     the app's output (with -a)
-  -f, --follow          with -o: follow the output as it is written (Ctrl-C stops)
+  -f, --follow          with -o: follow the output as it is written; without -a: the list
+                        again every 2 s (Ctrl-C stops)
   -i, --log-index N     with -o: an earlier output file (0: the current one)
   -P, --pstree          with -a: the app's process tree
   -l, --long            whole commands in the table
@@ -91,13 +92,31 @@ Lists apps as an aligned table, or one app in detail with -a.
       process.stdout.write(await render(app, format === 'table' ? 'yaml' : format));
       return EXIT.ok;
     }
-    const apps = await client.apps.list({ includeFinishedRuns: switches.has('all') });
-    if (format !== 'table') {
-      process.stdout.write(await render(apps, format));
+    const show = async () => {
+      const apps = await client.apps.list({ includeFinishedRuns: switches.has('all') });
+      if (format !== 'table') return render(apps, format);
+      const now = Math.floor(Date.now() / 1000);
+      return table(HEADER, apps.map((app, index) => row(app, index, now, switches.has('long'))));
+    };
+    if (!switches.has('follow')) {
+      process.stdout.write(await show());
       return EXIT.ok;
     }
-    const now = Math.floor(Date.now() / 1000);
-    process.stdout.write(table(HEADER, apps.map((app, index) => row(app, index, now, switches.has('long')))));
+    // -f without -a: the list again every 2 s (redrawn in place on a terminal) until Ctrl-C.
+    let stopped = false;
+    let wake: (() => void) | undefined;
+    process.once('SIGINT', () => {
+      stopped = true;
+      wake?.();
+    });
+    while (!stopped) {
+      const text = await show();
+      process.stdout.write(process.stdout.isTTY ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, 2000);
+      });
+    }
     return EXIT.ok;
   },
 };
