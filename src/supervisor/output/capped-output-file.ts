@@ -47,6 +47,7 @@ export class CappedOutputFile implements OutputTarget {
     this.reader = reader;
     let position = 0;
     let copied = 0;
+    let triedHandOver = false;
     const write = (chunk: Buffer) => {
       position = append(this.fileFd, chunk, position, maxBytes);
       copied += chunk.length;
@@ -60,7 +61,10 @@ export class CappedOutputFile implements OutputTarget {
         reader.on('data', (chunk: Buffer) => {
           try {
             write(chunk);
-            if (copied >= HAND_OVER_BYTES) this.handOver(reader, write, maxBytes, () => position);
+            if (copied >= HAND_OVER_BYTES && !triedHandOver) {
+              triedHandOver = true;
+              this.handOver(reader, write, maxBytes, () => position);
+            }
           } catch {
             // The disk refused (full, quota): the output ends here, like a cut.
             reader.destroy();
@@ -86,11 +90,16 @@ export class CappedOutputFile implements OutputTarget {
       // The same pipe, opened anew: closing this side's reader leaves it open for the copier.
       pipe = openSync(`/proc/self/fd/${this.pipe.readFd}`, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch {
-      return; // No /proc: copied here to the end, as before.
+      return; // No /proc: copied here to the end.
     }
     // What the reader took from the pipe already is written first.
     reader.pause();
-    for (let chunk = reader.read() as Buffer | null; chunk !== null; chunk = reader.read() as Buffer | null) write(chunk);
+    try {
+      for (let chunk = reader.read() as Buffer | null; chunk !== null; chunk = reader.read() as Buffer | null) write(chunk);
+    } catch (error) {
+      close(pipe, () => undefined);
+      throw error;
+    }
     reader.destroy();
     this.handedOver = outputCopier.copy(pipe, this.fileFd, maxBytes, position());
   }
