@@ -1,8 +1,8 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
+import { newHome, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
 
 // A run's output is copied into its file by a worker thread: the daemon's event loop stays free
 // while a run writes hundreds of MB, and the file never passes Limits.MaxOutputBytesPerRun.
@@ -120,5 +120,19 @@ describe('output capture', () => {
   test('removing an app removes its output files, without leaving any behind', async () => {
     expect((await d.request('POST', '/appmesh/app/syncrun', { body: { name: 'removedoutput', command: 'head -c 5000000 /dev/zero' } })).status).toBe(200);
     await waitFor(() => readdirSync(outputDir).every((name) => !name.includes('removedoutput') && !name.startsWith('.removed-')) || undefined, 10_000, 'the output files to go');
+  });
+
+  test('output files a daemon renamed for removal but did not live to remove are removed by the next one', async () => {
+    const home = await newHome();
+    const leftover = join(home, 'work', 'stdout', '.removed-0123456789abcdef');
+    mkdirSync(dirname(leftover), { recursive: true });
+    writeFileSync(leftover, 'x'.repeat(4096));
+    const next = await startTestDaemon({ home });
+    try {
+      expect((await next.request('POST', '/appmesh/app/syncrun', { body: { command: 'true' } })).status).toBe(200);
+      await waitFor(() => !existsSync(leftover) || undefined, 10_000, 'the leftover to go');
+    } finally {
+      await next.stop();
+    }
   });
 });
