@@ -165,6 +165,41 @@ describe('AppMeshClient', () => {
     expect(await client.system.ready()).toBe(true);
   });
 
+  test('events stream as they happen; a task goes to the app and its answer comes back', async () => {
+    const client = await admin();
+    await client.apps.add('client-events', { command: 'sleep 1; echo hello-events; sleep 60', shell: true, status: 0 });
+    const abort = new AbortController();
+    const seen: string[] = [];
+    const stream = (async () => {
+      for await (const event of client.events('client-events', { events: ['START', 'STDOUT'], signal: abort.signal })) {
+        seen.push(`${event.event_type}:${event.event_type === 'STDOUT' ? String((event.data as { output?: string } | null)?.output ?? '').trim() : ''}`);
+        if (seen.some((entry) => entry.includes('hello-events'))) abort.abort();
+      }
+    })();
+    // The stream is open once the daemon has answered its request (its first bytes are a comment).
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await client.apps.enable('client-events');
+    await stream;
+    expect(seen[0]).toBe('START:');
+    await client.apps.remove('client-events');
+
+    // The app's own process is the worker: it fetches each task with this client and answers it upper-cased.
+    const worker = join(work, 'worker.mjs');
+    await writeFile(worker, `
+      const { AppMeshClient } = await import(${JSON.stringify(join(process.cwd(), 'dist/src/client/index.js'))});
+      const client = new AppMeshClient({ url: process.env.URL, token: process.env.TOKEN });
+      const key = process.env.APP_MESH_PROCESS_KEY;
+      for (;;) {
+        const payload = await client.tasks.fetch('client-tasks', key);
+        await client.tasks.reply('client-tasks', key, payload.toString().toUpperCase());
+      }
+    `);
+    await client.apps.add('client-tasks', { command: `${process.execPath} ${worker}`, env: { URL: d.url, TOKEN: client.token! } });
+    await waitFor(async () => (await client.apps.get('client-tasks')).pid);
+    expect((await client.tasks.send('client-tasks', 'ping', { timeoutSeconds: 20 })).toString()).toBe('PING');
+    await client.apps.remove('client-tasks');
+  });
+
   test('the built client loads none of the daemon: only node: modules and its own files', async () => {
     const folder = join(process.cwd(), 'dist/src/client');
     for (const file of (await readdir(folder)).filter((name) => name.endsWith('.js'))) {

@@ -1,9 +1,11 @@
 import { AppsApi } from './apps.js';
 import { AppMeshError } from './errors.js';
+import { streamEvents, type AppEvent, type EventOptions } from './events.js';
 import { FilesApi } from './files.js';
 import { RunsApi } from './runs.js';
 import { Session, type SessionOptions } from './session.js';
 import { SystemApi } from './system.js';
+import { TasksApi } from './tasks.js';
 import type { TokenResponse } from './types.js';
 import { UsersApi } from './users.js';
 
@@ -30,6 +32,7 @@ export class AppMeshClient {
   readonly files: FilesApi;
   readonly users: UsersApi;
   readonly system: SystemApi;
+  readonly tasks: TasksApi;
 
   constructor(options: SessionOptions) {
     this.session = new Session(options);
@@ -38,6 +41,15 @@ export class AppMeshClient {
     this.files = new FilesApi(this.session);
     this.users = new UsersApi(this.session);
     this.system = new SystemApi(this.session);
+    this.tasks = new TasksApi(this.session);
+  }
+
+  /**
+   * Live events (Server-Sent Events) of one app, or of every app with `name` undefined
+   * (needs app-view-all): START, EXIT, STDOUT, HEALTH, STATUS, REMOVED.
+   */
+  events(name: string | undefined, options?: EventOptions): AsyncGenerator<AppEvent & { subscription_id?: string }> {
+    return streamEvents(this.session, name, options);
   }
 
   get url(): string {

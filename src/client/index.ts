@@ -7,4 +7,6 @@ export { RunsApi } from './runs.js';
 export { FilesApi, type DownloadOptions, type UploadOptions, type TransferOptions } from './files.js';
 export { UsersApi } from './users.js';
 export { SystemApi, type ConfigPatch } from './system.js';
+export { TasksApi } from './tasks.js';
+export type { AppEvent, AppEventType, EventOptions } from './events.js';
 export type * from './types.js';
