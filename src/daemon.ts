@@ -116,6 +116,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
 }
 
 async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logger, options: DaemonOptions): Promise<Daemon> {
+  // A first start hashes the administrator's password meanwhile (no side effect until it is stored).
+  const firstAdmin = existsSync(securityFile(home)) ? undefined : firstAdminCredentials(env);
+  firstAdmin?.hash.catch(() => undefined);
   let { stored, effective, warnings } = await loadConfig(home, env);
   if (!stored.REST.JWT.JWTSalt) {
     // Never a shipped constant: every installation signs with its own secret.
@@ -127,7 +130,7 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
   for (const warning of warnings) log.warn(warning);
 
   const secrets = new SecretBox(await loadOrCreateKey(join(home, 'config', 'secret.key')));
-  const security = await openSecurityStore(home, env, log, options.announce ?? ((text) => process.stdout.write(text)));
+  const security = await openSecurityStore(home, env, log, options.announce ?? ((text) => process.stdout.write(text)), firstAdmin);
   // Its bounds are read at each rotation, so a change applies without a restart (settings is set just below).
   const audit: AuditLog = new AuditLog(join(home, 'audit.log'), {
     maxBytes: (): number => settings.current.Limits.AuditLogMaxBytes,
@@ -406,14 +409,28 @@ async function loadOrCreateKey(file: string): Promise<Buffer> {
   return key;
 }
 
-/** First start: the administrator's password comes from the environment, or is generated. */
-async function openSecurityStore(home: string, env: NodeJS.ProcessEnv, log: Logger, announce: (text: string) => void): Promise<SecurityStore> {
-  const file = join(home, 'config', 'security.yaml');
-  const existing = await SecurityStore.open(file);
-  if (existing) return existing;
+const securityFile = (home: string) => join(home, 'config', 'security.yaml');
+
+interface AdminCredentials {
+  password: string;
+  given: boolean;
+  hash: Promise<string>;
+}
+
+/** The administrator's password comes from the environment, or is generated. */
+function firstAdminCredentials(env: NodeJS.ProcessEnv): AdminCredentials {
   const given = env.APPMESH_ADMIN_PASSWORD;
   const password = given || randomPassword();
-  const store = await SecurityStore.create(file, await hashPassword(password));
+  return { password, given: Boolean(given), hash: hashPassword(password) };
+}
+
+/** First start: creates the store with user admin (`prepared`: credentials hashed ahead). */
+async function openSecurityStore(home: string, env: NodeJS.ProcessEnv, log: Logger, announce: (text: string) => void, prepared?: AdminCredentials): Promise<SecurityStore> {
+  const file = securityFile(home);
+  const existing = await SecurityStore.open(file);
+  if (existing) return existing;
+  const { password, given, hash } = prepared ?? firstAdminCredentials(env);
+  const store = await SecurityStore.create(file, await hash);
   if (!given) {
     const passwordFile = join(home, 'initial-admin-password');
     await writeFileAtomic(passwordFile, `${password}\n`, { mode: 0o600 });
