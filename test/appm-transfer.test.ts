@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -55,6 +55,21 @@ describe('appm get/put', () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/already exist/);
   }, 60_000);
+});
+
+describe.runIf(process.getuid?.() === 0)('appm get as root', () => {
+  test("the copy keeps the remote file's owner and group", async () => {
+    const remote = join(work, 'owned.txt');
+    await writeFile(remote, 'owned by nobody\n', { mode: 0o640 });
+    await chown(remote, 65534, 65534);
+    const local = join(work, 'owned-copy.txt');
+    const get = await person.run(['get', '-r', remote, '-l', local]);
+    expect(get.stderr).toBe('');
+    const copy = await stat(local);
+    expect([copy.uid, copy.gid, copy.mode & 0o777]).toEqual([65534, 65534, 0o640]);
+    expect((await person.run(['get', '-a', '-r', remote, '-l', join(work, 'plain-copy.txt')])).code).toBe(0);
+    expect((await stat(join(work, 'plain-copy.txt'))).uid).toBe(0);
+  });
 });
 
 describe('appm -F', () => {

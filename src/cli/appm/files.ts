@@ -13,21 +13,43 @@ function paths(options: Map<string, string>, verb: string): { remote: string; lo
   return { remote, local };
 }
 
+/** The id of a user or group name in /etc/passwd or /etc/group (a number stays a number). */
+async function localId(file: '/etc/passwd' | '/etc/group', name: string): Promise<number | undefined> {
+  if (/^\d+$/.test(name)) return Number(name);
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const line = text.split('\n').find((entry) => entry.split(':')[0] === name);
+  const id = line?.split(':')[2];
+  return id === undefined || !/^\d+$/.test(id) ? undefined : Number(id);
+}
+
+/** As the original does: a root caller's copy belongs to the remote file's owner and group, where they exist here. */
+async function keepOwner(local: string, user: string | undefined, group: string | undefined): Promise<void> {
+  if (process.getuid?.() !== 0 || (!user && !group)) return;
+  const uid = user ? await localId('/etc/passwd', user) : undefined;
+  const gid = group ? await localId('/etc/group', group) : undefined;
+  if (uid === undefined && gid === undefined) return;
+  const { chown } = await import('node:fs/promises');
+  await chown(local, uid ?? -1, gid ?? -1);
+}
+
 const get: Command = {
   spec: SPEC,
   help: `Usage: appm get -r REMOTE -l LOCAL [-a]
 
 Downloads a file of the host, with a progress bar (rate, ETA) on a terminal. The local copy gets
-the remote file's permission bits.
+the remote file's permission bits, and (when appm runs as root) its owner and group where those
+names exist here.
   -r, --remote PATH   file on the host
   -l, --local PATH    where to write it
-  -a, --no-attr       do not copy the permission bits`,
+  -a, --no-attr       do not copy the permission bits and owner`,
   async run(context) {
     const { remote, local } = paths(context.args.options, 'get');
     const client = await context.client();
     const bar = progressBar(`get ${remote}`);
     const info = await client.files.download(remote, local, { keepMode: !context.args.switches.has('no-attr'), onProgress: ({ bytes: done, total }) => bar.update(done, total) });
     bar.finish();
+    if (!context.args.switches.has('no-attr')) await keepOwner(local, info.user, info.group);
     const mode = info.mode === undefined ? '' : ` mode <${info.mode.toString(8).padStart(4, '0')}>`;
     process.stdout.write(`file <${local}> size <${bytes(info.size)}>${mode}${info.user ? ` owner <${info.user}:${info.group ?? ''}>` : ''}\n`);
     return EXIT.ok;
