@@ -1,5 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Spawner } from '../src/containment/spawner.js';
+import { launchProcess } from '../src/supervisor/process/process-launch.js';
 import { getApp, processAlive, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
 
 /** The parent pid of a process, from /proc. */
@@ -110,5 +112,28 @@ describe('APPMESH_SPAWNER=off', () => {
     expect(Number((await response.text()).trim())).toBe(process.pid);
     const resources = (await (await d.request('GET', '/appmesh/resources')).json()) as { containment: { launcher: { spawner?: string; spawner_reason?: string } } };
     expect(resources.containment.launcher).toMatchObject({ spawner: 'daemon', spawner_reason: expect.stringContaining('APPMESH_SPAWNER=off') });
+  });
+});
+
+describe('a spawner that cannot start', () => {
+  test('the start is forked by the daemon itself, with a warning, and later starts too', async () => {
+    const warnings: string[] = [];
+    const spawner = new Spawner((level, message) => {
+      if (level === 'warn') warnings.push(message);
+    });
+    try {
+      // Ended before it could say it is ready.
+      process.kill(spawner.pid!, 'SIGKILL');
+      const request = { file: 'true', args: [], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, cwd: '/', stdin: 'ignore' as const };
+      const first = await launchProcess(request, spawner);
+      expect(await first.exited).toMatchObject({ code: 0 });
+      expect(spawner.disabledReason).toMatch(/did not start/);
+      expect(warnings.join('\n')).toMatch(/started by the daemon itself/);
+      const second = await launchProcess(request, spawner);
+      expect(await second.exited).toMatchObject({ code: 0 });
+      expect(warnings).toHaveLength(1);
+    } finally {
+      spawner.close();
+    }
   });
 });
