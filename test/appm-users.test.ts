@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AppmUser, finished, waitForOutput } from './helpers/appm-cli.js';
-import { ADMIN_PASSWORD, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+import { ADMIN_PASSWORD, login, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 // `appm` managing users, 2FA and the host's settings, run as a person runs it against a real daemon.
 const PASSWORD = 'Cli-User-Password-1';
@@ -60,6 +60,22 @@ describe('appm: users and 2FA', () => {
   });
 
 })
+
+describe('appm: credentials on the command line', () => {
+  test('logon --totp gives the code up front; -U/-X logs on for one command and stores nothing', async () => {
+    const user = await newUser('cli-mfa-flag', ['view']);
+    const token = await login(d.url, 'cli-mfa-flag', PASSWORD);
+    const uri = ((await (await d.request('POST', '/appmesh/totp/secret', { token })).json()) as { mfa_uri: string }).mfa_uri;
+    const secret = new URL(Buffer.from(uri, 'base64').toString()).searchParams.get('secret')!;
+    expect((await d.request('POST', '/appmesh/totp/setup', { token, headers: { 'X-Totp-Code': await generate({ secret }) } })).status).toBe(200);
+
+    const once = await user.run(['-H', d.url, '-U', 'cli-mfa-flag', '-X', PASSWORD, '--totp', await generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 }), 'user']);
+    expect(once.stderr).toBe('');
+    expect(once.stdout).toContain('cli-mfa-flag');
+    await expect(stat(`${user.env.XDG_CONFIG_HOME}/appmesh/session.json`)).rejects.toThrow();
+    await user.remove();
+  });
+});
 
 describe('appm: host and users', () => {
   test('label, config, log, resource, metric', async () => {
