@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DaemonMetrics } from '../src/observability/metrics.js';
+import { buildRestServer } from '../src/rest/server.js';
 import { mcpClient } from './helpers/mcp-client.js';
 import { startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
 
@@ -72,6 +73,28 @@ describe('libraries loaded at first use', () => {
       expect(Buffer.from(((await secret.json()) as { mfa_uri: string }).mfa_uri, 'base64').toString()).toMatch(/^otpauth:\/\/totp\/admin\?secret=/);
     } finally {
       await fresh.stop();
+    }
+  });
+});
+
+describe('schema compilers loaded on use', () => {
+  test('a route that brings a JSON schema is still validated and serialised by it', async () => {
+    const app = buildRestServer(d.daemon.core, { bodyLimit: 10_000 });
+    app.post('/schema-probe', {
+      schema: {
+        body: { type: 'object', required: ['n'], properties: { n: { type: 'integer' } } },
+        response: { 200: { type: 'object', properties: { n: { type: 'integer' } } } },
+      },
+    }, async (request) => ({ n: (request.body as { n: number }).n, hidden: 'not in the response schema' }));
+    try {
+      const bad = await app.inject({ method: 'POST', url: '/schema-probe', payload: { n: 'x' } });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json()).toHaveProperty('message');
+      const good = await app.inject({ method: 'POST', url: '/schema-probe', payload: { n: 3 } });
+      expect(good.statusCode).toBe(200);
+      expect(good.json()).toEqual({ n: 3 });
+    } finally {
+      await app.close();
     }
   });
 });

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import type { TlsFiles } from '../config/tls-files.js';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -67,6 +68,7 @@ declare module 'fastify' {
 export function buildRestServer(core: Core, options: RestOptions): FastifyInstance {
   const app = Fastify({
     logger: false,
+    schemaController: { compilersFactory: SCHEMA_COMPILERS_ON_USE },
     bodyLimit: options.bodyLimit,
     routerOptions: { ignoreDuplicateSlashes: true, maxParamLength: 1024 },
     // SDKs poll and hold long requests (syncrun up to their 300 s read timeout and beyond), and
@@ -134,6 +136,21 @@ export function buildRestServer(core: Core, options: RestOptions): FastifyInstan
   if (options.subscriptions) registerEventStreamRoutes(app, core, options.subscriptions);
   return app;
 }
+
+/**
+ * Fastify's schema compilers (ajv, fast-json-stringify) load with the server; routes here carry
+ * no JSON schemas (bodies are checked by the service layer's zod schemas), so they are required
+ * only if a route ever brings one.
+ */
+// Resolved beside fastify, whose dependencies they are.
+const requireOnUse = createRequire(createRequire(import.meta.url).resolve('fastify'));
+type CompilerBuilder = (...args: unknown[]) => unknown;
+let validatorBuilder: CompilerBuilder | undefined;
+let serializerBuilder: CompilerBuilder | undefined;
+const SCHEMA_COMPILERS_ON_USE = {
+  buildValidator: (...args: unknown[]) => (validatorBuilder ??= (requireOnUse('@fastify/ajv-compiler') as () => CompilerBuilder)())(...args),
+  buildSerializer: (...args: unknown[]) => (serializerBuilder ??= (requireOnUse('@fastify/fast-json-stringify-compiler') as () => CompilerBuilder)())(...args),
+} as never;
 
 /**
  * REST.SSL.VerifyClient: the handshake itself refuses a client without a certificate signed by
