@@ -155,6 +155,25 @@ describe('appm: run', () => {
   });
 });
 
+describe.runIf(process.platform === 'linux')('appm on a terminal', () => {
+  test('put draws a progress bar with rate and ETA on a terminal', async () => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const work = await mkdtemp(join(tmpdir(), 'appm-tty-'));
+    await writeFile(join(work, 'data.bin'), Buffer.alloc(8 * 1024 * 1024, 7));
+    // script(1) gives appm a pseudo-terminal, as a person's shell would.
+    const { spawn } = await import('node:child_process');
+    const child = spawn('script', ['-qec', `appm put -l ${join(work, 'data.bin')} -r ${join(work, 'up.bin')}`, '/dev/null'], { env: admin.env });
+    child.stdin.end();
+    const shown = await finished(child);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/put .*data\.bin \[#+\.*\]\s+\d+%.*\/s/);
+    expect(shown.stdout).toMatch(/100%/);
+    expect(shown.stdout).toContain('Success');
+  });
+});
+
 describe('appm: completion', () => {
   test('bash and zsh scripts; app names come from the server', async () => {
     await ok(admin, ['add', '-a', 'cli-complete-me', '-c', 'sleep 60']);
