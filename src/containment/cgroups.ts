@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { detectCgroups, type CgroupDetection, type CgroupMode, type Hierarchy } from './cgroup-detect.js';
@@ -81,6 +82,38 @@ export class Cgroups {
 
   get enabled(): boolean {
     return this.mode !== 'none';
+  }
+
+  /**
+   * As `createRun`, with the folders made off the event loop: making a cgroup (a memory cgroup
+   * above all) waits on the kernel's cgroup lock, milliseconds on a busy host. The user's limits
+   * are written before the run's folder exists, so no process can enter before them.
+   */
+  async createRunOffLoop(owner: string | undefined, limits: RunLimits, id: string): Promise<RunCgroup | undefined> {
+    if (this.mode === 'none') return undefined;
+    const userName = userFolderName(owner);
+    const made = await Promise.allSettled(
+      this.hierarchies.map(async (hierarchy): Promise<Hierarchy> => {
+        const userDir = join(hierarchy.dir, userName);
+        await mkdir(userDir, { recursive: true });
+        if (this.mode === 'v2') enableControllers(userDir, hierarchy.controllers);
+        this.applyUserLimits(userDir, hierarchy.controllers, userName);
+        const runDir = join(userDir, `run-${id}`);
+        await mkdir(runDir);
+        return { dir: runDir, controllers: hierarchy.controllers };
+      }),
+    );
+    const created = made.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    try {
+      const failed = made.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+      if (failed) throw failed.reason;
+      const run = new RunCgroup(this.mode, created);
+      applyRunLimits(run, this.mode, limits);
+      return run;
+    } catch (error) {
+      for (const hierarchy of created) tryRmdir(hierarchy.dir);
+      throw new Error(`cannot create the run's cgroup: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
   }
 
   /** A new, empty cgroup for one process tree of `owner`; undefined without cgroups. Throws when it cannot be made. */

@@ -141,7 +141,7 @@ export class ProcessRun {
     try {
       const argv = await resolveCommand(spec);
       try {
-        cgroup = containment?.cgroups.createRun(spec.owner, { memoryLimitBytes: spec.memoryLimitBytes, cpuShares: spec.cpuShares }, identity.uuid);
+        cgroup = await containment?.cgroups.createRunOffLoop(spec.owner, { memoryLimitBytes: spec.memoryLimitBytes, cpuShares: spec.cpuShares }, identity.uuid);
       } catch (error) {
         throw new StartError((error as Error).message);
       }
