@@ -183,6 +183,19 @@ describe('AppMeshClient', () => {
     expect(seen[0]).toBe('START:');
     await client.apps.remove('client-events');
 
+    // tail: what is there first, then pushed pieces, each byte once and in order.
+    await client.apps.add('client-tail', { command: 'i=0; while true; do i=$((i+1)); echo n$i; sleep 0.1; done', shell: true });
+    await waitFor(async () => (await client.apps.output('client-tail')).text.includes('n3'));
+    const stop = new AbortController();
+    let text = '';
+    for await (const piece of client.apps.tail('client-tail', { signal: stop.signal })) {
+      text += piece;
+      if (text.includes('n20\n')) stop.abort();
+    }
+    const numbers = [...text.matchAll(/n(\d+)/g)].map((match) => Number(match[1]));
+    expect(numbers).toEqual(numbers.map((_, index) => index + 1));
+    await client.apps.remove('client-tail');
+
     // The app's own process is the worker: it fetches each task with this client and answers it upper-cased.
     const worker = join(work, 'worker.mjs');
     await writeFile(worker, `

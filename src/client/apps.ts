@@ -1,3 +1,4 @@
+import { streamEvents } from './events.js';
 import type { Session } from './session.js';
 import type { AppInput, AppView, OutputChunk, OutputOptions } from './types.js';
 
@@ -48,6 +49,48 @@ export async function* followOutput(session: Session, name: string, options: Fol
   }
 }
 
+/**
+ * An app's output as it is written, pushed by the daemon (STDOUT events over Server-Sent Events)
+ * instead of polled: what is there already comes first, then each piece as the daemon reads it.
+ * Events carry their byte position, so nothing is repeated, and a gap (output written before the
+ * stream opened, or events dropped) is read through the output API. A new run starts at 0 again.
+ */
+export async function* tailOutput(session: Session, name: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<string> {
+  const events = streamEvents(session, name, { events: ['START', 'STDOUT'], signal: options.signal });
+  // Opened before the output is read, so what is written meanwhile arrives as events.
+  let next = events.next();
+  next.catch(() => undefined);
+  let position = 0;
+  const readUpTo = async function* (limit: number) {
+    while (position < limit) {
+      const chunk = await readOutput(session, name, { position, signal: options.signal });
+      if (chunk.text) yield chunk.text;
+      if (chunk.position <= position) return;
+      position = chunk.position;
+    }
+  };
+  yield* readUpTo(Number.MAX_SAFE_INTEGER);
+  for (;;) {
+    const { value: event, done } = await next;
+    if (done) return;
+    next = events.next();
+    next.catch(() => undefined);
+    if (event.event_type === 'START') {
+      position = 0;
+      continue;
+    }
+    const data = event.data as { output?: string; position?: number } | null;
+    if (typeof data?.output !== 'string' || typeof data.position !== 'number') continue;
+    const bytes = Buffer.from(data.output, 'utf8');
+    const end = data.position + bytes.length;
+    if (data.position > position) yield* readUpTo(data.position);
+    if (end <= position) continue;
+    const fresh = bytes.subarray(Math.max(0, position - data.position));
+    if (fresh.length) yield fresh.toString('utf8');
+    position = end;
+  }
+}
+
 /** Applications: list, view, register, enable, disable, remove. */
 export class AppsApi {
   constructor(private readonly session: Session) {}
@@ -90,5 +133,10 @@ export class AppsApi {
 
   follow(name: string, options?: FollowOptions): AsyncGenerator<OutputChunk, number | undefined> {
     return followOutput(this.session, name, options);
+  }
+
+  /** Output as it is written, pushed by the daemon's events (across restarts, until aborted). */
+  tail(name: string, options?: { signal?: AbortSignal }): AsyncGenerator<string> {
+    return tailOutput(this.session, name, options);
   }
 }

@@ -45,9 +45,16 @@ async function showOutput(client: AppMeshClient, name: string, follow: boolean, 
     }
   }
   try {
-    for await (const chunk of client.apps.follow(name, { untilExit: false, signal })) process.stdout.write(chunk.text);
+    for await (const text of client.apps.tail(name, { signal })) process.stdout.write(text);
   } catch (error) {
-    if (!signal.aborted) throw error;
+    if (signal.aborted) return EXIT.ok;
+    // A daemon without event streams (App Mesh itself): poll instead.
+    if (!(error instanceof AppMeshError) || (error.status !== 404 && error.status !== 405) || error.message === 'No such application') throw error;
+    try {
+      for await (const chunk of client.apps.follow(name, { untilExit: false, signal })) process.stdout.write(chunk.text);
+    } catch (polling) {
+      if (!signal.aborted) throw polling;
+    }
   }
   return EXIT.ok;
 }
