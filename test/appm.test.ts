@@ -42,6 +42,17 @@ describe('appm: session', () => {
     expect(stored.sessions[d.url].user).toBe('admin');
     expect(await ok(admin, ['loginfo'])).toContain('user: admin');
 
+    // A second logon replaces the stored token and revokes the one it replaces.
+    const relogon = await AppmUser.create();
+    await ok(relogon, ['logon', '-H', d.url, '-U', 'admin', '-X', ADMIN_PASSWORD]);
+    const tokenOf = async () => (JSON.parse(await readFile(`${relogon.env.XDG_CONFIG_HOME}/appmesh/session.json`, 'utf8')) as { sessions: Record<string, { token: string }> }).sessions[d.url].token;
+    const first = await tokenOf();
+    await ok(relogon, ['logon', '-U', 'admin', '-X', ADMIN_PASSWORD]);
+    expect(await tokenOf()).not.toBe(first);
+    expect((await d.request('GET', '/appmesh/user/self', { token: first })).status).toBe(401);
+    await ok(relogon, ['ls']);
+    await relogon.remove();
+
     // Without XDG_CONFIG_HOME: XDG's default, ~/.config/appmesh (not the daemon's home, ~/.appmesh).
     const plain = await AppmUser.create();
     expect((await plain.run(['logon', '-H', d.url, '-U', 'admin', '-X', ADMIN_PASSWORD], '', { XDG_CONFIG_HOME: '' })).code).toBe(0);

@@ -21,7 +21,10 @@ when the user has 2FA on (from the terminal, or a line of stdin when piped).
     const client = context.anonymous();
     const timeout = options.get('timeout');
     const answer = await logOn(client, user, options.get('password'), options.get('totp'), timeout ? parseDurationText(timeout) : undefined, options.get('audience'));
+    const previous = context.store.get(client.url);
     context.store.put(client.url, { token: answer.access_token, user, expire_time: answer.expire_time });
+    // The token it replaces is revoked, not left valid in no one's keeping.
+    if (previous && previous.token !== answer.access_token) await new AppMeshClient({ url: client.url, token: previous.token }).logoff().catch(() => undefined);
     process.stdout.write(`Logged on to ${client.url} as ${user}, until ${new Date(answer.expire_time * 1000).toISOString()}\n`);
     if (context.args.switches.has('show-token')) process.stdout.write(`${answer.access_token}\n`);
     return EXIT.ok;
