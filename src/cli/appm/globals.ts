@@ -16,7 +16,8 @@ export const GLOBAL_HELP = `Global options (every command):
   -X, --password TEXT     its password (prompted when missing)
       --totp CODE         the TOTP code when the user has 2FA on (prompted when missing)
   -v, --verbose           show requests and failures in detail
-  -h, --help              help of the command`;
+  -h, --help              help of the command
+Environment: APPMESH_URL (the host), APPMESH_TOKEN (a token to use when none is stored).`;
 
 /** Not logged on: nothing stored for the host and no -U. */
 export class NotLoggedOn extends Error {}
