@@ -39,6 +39,8 @@ export interface SpawnedProcess {
 export class SpawnerUnavailable extends Error {}
 /** The start itself failed (the same failure an in-process spawn would have). */
 export class SpawnFailed extends Error {}
+/** The spawner ended while a start was in flight: a process may have been forked, unreported. */
+export class SpawnOutcomeUnknown extends SpawnFailed {}
 
 /** Deaths within this window that make the daemon give the spawner up and fork by itself. */
 const DEATH_WINDOW_MS = 60_000;
@@ -295,7 +297,7 @@ class SpawnerProcess {
   private end(reason: string): void {
     if (this.gone) return;
     this.gone = true;
-    for (const waiter of this.starting.values()) waiter.reject(new SpawnFailed(`the process spawner ended during the start (${reason})`));
+    for (const waiter of this.starting.values()) waiter.reject(new SpawnOutcomeUnknown(`the process spawner ended during the start (${reason})`));
     this.starting.clear();
     for (const entry of this.running.values()) {
       entry.stdinOpen = false;

@@ -6,9 +6,11 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Containment } from '../../containment/containment.js';
 import { planLaunch } from '../../containment/launcher.js';
 import type { RunCgroup } from '../../containment/run-cgroup.js';
-import { SPAWN_FAILED, SpawnFailed, type ProcessExitStatus, type SpawnRequest, type SpawnedProcess } from '../../containment/spawner.js';
+import { SPAWN_FAILED, SpawnFailed, SpawnOutcomeUnknown, type ProcessExitStatus, type SpawnRequest, type SpawnedProcess } from '../../containment/spawner.js';
 import { splitCommandLine } from './command-line.js';
 import { launchProcess } from './process-launch.js';
+import { findProcessesByEnv } from './proc-identity.js';
+import { terminatePids } from './process-group.js';
 import { cgroupTree, processGroupTree, type ProcessTree } from './process-tree.js';
 
 /** Where a run's output goes: the process writes a pipe, the daemon copies it on. */
@@ -138,6 +140,7 @@ export class ProcessRun {
     const identity = { uuid: randomUUID(), processKey: randomBytes(24).toString('base64url') };
     let cgroup: RunCgroup | undefined;
     let child: SpawnedProcess;
+    let launchError: unknown;
     try {
       const argv = await resolveCommand(spec);
       try {
@@ -164,13 +167,15 @@ export class ProcessRun {
       try {
         child = await launchProcess(request, containment?.spawner);
       } catch (error) {
+        launchError = error;
         const reason = (error as Error).message;
         throw new StartError(`failed to start '${argv[0]}'${error instanceof SpawnFailed && reason === SPAWN_FAILED ? '' : `: ${reason}`}`);
       }
       if (cgroup && !plan.placedBeforeExec) cgroup.place(child.pid);
     } catch (error) {
       spec.output?.discard();
-      void cgroup?.remove();
+      if (launchError instanceof SpawnOutcomeUnknown) void endUnreported(cgroup, identity.processKey, graceMs);
+      else void cgroup?.remove();
       throw error instanceof StartError ? error : new StartError((error as Error).message);
     }
     return new ProcessRun(spec, graceMs, identity, { process: child, cgroup });
@@ -243,6 +248,20 @@ export class ProcessRun {
     this.released = cleared.then(() => this.tree.release()).then(() => this.forget?.());
     return exit;
   }
+}
+
+/**
+ * A start whose spawner ended before it answered: whatever it may have forked is found through
+ * the run's cgroup, or its key in the environment, and ended, so nothing runs unreported.
+ */
+async function endUnreported(cgroup: RunCgroup | undefined, processKey: string, graceMs: number): Promise<void> {
+  if (cgroup) {
+    await cgroup.killAll();
+    await cgroup.remove();
+    return;
+  }
+  const found = await findProcessesByEnv(PROCESS_KEY_ENV, (value) => (value === processKey ? 'run' : undefined));
+  await terminatePids(found.get('run') ?? [], graceMs);
 }
 
 /**
