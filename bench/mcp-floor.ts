@@ -15,6 +15,7 @@ import { round } from './table.js';
 const CALLS = 100;
 const WARMUP = 10;
 const ROUNDS = 5;
+const QUICK = { count: 30, warmup: 5, rounds: 3 };
 const FLOOR_SERVER = join(import.meta.dirname, 'mcp-floor-server.js');
 const FLOOR_LABEL = 'MCP SDK server, no-exec echo tool';
 
@@ -58,7 +59,7 @@ async function login(url: string): Promise<string> {
   }
 }
 
-export async function mcpRows(): Promise<FigureRow[]> {
+export async function mcpRows(options: { quick?: boolean } = {}): Promise<FigureRow[]> {
   const home = await newHome();
   const daemon = await startDaemon(home);
   const floor = await startNodeScript(FLOOR_SERVER, '/ready');
@@ -74,7 +75,7 @@ export async function mcpRows(): Promise<FigureRow[]> {
         ours: toolCall(ours.client, 'run_command', { command: 'true' }, (r) => !r.isError && r.structuredContent?.exit_code === 0),
         floor: toolCall(theirs.client, 'echo', { text: 'x' }, (r) => !r.isError),
       },
-      { count: CALLS, warmup: WARMUP, rounds: ROUNDS },
+      options.quick ? QUICK : { count: CALLS, warmup: WARMUP, rounds: ROUNDS },
     );
     return [
       { figure: 'MCP run_command `true`, p50', value: round(s.ours.median), unit: 'ms', baseline: round(s.floor.median), baselineLabel: `${FLOOR_LABEL}, p50` },

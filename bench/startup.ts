@@ -4,18 +4,14 @@
 import { pathToFileURL } from 'node:url';
 import { newHome, removeHome, rssMiB, runBench, sleep, startBareServer, startDaemon, stop, type Started } from './processes.js';
 import { median } from './stats.js';
+import type { MeasuredRow } from './measured.js';
 import { ratio, round, Table } from './table.js';
 
 /** One figure of the bench table, with its baseline measured in the same run. */
-export interface FigureRow {
-  figure: string;
-  value: number;
-  unit: string;
-  baseline: number;
-  baselineLabel: string;
-}
+export type FigureRow = MeasuredRow & { baseline: number; baselineLabel: string };
 
 const REPEATS = 3;
+const QUICK_REPEATS = 1;
 /** Idle means: nothing asked of it for this long after it answered readyz. */
 const IDLE_AFTER_MS = 2_000;
 
@@ -35,10 +31,10 @@ async function sample(start: () => Promise<Started>): Promise<StartSample> {
 }
 
 /** Daemon and bare server alternate, each on a fresh start (a fresh home for the daemon): the median of REPEATS. */
-export async function startupRows(): Promise<FigureRow[]> {
+export async function startupRows(options: { quick?: boolean } = {}): Promise<FigureRow[]> {
   const ours: StartSample[] = [];
   const bare: StartSample[] = [];
-  for (let i = 0; i < REPEATS; i++) {
+  for (let i = 0; i < (options.quick ? QUICK_REPEATS : REPEATS); i++) {
     const home = await newHome();
     try {
       ours.push(await sample(() => startDaemon(home)));
