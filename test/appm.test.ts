@@ -73,6 +73,9 @@ describe('appm: session', () => {
     const elsewhere = await viewer.run(['-H', 'http://127.0.0.1:1', 'ls']);
     expect(elsewhere.code).toBe(80);
     expect(elsewhere.stderr).toContain("not logged on to http://127.0.0.1:1: run 'appm logon'");
+    const verbose = await viewer.run(['ls', '-v']);
+    expect(verbose.code).toBe(0);
+    expect(verbose.stderr).toMatch(/GET http:\/\/127\.0\.0\.1:\d+\/appmesh\/applications -> 200/);
     const usage = await viewer.run(['ls', '--no-such-option']);
     expect(usage.code).toBe(2);
     expect((await viewer.run(['no-such-command'])).code).toBe(2);

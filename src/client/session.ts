@@ -16,6 +16,8 @@ export interface SessionOptions {
   timeoutMs?: number;
   /** Headers sent with every request. */
   headers?: Record<string, string>;
+  /** Told of each request once answered (status 0: no answer), e.g. for a verbose log. */
+  onExchange?: (exchange: { method: string; url: string; status: number; ms: number }) => void;
 }
 
 export type Query = Record<string, string | number | boolean | undefined>;
@@ -105,12 +107,16 @@ export class Session {
     }
     init.signal = options.signal ?? (this.options.timeoutMs ? AbortSignal.timeout(this.options.timeoutMs) : undefined);
     let response: Response;
+    const started = performance.now();
+    const report = (status: number) => this.options.onExchange?.({ method, url: target.href, status, ms: performance.now() - started });
     try {
       response = await fetch(target, init);
     } catch (error) {
+      report(0);
       if (options.signal?.aborted) throw error;
       throw unreachable(this.url, error);
     }
+    report(response.status);
     if (response.ok) return response;
     throw errorFromAnswer(response.status, await readBody(response), response.headers);
   }

@@ -29,9 +29,13 @@ export class Context {
     if (this.verbose) process.stderr.write(`appm: ${text}\n`);
   }
 
+  /** With -v, each request and its answer on stderr. */
+  private readonly onExchange = (exchange: { method: string; url: string; status: number; ms: number }) =>
+    this.debug(`${exchange.method} ${exchange.url} -> ${exchange.status || 'no answer'} (${exchange.ms.toFixed(0)} ms)`);
+
   /** A client of the host without a session (logon). */
   anonymous(onToken?: (token: TokenResponse | undefined) => void): AppMeshClient {
-    return new AppMeshClient({ url: this.host, onToken, forwardTo: this.args.options.get('forward-to') });
+    return new AppMeshClient({ url: this.host, onToken, forwardTo: this.args.options.get('forward-to'), onExchange: this.onExchange });
   }
 
   /**
@@ -42,7 +46,7 @@ export class Context {
     const forwardTo = this.args.options.get('forward-to');
     const user = this.args.options.get('user');
     if (user) {
-      const client = new AppMeshClient({ url: this.host, forwardTo });
+      const client = new AppMeshClient({ url: this.host, forwardTo, onExchange: this.onExchange });
       await logOn(client, user, this.args.options.get('password'), this.args.options.get('totp'));
       this.oneShot = client;
       return client;
@@ -55,6 +59,7 @@ export class Context {
       url: this.host,
       token,
       forwardTo,
+      onExchange: this.onExchange,
       onToken: (answer) => {
         if (answer && stored) this.store.put(this.host, { token: answer.access_token, user: stored.user, expire_time: answer.expire_time });
       },
