@@ -61,15 +61,11 @@ async function withLoopDelay<T>(work: () => Promise<T>): Promise<{ result: T } &
   }
 }
 
-/** `count` spawn('true') in this process, `CONCURRENCY` at a time. */
+/** `count` spawn('true') in this process, one after the other: each fork's pause stands alone. */
 async function bareSpawns(count: number): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next++ < count) {
-      await new Promise<void>((resolve) => spawn('true', { stdio: 'ignore' }).once('exit', () => resolve()));
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  for (let index = 0; index < count; index++) {
+    await new Promise<void>((resolve) => spawn('true', { stdio: 'ignore' }).once('exit', () => resolve()));
+  }
 }
 
 /** The client, in a process of its own so its work does not count in the daemon's loop. */
@@ -162,6 +158,8 @@ async function launcherChain(count: number): Promise<{ chainMs: number; bareMs: 
 export async function spawnBurstRows(options: { quick: boolean } = { quick: false }): Promise<SpawnBurstRow[]> {
   const count = options.quick ? 60 : 200;
   const idle = await withLoopDelay(() => new Promise((resolve) => setTimeout(resolve, 1000)));
+  // Warm-up: the first spawn loads code.
+  await bareSpawns(5);
   const bare = await withLoopDelay(() => bareSpawns(count));
   const spawner = await daemonBurst(count, {});
   const inDaemon = await daemonBurst(count, { APPMESH_SPAWNER: 'off' });
