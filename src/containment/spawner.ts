@@ -187,9 +187,10 @@ class SpawnerProcess {
     this.child.on('message', (message: FromSpawner) => this.receive(message));
     this.child.on('error', () => undefined);
     this.child.once('exit', (code, signal) => this.end(`exit ${signal ?? code}`));
-    // Neither the spawner nor its channel keeps the daemon's process alive.
+    // The spawner never keeps the daemon's process alive by itself; its channel does while
+    // something is in flight (a start, a run, a write), as the process would if forked here.
     this.child.unref();
-    this.unrefChannel();
+    this.holdWhileBusy();
   }
 
   get pid(): number | undefined {
@@ -200,6 +201,7 @@ class SpawnerProcess {
     if (this.gone) return Promise.reject(new SpawnFailed('the process spawner ended'));
     const id = this.nextId++;
     const started = new Promise<{ pid: number; entry: RunningEntry }>((resolve, reject) => this.starting.set(id, { resolve, reject }));
+    this.holdWhileBusy();
     this.send({
       t: 'start',
       id,
@@ -232,6 +234,7 @@ class SpawnerProcess {
       if (end) entry.stdinOpen = false;
       const seq = this.nextSeq++;
       const done = new Promise<void>((resolve, reject) => this.writes.set(seq, { resolve, reject }));
+      this.holdWhileBusy();
       this.send({ t: 'stdin', id, seq, data: data.toString('base64'), end });
       return done;
     };
@@ -246,6 +249,11 @@ class SpawnerProcess {
   }
 
   private receive(message: FromSpawner): void {
+    this.dispatch(message);
+    this.holdWhileBusy();
+  }
+
+  private dispatch(message: FromSpawner): void {
     switch (message.t) {
       case 'started': {
         const waiter = this.starting.get(message.id);
@@ -306,12 +314,14 @@ class SpawnerProcess {
     this.running.clear();
     for (const waiter of this.writes.values()) waiter.reject(new Error('stdin is not open'));
     this.writes.clear();
+    this.holdWhileBusy();
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     this.onEnd(reason);
   }
 
-  private unrefChannel(): void {
-    const channel = (this.child as ChildProcess & { channel?: { unref?: () => void } }).channel;
-    channel?.unref?.();
+  private holdWhileBusy(): void {
+    const channel = (this.child as ChildProcess & { channel?: { ref?: () => void; unref?: () => void } }).channel;
+    if (this.starting.size + this.running.size + this.writes.size > 0 && !this.gone) channel?.ref?.();
+    else channel?.unref?.();
   }
 }
