@@ -134,6 +134,37 @@ async function daemonBurst(count: number, extraEnv: Record<string, string>): Pro
   }
 }
 
+/**
+ * The start alone, without HTTP, auth or output files: `count` runs of `true` started through
+ * ProcessRun (cgroup, launcher, spawner) with the real containment, `CONCURRENCY` at a time.
+ */
+async function processRunBurst(count: number, extraEnv: Record<string, string>): Promise<LoopDelay> {
+  const { Containment } = await import('../src/containment/containment.js');
+  const { ProcessRun } = await import('../src/supervisor/process/process-run.js');
+  const home = await mkdtemp(join(tmpdir(), 'appmesh-bench-'));
+  const containment = Containment.open({ home, env: { ...process.env, ...extraEnv }, limits: { maxProcesses: () => 4096, maxMemoryMB: () => 0 }, log: () => undefined });
+  const spec = { command: 'true', shell: false, workingDir: home, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } };
+  const runs = async (total: number) => {
+    let next = 0;
+    const worker = async () => {
+      while (next++ < total) {
+        const run = await ProcessRun.start(spec, 1000, containment);
+        await run.exited;
+        await run.stop();
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  };
+  try {
+    await runs(20);
+    const { maxMs, p99Ms } = await withLoopDelay(() => runs(count));
+    return { maxMs, p99Ms };
+  } finally {
+    containment.close();
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
 /** Start to exit of `count` sequential starts of `args`, p50 in ms. */
 async function startToExit(file: string, args: string[], env: Record<string, string>, count: number): Promise<number> {
   const times: number[] = [];
@@ -161,11 +192,16 @@ export async function spawnBurstRows(options: { quick: boolean } = { quick: fals
   // Warm-up: the first spawn loads code.
   await bareSpawns(5);
   const bare = await withLoopDelay(() => bareSpawns(count));
+  const startsSpawner = await processRunBurst(count, {});
+  const startsInDaemon = await processRunBurst(count, { APPMESH_SPAWNER: 'off' });
   const spawner = await daemonBurst(count, {});
   const inDaemon = await daemonBurst(count, { APPMESH_SPAWNER: 'off' });
   const chain = await launcherChain(options.quick ? 30 : 100);
   const bareLabel = `bare loop spawn('true') x${count}`;
   return [
+    { figure: `${count} process starts alone: loop delay max (spawner)`, value: startsSpawner.maxMs, unit: 'ms', baseline: bare.maxMs, baselineLabel: bareLabel },
+    { figure: `${count} process starts alone: loop delay p99 (spawner)`, value: startsSpawner.p99Ms, unit: 'ms', baseline: bare.p99Ms, baselineLabel: bareLabel },
+    { figure: `${count} process starts alone: loop delay max (fork in daemon)`, value: startsInDaemon.maxMs, unit: 'ms', baseline: bare.maxMs, baselineLabel: bareLabel },
     { figure: `${count} syncruns: daemon loop delay max (spawner)`, value: spawner.maxMs, unit: 'ms', baseline: bare.maxMs, baselineLabel: bareLabel },
     { figure: `${count} syncruns: daemon loop delay p99 (spawner)`, value: spawner.p99Ms, unit: 'ms', baseline: bare.p99Ms, baselineLabel: bareLabel },
     { figure: `${count} syncruns: daemon loop delay max (fork in daemon)`, value: inDaemon.maxMs, unit: 'ms', baseline: bare.maxMs, baselineLabel: bareLabel },
