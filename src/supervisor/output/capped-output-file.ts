@@ -71,6 +71,8 @@ export class CappedOutputFile implements OutputTarget {
           }
           if (this.handedOver) done();
         });
+        // End-of-file is the end of the copy: closing the reader's handle is not waited for.
+        reader.once('end', done);
         reader.once('close', done);
         reader.once('error', done);
       });
