@@ -6,8 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probe } from './http-client.js';
 
-// The daemon as users run it: the built entry point in its own process.
-const MAIN = join(import.meta.dirname, '..', 'src', 'main.js');
+// The daemon as users run it (`npm start`, the appmesh-ts command): the bundle, in its own process.
+export const BUNDLE_MAIN = join(import.meta.dirname, '..', 'bundle', 'main.js');
+/** The daemon from the tsc output, module by module (the baseline of the bundle). */
+export const TSC_MAIN = join(import.meta.dirname, '..', 'src', 'main.js');
+
+/** Which build of the daemon to start, and node's own flags before it. */
+export interface DaemonEntry {
+  main?: string;
+  nodeFlags?: string[];
+}
 const BARE_SERVER = (port: number) => `require('http').createServer((q,s)=>s.end('ok')).listen(${port},'127.0.0.1')`;
 export const READY_PATH = '/appmesh/readyz';
 /** `--quick`: fewer repeats (npm run bench -- --quick passes it to every bench). */
@@ -55,11 +63,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startDaemon(home: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Started> {
+export async function startDaemon(home: string, extraEnv: NodeJS.ProcessEnv = {}, entry: DaemonEntry = {}): Promise<Started> {
   // The other listeners on free ports too, so a bench never fails on a port another program holds.
   const listeners = { APPMESH_REST_RestTcpPort: String(await freePort()), APPMESH_REST_WebSocketPort: String(await freePort()), APPMESH_MQTT_EmbeddedBrokerPort: '0' };
   return startAndWait((port) => ({
-    args: [MAIN],
+    args: [...(entry.nodeFlags ?? []), entry.main ?? BUNDLE_MAIN],
     env: { ...listeners, ...process.env, APPMESH_HOME: home, APPMESH_REST_RestListenPort: String(port), APPMESH_ADMIN_PASSWORD: ADMIN_PASSWORD, ...extraEnv },
     redact: home,
   }));

@@ -1,8 +1,10 @@
-// Start to first readyz 200, and resident memory once idle, of `node dist/src/main.js` on a fresh
-// home, beside a bare `node:http` server started the same way (answering 200), in one run.
+// Start to first readyz 200, and resident memory once idle, of the daemon as `npm start` runs it
+// (the bundle, dist/bundle/main.js) on a fresh home, beside a bare `node:http` server started the
+// same way (answering 200), and beside the same daemon loaded module by module from the tsc
+// output (dist/src/main.js), in one run.
 // Run: npm run build && node dist/bench/startup.js   (not part of npm test)
 import { pathToFileURL } from 'node:url';
-import { newHome, removeHome, rssMiB, runBench, sleep, startBareServer, startDaemon, stop, type Started } from './processes.js';
+import { newHome, removeHome, rssMiB, runBench, sleep, startBareServer, startDaemon, stop, TSC_MAIN, type DaemonEntry, type Started } from './processes.js';
 import { median } from './stats.js';
 import type { MeasuredRow } from './measured.js';
 import { ratio, round, Table } from './table.js';
@@ -30,23 +32,35 @@ async function sample(start: () => Promise<Started>): Promise<StartSample> {
   }
 }
 
-/** Daemon and bare server alternate, each on a fresh start (a fresh home for the daemon): the median of REPEATS. */
+async function sampleDaemon(entry: DaemonEntry = {}): Promise<StartSample> {
+  const home = await newHome();
+  try {
+    return await sample(() => startDaemon(home, {}, entry));
+  } finally {
+    await removeHome(home);
+  }
+}
+
+/** The daemon (bundle), the bare server and the tsc build alternate, each on a fresh start (a fresh home for the daemon): the median of REPEATS. */
 export async function startupRows(options: { quick?: boolean } = {}): Promise<FigureRow[]> {
   const ours: StartSample[] = [];
   const bare: StartSample[] = [];
+  const unbundled: StartSample[] = [];
   for (let i = 0; i < (options.quick ? QUICK_REPEATS : REPEATS); i++) {
-    const home = await newHome();
-    try {
-      ours.push(await sample(() => startDaemon(home)));
-    } finally {
-      await removeHome(home);
-    }
+    ours.push(await sampleDaemon());
     bare.push(await sample(startBareServer));
+    unbundled.push(await sampleDaemon({ main: TSC_MAIN }));
   }
   const label = 'bare node:http server';
+  const tscLabel = 'the daemon module by module (tsc output)';
+  const startMs = (samples: StartSample[]) => round(median(samples.map((s) => s.startMs)));
+  const idleRss = (samples: StartSample[]) => round(median(samples.map((s) => s.idleRssMiB)));
+  const rssFigure = `RSS idle (${IDLE_AFTER_MS / 1000} s after readyz)`;
   return [
-    { figure: 'start to first readyz 200', value: round(median(ours.map((s) => s.startMs))), unit: 'ms', baseline: round(median(bare.map((s) => s.startMs))), baselineLabel: label },
-    { figure: `RSS idle (${IDLE_AFTER_MS / 1000} s after readyz)`, value: round(median(ours.map((s) => s.idleRssMiB))), unit: 'MiB', baseline: round(median(bare.map((s) => s.idleRssMiB))), baselineLabel: label },
+    { figure: 'start to first readyz 200', value: startMs(ours), unit: 'ms', baseline: startMs(bare), baselineLabel: label },
+    { figure: rssFigure, value: idleRss(ours), unit: 'MiB', baseline: idleRss(bare), baselineLabel: label },
+    { figure: 'start to first readyz 200, bundled', value: startMs(ours), unit: 'ms', baseline: startMs(unbundled), baselineLabel: tscLabel },
+    { figure: `${rssFigure}, bundled`, value: idleRss(ours), unit: 'MiB', baseline: idleRss(unbundled), baselineLabel: tscLabel },
   ];
 }
 

@@ -22,7 +22,7 @@ describe('the systemd unit', () => {
       try {
         // verify wants an existing executable: the built daemon run by this node.
         const file = join(folder, 'appmesh-ts.service');
-        await writeFile(file, UNIT.replace(/^ExecStart=\S+/m, `ExecStart=${process.execPath} ${join(ROOT, 'dist', 'src', 'main.js')}`));
+        await writeFile(file, UNIT.replace(/^ExecStart=\S+/m, `ExecStart=${process.execPath} ${join(ROOT, 'dist', 'bundle', 'main.js')}`));
         const result = spawnSync(analyzer!, ['verify', file], { encoding: 'utf8', timeout: 30_000 });
         expect(result.stderr.trim()).toBe('');
         expect(result.status).toBe(0);
@@ -41,6 +41,6 @@ describe('the Dockerfile', () => {
     expect(dockerfile).toContain('npm ci');
     expect(pkg.scripts.prepare).toContain('tsc');
     for (const folder of pkg.files.filter((entry) => entry.startsWith('dist/'))) expect(dockerfile).toContain(`/build/${folder.replace(/\/$/, '')} `);
-    expect(dockerfile).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "dist\/src\/main.js"\]/m);
+    expect(dockerfile).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "dist\/bundle\/main.js"\]/m);
   });
 });

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// Bundles the daemon into one folder of ESM files (dist/bundle/): start-up then loads a few large
+// files instead of resolving and compiling hundreds of modules. Code splitting keeps the lazy
+// `import()`s lazy (MCP SDK, prom-client, jose, transports...).
+//   dist/bundle/main.js          the daemon (`npm start`, the appmesh-ts command)
+//   dist/bundle/appmesh-mcp.js   the MCP stdio server
+//   dist/bundle/io-helper.js     programs the daemon starts from their own file or text: each one
+//   dist/bundle/copy-worker.js   self-contained, beside the chunks that look them up by
+//                                `new URL('./<name>.js', import.meta.url)`
+//   node scripts/bundle-daemon.mjs --if-stale   bundles only when a source is newer than the bundle
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const BUNDLE_DIR = join(root, 'dist', 'bundle');
+
+// CommonJS dependencies inside an ESM bundle call `require` for Node's own modules.
+const REQUIRE_SHIM = "import { createRequire as __appmeshCreateRequire } from 'node:module'; const require = __appmeshCreateRequire(import.meta.url);";
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: 'linked',
+  legalComments: 'none',
+  absWorkingDir: root,
+  outdir: BUNDLE_DIR,
+  logLevel: 'warning',
+  // Only used when running from the TypeScript sources; optional native speed-ups of ws stay optional.
+  external: ['typescript', 'bufferutil', 'utf-8-validate'],
+};
+
+export async function bundleDaemon() {
+  rmSync(BUNDLE_DIR, { recursive: true, force: true });
+  await build({
+    ...common,
+    entryPoints: { main: join(root, 'src', 'main.ts'), 'appmesh-mcp': join(root, 'tools', 'stdio.ts') },
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
+    banner: { js: REQUIRE_SHIM },
+  });
+  // Run from their own file or text: one file each, importing nothing but node: modules.
+  await build({
+    ...common,
+    entryPoints: {
+      'io-helper': join(root, 'src', 'files', 'io-helper.ts'),
+      'copy-worker': join(root, 'src', 'supervisor', 'output', 'copy-worker.ts'),
+    },
+    splitting: false,
+  });
+}
+
+/** Newest modification time of the sources the bundle is made of (ours and the installed packages). */
+function newestSource() {
+  let newest = statSync(join(root, 'package-lock.json'), { throwIfNoEntry: false })?.mtimeMs ?? Infinity;
+  for (const folder of ['src', 'tools', 'bridges']) {
+    for (const entry of readdirSync(join(root, folder), { recursive: true, withFileTypes: true })) {
+      if (entry.isFile() && entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+    }
+  }
+  return newest;
+}
+
+function isStale() {
+  const built = statSync(join(BUNDLE_DIR, 'main.js'), { throwIfNoEntry: false })?.mtimeMs;
+  return built === undefined || built < newestSource();
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  if (!process.argv.includes('--if-stale') || isStale()) await bundleDaemon();
+}

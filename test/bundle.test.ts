@@ -1,0 +1,125 @@
+// The bundled daemon (what `npm start` and the appmesh-ts command run) on its own, in its own
+// process: it serves, runs a command as a user's own OS identity through the spawner, writes a
+// user's upload through the file I/O helper found beside its chunks, and stops on SIGTERM.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runningAsRoot } from '../src/auth/os-user.js';
+import { freePort } from './helpers/free-port.js';
+import { login, newHome, waitFor } from './helpers/test-daemon.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
+const BUNDLE_MAIN = join(ROOT, PACKAGE.bin['appmesh-ts']!);
+const PASSWORD = 'Bundle-Admin-Password-1';
+
+describe('what npm start and the appmesh-ts command run', () => {
+  test('is the bundle, built by npm run build and before npm start', () => {
+    expect(PACKAGE.bin['appmesh-ts']).toBe('dist/bundle/main.js');
+    expect(PACKAGE.scripts.start).toContain(PACKAGE.bin['appmesh-ts']);
+    for (const script of ['build', 'prepare', 'prestart']) expect(PACKAGE.scripts[script]).toContain('scripts/bundle-daemon.mjs');
+  });
+});
+
+describe('the bundled daemon', () => {
+  let child: ChildProcess;
+  let home: string;
+  let url: string;
+  let output = '';
+  let exited: Promise<number | null>;
+  let admin: string;
+
+  beforeAll(async () => {
+    expect(existsSync(BUNDLE_MAIN), `${BUNDLE_MAIN} is built by npm run build`).toBe(true);
+    home = await newHome();
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('APPMESH_')));
+    child = spawn(process.execPath, [BUNDLE_MAIN], {
+      env: {
+        ...env,
+        APPMESH_HOME: home,
+        APPMESH_ADMIN_PASSWORD: PASSWORD,
+        APPMESH_REST_RestListenPort: String(port),
+        APPMESH_REST_RestTcpPort: String(await freePort()),
+        APPMESH_REST_WebSocketPort: String(await freePort()),
+        APPMESH_MQTT_EmbeddedBrokerPort: '0',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    await waitFor(async () => (await fetch(`${url}/appmesh/readyz`).catch(() => undefined))?.status === 200, 20_000, 'readyz of the bundled daemon');
+    admin = await login(url, 'admin', PASSWORD);
+  });
+
+  afterAll(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await rm(home, { recursive: true, force: true });
+  });
+
+  const call = (method: string, path: string, token: string, body?: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${url}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+
+  test('answers readyz and logs in', async () => {
+    expect((await fetch(`${url}/appmesh/readyz`)).status).toBe(200);
+    expect((await call('GET', '/appmesh/user/self', admin)).status).toBe(200);
+  });
+
+  test('runs a command through the spawner (its parent is a child of the daemon)', async () => {
+    const response = await call('POST', '/appmesh/app/syncrun', admin, { command: 'echo $PPID', shell: true });
+    expect(response.status).toBe(200);
+    const parent = Number((await response.text()).trim());
+    expect(parent).not.toBe(child.pid);
+    expect(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${parent}/status`, 'utf8'))?.[1]).toBe(String(child.pid));
+  });
+
+  describe.runIf(runningAsRoot())('as root: a user’s run and upload hold the user’s own identity (skipped: not root)', () => {
+    let user: string;
+    let uid: number;
+
+    beforeAll(async () => {
+      const roles = (await (await call('GET', '/appmesh/roles', admin)).json()) as Record<string, string[]>;
+      const wanted = ['file-upload', 'app-run-sync'].map((permission) => Object.entries(roles).find(([, granted]) => granted.includes(permission))![0]);
+      expect((await call('PUT', '/appmesh/user/bundled', admin, { key: 'Bundled-Password-1', group: 'bundled', roles: [...new Set(wanted)] })).status).toBe(200);
+      user = await login(url, 'bundled', 'Bundled-Password-1');
+    });
+
+    test('a syncrun runs as the user’s uid, not root', async () => {
+      const response = await call('POST', '/appmesh/app/syncrun', user, { command: 'id -u' });
+      expect(response.status).toBe(200);
+      uid = Number((await response.text()).trim());
+      expect(uid).toBeGreaterThan(0);
+    });
+
+    test('an upload is written by the I/O helper, owned by the user', async () => {
+      const folder = await mkdtemp(join(tmpdir(), 'appmesh-bundle-'));
+      await chown(folder, uid, uid);
+      const path = join(folder, 'uploaded.txt');
+      const response = await fetch(`${url}/appmesh/file/upload`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${user}`, 'X-File-Path': encodeURIComponent(path), 'Content-Type': 'application/octet-stream' },
+        body: 'from the bundle',
+      });
+      expect(response.status, await response.clone().text()).toBe(200);
+      expect(readFileSync(path, 'utf8')).toBe('from the bundle');
+      expect(statSync(path).uid).toBe(uid);
+      expect(statSync(path).gid).not.toBe(0);
+      await rm(folder, { recursive: true, force: true });
+    });
+  });
+
+  test('stops on SIGTERM', async () => {
+    child.kill('SIGTERM');
+    const code = await Promise.race([exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 20_000))]);
+    expect(code, output).toBe(0);
+  });
+});
