@@ -8,13 +8,21 @@
 //   dist/bundle/copy-worker.js   self-contained, beside the chunks that look them up by
 //                                `new URL('./<name>.js', import.meta.url)`
 //   node scripts/bundle-daemon.mjs --if-stale   bundles only when a source is newer than the bundle
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const BUNDLE_DIR = join(root, 'dist', 'bundle');
+
+/**
+ * Node's flags for the daemon, in the appmesh-ts command's first line (and in `npm start` and the
+ * container's entry point). A young generation of 1 MiB semi-spaces: about 12 MiB less resident
+ * memory idle and 33 MiB less with 500 apps, REST throughput unchanged within noise
+ * (bench/node-flags.ts).
+ */
+export const DAEMON_NODE_FLAGS = '--max-semi-space-size=1';
 
 // CommonJS dependencies inside an ESM bundle call `require` for Node's own modules.
 const REQUIRE_SHIM = "import { createRequire as __appmeshCreateRequire } from 'node:module'; const require = __appmeshCreateRequire(import.meta.url);";
@@ -75,6 +83,8 @@ export async function bundleDaemon() {
     chunkNames: 'chunk-[hash]',
     banner: { js: REQUIRE_SHIM },
   });
+  const main = join(BUNDLE_DIR, 'main.js');
+  writeFileSync(main, readFileSync(main, 'utf8').replace(/^#!.*\n/, `#!/usr/bin/env -S node ${DAEMON_NODE_FLAGS}\n`));
   // Run from their own file or text: one file each, importing nothing but node: modules.
   await build({
     ...common,

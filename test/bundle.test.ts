@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runningAsRoot } from '../src/auth/os-user.js';
 import { freePort } from './helpers/free-port.js';
@@ -38,9 +38,11 @@ describe('the bundled daemon', () => {
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('APPMESH_')));
-    child = spawn(process.execPath, [BUNDLE_MAIN], {
+    // Started as the appmesh-ts command is: by its first line, with the node found on the PATH.
+    child = spawn(BUNDLE_MAIN, [], {
       env: {
         ...env,
+        PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
         APPMESH_HOME: home,
         APPMESH_ADMIN_PASSWORD: PASSWORD,
         APPMESH_REST_RestListenPort: String(port),
@@ -68,6 +70,12 @@ describe('the bundled daemon', () => {
       headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
+
+  test('runs with the daemon’s node flags, as npm start does', () => {
+    const args = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+    expect(args).toContain('--max-semi-space-size=1');
+    expect(PACKAGE.scripts.start).toContain('--max-semi-space-size=1');
+  });
 
   test('answers readyz and logs in', async () => {
     expect((await fetch(`${url}/appmesh/readyz`)).status).toBe(200);
