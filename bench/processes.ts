@@ -11,7 +11,10 @@ export const BUNDLE_MAIN = join(import.meta.dirname, '..', 'bundle', 'main.js');
 /** The daemon from the tsc output, module by module (the baseline of the bundle). */
 export const TSC_MAIN = join(import.meta.dirname, '..', 'src', 'main.js');
 
-/** Which build of the daemon to start, and node's own flags before it. */
+/** Node's flags the daemon runs with (npm start, the appmesh-ts command, the container). */
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1'];
+
+/** Which build of the daemon to start, and node's own flags before it (the daemon's own by default). */
 export interface DaemonEntry {
   main?: string;
   nodeFlags?: string[];
@@ -67,7 +70,7 @@ export async function startDaemon(home: string, extraEnv: NodeJS.ProcessEnv = {}
   // The other listeners on free ports too, so a bench never fails on a port another program holds.
   const listeners = { APPMESH_REST_RestTcpPort: String(await freePort()), APPMESH_REST_WebSocketPort: String(await freePort()), APPMESH_MQTT_EmbeddedBrokerPort: '0' };
   return startAndWait((port) => ({
-    args: [...(entry.nodeFlags ?? []), entry.main ?? BUNDLE_MAIN],
+    args: [...(entry.nodeFlags ?? DAEMON_NODE_FLAGS), entry.main ?? BUNDLE_MAIN],
     env: { ...listeners, ...process.env, APPMESH_HOME: home, APPMESH_REST_RestListenPort: String(port), APPMESH_ADMIN_PASSWORD: ADMIN_PASSWORD, ...extraEnv },
     redact: home,
   }));
