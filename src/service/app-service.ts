@@ -216,10 +216,13 @@ export class AppService {
       await Promise.race([run.exited, new Promise((resolve) => (timer = setTimeout(resolve, timeout * 1000)))]);
       clearTimeout(timer);
     }
+    // The exit code tells SDKs to stop paging: only send it once the reader has reached the end.
+    // Known before the read, the exit means every byte is in the file; looked at after it, a run
+    // that ended while the page was read would send its exit with a page missing the last bytes.
+    const exitBefore = index === 0 ? run?.exit : undefined;
     const chunk = await app.output.read(index, position, maxSize);
     if (!chunk) throw expectationFailed();
-    // The exit code tells SDKs to stop paging: only send it once the reader has reached the end.
-    const exit = index === 0 && chunk.nextPosition >= chunk.size ? run?.exit : undefined;
+    const exit = chunk.nextPosition >= chunk.size ? exitBefore : undefined;
     if (exit) this.runs.endRead(app);
     return { data: chunk.data, position: chunk.nextPosition === 0 ? undefined : chunk.nextPosition, exitCode: exit?.code };
   }
