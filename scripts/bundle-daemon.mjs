@@ -8,7 +8,7 @@
 //   dist/bundle/copy-worker.js   self-contained, beside the chunks that look them up by
 //                                `new URL('./<name>.js', import.meta.url)`
 //   node scripts/bundle-daemon.mjs --if-stale   bundles only when a source is newer than the bundle
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -35,7 +35,6 @@ const common = {
   sourcemap: 'linked',
   legalComments: 'none',
   absWorkingDir: root,
-  outdir: BUNDLE_DIR,
   logLevel: 'warning',
   // Less text for V8 to read and parse at each start; names stay (fastify and avvio read function names).
   minifyWhitespace: true,
@@ -75,25 +74,37 @@ function onlyEnglishZodMessages() {
 }
 
 export async function bundleDaemon() {
-  rmSync(BUNDLE_DIR, { recursive: true, force: true });
+  // Built aside, then swapped in: a daemon starting meanwhile finds the old bundle or the new one.
+  const next = `${BUNDLE_DIR}.next-${process.pid}`;
+  rmSync(next, { recursive: true, force: true });
   await build({
     ...common,
+    outdir: next,
     entryPoints: { main: join(root, 'src', 'main.ts'), 'appmesh-mcp': join(root, 'tools', 'stdio.ts') },
     splitting: true,
     chunkNames: 'chunk-[hash]',
     banner: { js: REQUIRE_SHIM },
   });
-  const main = join(BUNDLE_DIR, 'main.js');
+  const main = join(next, 'main.js');
   writeFileSync(main, readFileSync(main, 'utf8').replace(/^#!.*\n/, `#!/usr/bin/env -S node ${DAEMON_NODE_FLAGS}\n`));
   // Run from their own file or text: one file each, importing nothing but node: modules.
   await build({
     ...common,
+    outdir: next,
     entryPoints: {
       'io-helper': join(root, 'src', 'files', 'io-helper.ts'),
       'copy-worker': join(root, 'src', 'supervisor', 'output', 'copy-worker.ts'),
     },
     splitting: false,
   });
+  const old = `${BUNDLE_DIR}.old-${process.pid}`;
+  try {
+    renameSync(BUNDLE_DIR, old);
+  } catch {
+    // No bundle yet.
+  }
+  renameSync(next, BUNDLE_DIR);
+  rmSync(old, { recursive: true, force: true });
 }
 
 /** Newest modification time of the sources the bundle is made of (ours and the installed packages). */
