@@ -6,9 +6,12 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runningAsRoot } from '../src/auth/os-user.js';
 import { freePort } from './helpers/free-port.js';
+import { ok } from './helpers/mcp-client.js';
 import { login, newHome, waitFor } from './helpers/test-daemon.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -123,6 +126,18 @@ describe('the bundled daemon', () => {
       expect(statSync(path).gid).not.toBe(0);
       await rm(folder, { recursive: true, force: true });
     });
+  });
+
+  test('the bundled appmesh-mcp command relays an MCP client to it over stdio', async () => {
+    const client = new Client({ name: 'appmesh-bundle-test', version: '1.0.0' });
+    const base = Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined && !entry[0].startsWith('APPMESH_')));
+    const stdio = join(ROOT, PACKAGE.bin['appmesh-mcp']!);
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: [stdio], env: { ...base, APPMESH_URL: url, APPMESH_TOKEN: admin }, stderr: 'ignore' }));
+    try {
+      expect(await ok(client, 'run_app_sync', { command: 'echo bundled' })).toEqual({ exit_code: 0, output: 'bundled\n' });
+    } finally {
+      await client.close();
+    }
   });
 
   test('stops on SIGTERM', async () => {
