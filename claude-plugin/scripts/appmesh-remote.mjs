@@ -95,6 +95,32 @@ function numberOption(parsed, name, fallback) {
 // src/plugin/connect.ts
 import { existsSync } from "node:fs";
 
+// src/client/events.ts
+async function* streamEvents(session, name, options = {}) {
+  const path = name === void 0 ? "/appmesh/events" : `/appmesh/app/${encodeURIComponent(name)}/events`;
+  const response = await session.request("GET", path, {
+    query: { events: options.events?.join(",") },
+    headers: { Accept: "text/event-stream", "Last-Event-ID": options.lastEventId?.toString() },
+    signal: options.signal
+  });
+  if (!response.body) return;
+  const decoder = new TextDecoder();
+  let buffered = "";
+  try {
+    for await (const chunk of response.body) {
+      buffered += decoder.decode(chunk, { stream: true });
+      for (let end = buffered.indexOf("\n\n"); end >= 0; end = buffered.indexOf("\n\n")) {
+        const message = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        const data = message.split("\n").filter((line) => line.startsWith("data:")).map((line) => line.slice(5).trimStart()).join("\n");
+        if (data) yield JSON.parse(data);
+      }
+    }
+  } catch (error) {
+    if (!options.signal?.aborted) throw error;
+  }
+}
+
 // src/client/apps.ts
 var app = (name) => `/appmesh/app/${encodeURIComponent(name)}`;
 async function readOutput(session, name, options = {}) {
@@ -124,6 +150,40 @@ async function* followOutput(session, name, options = {}) {
     if (chunk.exitCode !== void 0 && options.untilExit !== false) return chunk.exitCode;
     idle = !moved;
     if (idle) await new Promise((resolve2) => setTimeout(resolve2, 250));
+  }
+}
+async function* tailOutput(session, name, options = {}) {
+  const events = streamEvents(session, name, { events: ["START", "STDOUT"], signal: options.signal });
+  let next = events.next();
+  next.catch(() => void 0);
+  let position = 0;
+  const readUpTo = async function* (limit) {
+    while (position < limit) {
+      const chunk = await readOutput(session, name, { position, signal: options.signal });
+      if (chunk.text) yield chunk.text;
+      if (chunk.position <= position) return;
+      position = chunk.position;
+    }
+  };
+  yield* readUpTo(Number.MAX_SAFE_INTEGER);
+  for (; ; ) {
+    const { value: event, done } = await next;
+    if (done) return;
+    next = events.next();
+    next.catch(() => void 0);
+    if (event.event_type === "START") {
+      position = 0;
+      continue;
+    }
+    const data = event.data;
+    if (typeof data?.output !== "string" || typeof data.position !== "number") continue;
+    const bytes = Buffer.from(data.output, "utf8");
+    const end = data.position + bytes.length;
+    if (data.position > position) yield* readUpTo(data.position);
+    if (end <= position) continue;
+    const fresh = bytes.subarray(Math.max(0, position - data.position));
+    if (fresh.length) yield fresh.toString("utf8");
+    position = end;
   }
 }
 var AppsApi = class {
@@ -161,6 +221,10 @@ var AppsApi = class {
   }
   follow(name, options) {
     return followOutput(this.session, name, options);
+  }
+  /** Output as it is written, pushed by the daemon's events (across restarts, until aborted). */
+  tail(name, options) {
+    return tailOutput(this.session, name, options);
   }
 };
 
@@ -405,12 +469,16 @@ var Session = class {
     }
     init.signal = options.signal ?? (this.options.timeoutMs ? AbortSignal.timeout(this.options.timeoutMs) : void 0);
     let response;
+    const started = performance.now();
+    const report = (status2) => this.options.onExchange?.({ method, url: target.href, status: status2, ms: performance.now() - started });
     try {
       response = await fetch(target, init);
     } catch (error) {
+      report(0);
       if (options.signal?.aborted) throw error;
       throw unreachable(this.url, error);
     }
+    report(response.status);
     if (response.ok) return response;
     throw errorFromAnswer(response.status, await readBody(response), response.headers);
   }
@@ -506,6 +574,39 @@ var SystemApi = class {
   }
 };
 
+// src/client/tasks.ts
+var task = (name) => `/appmesh/app/${encodeURIComponent(name)}/task`;
+var TasksApi = class {
+  constructor(session) {
+    this.session = session;
+  }
+  session;
+  /** Sends a payload and waits (up to `timeoutSeconds`) for the app's answer. */
+  async send(name, payload, options = {}) {
+    const response = await this.session.request("POST", task(name), {
+      body: payload,
+      query: { timeout: options.timeoutSeconds },
+      headers: { "Content-Type": "application/octet-stream" },
+      signal: options.signal
+    });
+    return Buffer.from(await response.arrayBuffer());
+  }
+  /** Cancels the task in flight; false when there was none. */
+  async cancel(name) {
+    const response = await this.session.request("DELETE", task(name));
+    return response.status === 200;
+  }
+  /** In the worker (the app's process): waits for the next payload of its run (`processKey`). */
+  async fetch(name, processKey, signal) {
+    const response = await this.session.request("GET", task(name), { query: { process_key: processKey }, signal });
+    return Buffer.from(await response.arrayBuffer());
+  }
+  /** In the worker: answers the payload it fetched. */
+  async reply(name, processKey, result) {
+    await this.session.request("PUT", task(name), { query: { process_key: processKey }, body: result, headers: { "Content-Type": "application/octet-stream" } });
+  }
+};
+
 // src/client/users.ts
 var user = (name) => `/appmesh/user/${encodeURIComponent(name)}`;
 var base64 = (text) => Buffer.from(text, "utf8").toString("base64");
@@ -567,6 +668,7 @@ var AppMeshClient = class {
   files;
   users;
   system;
+  tasks;
   constructor(options) {
     this.session = new Session(options);
     this.apps = new AppsApi(this.session);
@@ -574,6 +676,14 @@ var AppMeshClient = class {
     this.files = new FilesApi(this.session);
     this.users = new UsersApi(this.session);
     this.system = new SystemApi(this.session);
+    this.tasks = new TasksApi(this.session);
+  }
+  /**
+   * Live events (Server-Sent Events) of one app, or of every app with `name` undefined
+   * (needs app-view-all): START, EXIT, STDOUT, HEALTH, STATUS, REMOVED.
+   */
+  events(name, options) {
+    return streamEvents(this.session, name, options);
   }
   get url() {
     return this.session.url;
