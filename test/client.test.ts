@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AppMeshClient, AppMeshError } from '../src/client/index.js';
 import type { TokenResponse } from '../src/client/index.js';
 import { ADMIN_PASSWORD, processAlive, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
+import { CLOCK_LEEWAY_SECONDS } from '../src/auth/token-service.js';
 
 const PASSWORD = 'Client-User-Password-1';
 let d: TestDaemon;
@@ -98,6 +99,14 @@ describe('AppMeshClient', () => {
     const revoked = new AppMeshClient({ url: d.url, token: first });
     expect((await failure(revoked.apps.list())).kind).toBe('unauthorized');
   });
+
+  test('a token past its end (and the clock leeway) is reported as expired: log on again', async () => {
+    const client = new AppMeshClient({ url: d.url, renewAtRemainingShare: 0 });
+    await client.login('admin', ADMIN_PASSWORD, { expireSeconds: 1 });
+    await new Promise((resolve) => setTimeout(resolve, (1 + CLOCK_LEEWAY_SECONDS + 1) * 1000));
+    const expired = await failure(client.apps.list());
+    expect([expired.status, expired.kind]).toEqual([401, 'expired']);
+  }, 20_000);
 
   test('a token near its end is renewed before the request', async () => {
     const renewed: string[] = [];
