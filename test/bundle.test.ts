@@ -93,6 +93,13 @@ describe('the bundled daemon', () => {
     expect(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${parent}/status`, 'utf8'))?.[1]).toBe(String(child.pid));
   });
 
+  test('copies a large output through the output copier found beside its chunks', async () => {
+    const bytes = 3 * 1024 * 1024;
+    const response = await call('POST', '/appmesh/app/syncrun', admin, { command: `head -c ${bytes} /dev/zero`, shell: true });
+    expect(response.status).toBe(200);
+    expect((await response.arrayBuffer()).byteLength).toBe(bytes);
+  });
+
   describe.runIf(runningAsRoot())('as root: a user’s run and upload hold the user’s own identity (skipped: not root)', () => {
     let user: string;
     let uid: number;
