@@ -88,15 +88,21 @@ export async function bundleDaemon() {
   const main = join(next, 'main.js');
   writeFileSync(main, readFileSync(main, 'utf8').replace(/^#!.*\n/, `#!/usr/bin/env -S node ${DAEMON_NODE_FLAGS}\n`));
   // Run from their own file or text: one file each, importing nothing but node: modules.
-  await build({
+  const programs = await build({
     ...common,
     outdir: next,
+    metafile: true,
     entryPoints: {
       'io-helper': join(root, 'src', 'files', 'io-helper.ts'),
       'copy-worker': join(root, 'src', 'supervisor', 'output', 'copy-worker.ts'),
     },
     splitting: false,
   });
+  // They are run as one file (or its text): any import but Node's own would not be found.
+  for (const [file, output] of Object.entries(programs.metafile.outputs)) {
+    const foreign = output.imports.filter((imported) => !imported.external || !imported.path.startsWith('node:'));
+    if (foreign.length > 0) throw new Error(`${file} must import nothing but node: modules, not ${foreign.map((imported) => imported.path).join(', ')}`);
+  }
   const old = `${BUNDLE_DIR}.old-${process.pid}`;
   try {
     renameSync(BUNDLE_DIR, old);
