@@ -1,4 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 
 /** Resource usage of a process group read from /proc (Linux); empty where /proc is absent. */
 export interface GroupUsage {
@@ -21,9 +22,13 @@ interface ProcEntry {
 
 const PAGE_SIZE = 4096;
 
-async function readProcEntry(pid: number): Promise<ProcEntry | undefined> {
+/**
+ * A /proc stat file is made by the kernel on read: a synchronous read costs microseconds, where an
+ * asynchronous one costs four thread-pool round trips (open, stat, read, close).
+ */
+function readProcEntry(pid: number): ProcEntry | undefined {
   try {
-    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // comm may contain spaces and parentheses: split after the last ')'.
     const close = text.lastIndexOf(')');
     const comm = text.slice(text.indexOf('(') + 1, close);
@@ -50,19 +55,41 @@ async function countFds(pid: number): Promise<number> {
   }
 }
 
+/** Entries read between two turns of the event loop: a scan of a busy host never stalls it for long. */
+const SCAN_CHUNK = 128;
+let scanInFlight: Promise<ProcEntry[]> | undefined;
+
+/** Every process of the host; callers that ask while a scan runs share it (one scan serves many views). */
+function scanProcesses(): Promise<ProcEntry[]> {
+  scanInFlight ??= (async () => {
+    let names: string[];
+    try {
+      names = await readdir('/proc');
+    } catch {
+      return [];
+    }
+    const pids = names.filter((name) => /^\d+$/.test(name)).map(Number);
+    const entries: ProcEntry[] = [];
+    for (let from = 0; from < pids.length; from += SCAN_CHUNK) {
+      if (from > 0) await new Promise((resolve) => setImmediate(resolve));
+      for (const pid of pids.slice(from, from + SCAN_CHUNK)) {
+        const entry = readProcEntry(pid);
+        if (entry) entries.push(entry);
+      }
+    }
+    return entries;
+  })().finally(() => {
+    scanInFlight = undefined;
+  });
+  return scanInFlight;
+}
+
 /** One scan of /proc for all requested groups (cheap enough for a list of many apps). */
 export async function readGroupUsage(pgids: readonly number[]): Promise<Map<number, GroupUsage>> {
   const result = new Map<number, GroupUsage>();
   if (pgids.length === 0) return result;
   const wanted = new Set(pgids);
-  let names: string[];
-  try {
-    names = await readdir('/proc');
-  } catch {
-    return result;
-  }
-  const entries = (await Promise.all(names.filter((name) => /^\d+$/.test(name)).map((name) => readProcEntry(Number(name)))))
-    .filter((entry): entry is ProcEntry => entry !== undefined && wanted.has(entry.pgid));
+  const entries = (await scanProcesses()).filter((entry) => wanted.has(entry.pgid));
   for (const pgid of wanted) {
     const members = entries.filter((entry) => entry.pgid === pgid);
     if (members.length === 0) continue;
