@@ -100,6 +100,8 @@ interface Figures {
   rssMiB: number;
   startMs: number;
   stopMs: number;
+  /** As many authenticated no-op requests as the stop makes, on its connections (the daemon only; 0 for the bare spawner). */
+  viewAllMs: number;
   idleCpuPercent: number;
 }
 
@@ -126,6 +128,14 @@ async function measureDaemon(sizes: Sizes): Promise<Figures> {
     await sleep(2000);
     const rss = rssMiB(daemon.pid);
 
+    // The REST floor of "stop all": as many authenticated requests that do next to nothing.
+    const t2 = performance.now();
+    await inParallel(sizes.apps, async () => {
+      const res = await client.call('GET', '/appmesh/user/self', { headers });
+      if (res.status !== 200) throw new Error(`user/self: ${res.status}`);
+    });
+    const viewAllMs = performance.now() - t2;
+
     const t1 = performance.now();
     await inParallel(sizes.apps, async (index) => {
       const res = await client.call('DELETE', `/appmesh/app/bench-${index}`, { headers });
@@ -138,7 +148,7 @@ async function measureDaemon(sizes: Sizes): Promise<Figures> {
     await until(() => countSleeps(mark) >= sizes.idleApps, 120_000, 'every idle app to run');
     await sleep(SETTLE_MS);
     const idle = await idleCpuPercent(daemon.pid, sizes.idleSeconds);
-    return { rssMiB: rss, startMs, stopMs, idleCpuPercent: idle };
+    return { rssMiB: rss, startMs, stopMs, viewAllMs, idleCpuPercent: idle };
   } finally {
     client.close();
     await stop(daemon.child);
@@ -194,7 +204,7 @@ async function measureBare(sizes: Sizes): Promise<Figures> {
     await until(() => countSleeps(mark) >= sizes.idleApps, 120_000, 'every idle sleep to run');
     await sleep(SETTLE_MS);
     const idle = await idleCpuPercent(spawner.pid!, sizes.idleSeconds);
-    return { rssMiB: rss, startMs, stopMs, idleCpuPercent: idle };
+    return { rssMiB: rss, startMs, stopMs, viewAllMs: 0, idleCpuPercent: idle };
   } finally {
     await stop(spawner);
     killSleeps(mark);
@@ -211,6 +221,7 @@ export async function appsRows(options: { quick: boolean } = { quick: false }): 
     { figure: `${sizes.apps} sleep apps: RSS after start`, value: round(ours.rssMiB), unit: 'MiB', baseline: round(bare.rssMiB), baselineLabel: label(`${sizes.apps} sleeps`) },
     { figure: `${sizes.apps} apps: start all (register until running)`, value: round(ours.startMs), unit: 'ms', baseline: round(bare.startMs), baselineLabel: label(`spawn ${sizes.apps}`) },
     { figure: `${sizes.apps} apps: stop all (delete until no process)`, value: round(ours.stopMs), unit: 'ms', baseline: round(bare.stopMs), baselineLabel: label(`kill ${sizes.apps}, exits seen`) },
+    { figure: `${sizes.apps} apps: stop all (delete until no process)`, value: round(ours.stopMs), unit: 'ms', baseline: round(ours.viewAllMs), baselineLabel: `REST floor: ${sizes.apps} GET /appmesh/user/self, ${CONNECTIONS} connections` },
     { figure: `idle CPU with ${sizes.idleApps} apps (${sizes.idleSeconds} s)`, value: round(ours.idleCpuPercent), unit: '%', baseline: round(bare.idleCpuPercent), baselineLabel: label(`${sizes.idleApps} sleeps`) },
   ];
 }
