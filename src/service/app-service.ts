@@ -248,7 +248,9 @@ export class AppService {
       return { data, exitCode: exit.code, position: data.length };
     } finally {
       abort?.removeEventListener('abort', onAbort);
-      await this.supervisor.remove(app.name);
+      // The run leaves the list at once; the reply does not wait for what follows (its cgroup,
+      // output file and crash-recovery record going), which the client never sees.
+      this.removeInBackground(app.name);
     }
   }
 
@@ -408,6 +410,10 @@ export class AppService {
     do name = [...randomBytes(10)].map((byte) => RUN_NAME_ALPHABET[byte % RUN_NAME_ALPHABET.length]).join('');
     while (this.supervisor.has(name));
     return name;
+  }
+
+  private removeInBackground(name: string): void {
+    void this.supervisor.remove(name).catch(() => undefined);
   }
 
   /** Managed apps the user owns (its share of Limits.MaxAppsPerUser). */
