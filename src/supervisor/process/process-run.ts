@@ -142,12 +142,13 @@ export class ProcessRun {
     let child: SpawnedProcess;
     let launchError: unknown;
     try {
-      const argv = await resolveCommand(spec);
-      try {
-        cgroup = await containment?.cgroups.createRunOffLoop(spec.owner, { memoryLimitBytes: spec.memoryLimitBytes, cpuShares: spec.cpuShares }, identity.uuid);
-      } catch (error) {
-        throw new StartError((error as Error).message);
-      }
+      // Both wait on the file system, not on each other: made at the same time.
+      const made = containment?.cgroups.createRunOffLoop(spec.owner, { memoryLimitBytes: spec.memoryLimitBytes, cpuShares: spec.cpuShares }, identity.uuid);
+      const [resolved, placed] = await Promise.allSettled([resolveCommand(spec), made]);
+      if (placed.status === 'fulfilled') cgroup = placed.value;
+      if (resolved.status === 'rejected') throw resolved.reason;
+      if (placed.status === 'rejected') throw new StartError((placed.reason as Error).message);
+      const argv = resolved.value;
       const plan = planLaunch(
         { argv, env: { ...spec.env, [PROCESS_KEY_ENV]: identity.processKey }, user: spec.user, cgroupProcsFiles: cgroup?.procsFiles ?? [], sandboxArgv: spec.sandboxArgv },
         containment?.tools,
