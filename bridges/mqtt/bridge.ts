@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { FastifyInstance } from 'fastify';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import './packet-numbers.js';
 import type { Core } from '../../src/service/core.js';
 import type { Logger } from '../../src/util/log.js';
 import { dispatch, errorReply, type RestReply } from '../../src/transport/dispatcher.js';

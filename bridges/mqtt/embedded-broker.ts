@@ -1,5 +1,6 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import './packet-numbers.js';
 import type { BrokerAcl, BrokerIdentity } from './broker-acl.js';
 import { ClientIds } from './client-ids.js';
 import { PACKET_ENVELOPE_BYTES, SizeCheckedConnection } from './packet-size-guard.js';
