@@ -28,6 +28,13 @@ const LAUNCH_SCRIPT = [
 
 export const SHELL = '/bin/sh';
 
+/**
+ * The launcher's steps 1 and 2 as a prefix of a shell command, on the command's first line, so
+ * bash's messages keep the command's own line numbers. The cgroup.procs files are bash's
+ * positional parameters, all consumed here: the command starts with none, as `bash -c` gives it.
+ */
+const BASH_LAUNCH_PREFIX = 'exec 2>&1; while [ $# -gt 0 ]; do echo $$ >"$1" || exit 125; shift; done; ';
+
 export interface LauncherTools {
   /** util-linux setpriv: the privilege drop after the cgroup placement. */
   setpriv?: string;
@@ -64,6 +71,11 @@ export interface LaunchInput {
   /** cgroup.procs files to enter before the command runs. */
   cgroupProcsFiles: readonly string[];
   sandboxArgv?: readonly string[];
+  /**
+   * A shell command (`argv` is then bash -c and the command) and where bash is: a run as the
+   * daemon's own account outside a sandbox is launched by bash itself, one exec instead of two.
+   */
+  shell?: { bash: string; command: string };
 }
 
 export interface LaunchPlan {
@@ -87,6 +99,11 @@ export function planLaunch(input: LaunchInput, tools: LauncherTools = launcherTo
   const sandboxed = input.sandboxArgv?.length ? [...input.sandboxArgv, ...restore, ...input.argv] : undefined;
   const tail = sandboxed ?? input.argv;
   const env = sandboxed ? safe : input.env;
+  if (!input.user && !sandboxed && input.shell) {
+    // Nothing runs between the cgroup placement and the command that the command could not do
+    // itself: same account, same environment, same process.
+    return { file: input.shell.bash, args: ['-c', BASH_LAUNCH_PREFIX + input.shell.command, 'bash', ...input.cgroupProcsFiles], env, placedBeforeExec: true };
+  }
   if (!input.user) {
     return { file: SHELL, args: script(input.cgroupProcsFiles, tail), env, placedBeforeExec: true };
   }

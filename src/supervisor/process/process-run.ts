@@ -144,13 +144,14 @@ export class ProcessRun {
     try {
       // Both wait on the file system, not on each other: made at the same time.
       const made = containment?.cgroups.createRunOffLoop(spec.owner, { memoryLimitBytes: spec.memoryLimitBytes, cpuShares: spec.cpuShares }, identity.uuid);
-      const [resolved, placed] = await Promise.allSettled([resolveCommand(spec), made]);
+      const [resolved, placed, bash] = await Promise.allSettled([resolveCommand(spec), made, findOwnBash(spec)]);
       if (placed.status === 'fulfilled') cgroup = placed.value;
       if (resolved.status === 'rejected') throw resolved.reason;
       if (placed.status === 'rejected') throw new StartError((placed.reason as Error).message);
       const argv = resolved.value;
+      const shell = bash.status === 'fulfilled' && bash.value ? { bash: bash.value, command: spec.command } : undefined;
       const plan = planLaunch(
-        { argv, env: { ...spec.env, [PROCESS_KEY_ENV]: identity.processKey }, user: spec.user, cgroupProcsFiles: cgroup?.procsFiles ?? [], sandboxArgv: spec.sandboxArgv },
+        { argv, env: { ...spec.env, [PROCESS_KEY_ENV]: identity.processKey }, user: spec.user, cgroupProcsFiles: cgroup?.procsFiles ?? [], sandboxArgv: spec.sandboxArgv, shell },
         containment?.tools,
       );
       const request: SpawnRequest = {
@@ -287,6 +288,20 @@ async function resolveCommand(spec: RunSpec): Promise<string[]> {
     throw new StartError(`failed to start '${file}': not found in PATH`);
   }
   return argv;
+}
+
+/**
+ * Where bash is for a shell command the daemon runs as itself outside a sandbox (the launcher is
+ * then bash itself), found in the command's PATH as the launcher's exec would; undefined otherwise.
+ */
+async function findOwnBash(spec: RunSpec): Promise<string | undefined> {
+  if (!spec.shell || spec.user || spec.sandboxArgv?.length) return undefined;
+  const dirs = (spec.env.PATH ?? process.env.PATH ?? '').split(delimiter);
+  // A relative folder would depend on the working directory: left to the launcher.
+  if (dirs.some((dir) => !dir.startsWith('/'))) return undefined;
+  const found = await Promise.all(dirs.map((dir) => isExecutableFile(join(dir, 'bash'))));
+  const index = found.indexOf(true);
+  return index < 0 ? undefined : join(dirs[index], 'bash');
 }
 
 /** Checked off the event loop (a start looks in every PATH folder at once). */
