@@ -1,4 +1,4 @@
-import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, read, readdir, readSync, renameSync, statSync, unlink, unlinkSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, open, openSync, read, readdir, readSync, renameSync, statSync, unlink, unlinkSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { createReadStream } from 'node:fs';
 import { once } from 'node:events';
@@ -16,6 +16,7 @@ export const MAX_OUTPUT_READ_BYTES = 4 * 1024 * 1024;
 /** Reads up to this size are made at once on the event loop, larger ones in the thread pool. */
 const SMALL_READ_BYTES = 64 * 1024;
 const readAt = promisify(read);
+const openAt = promisify(open);
 
 export interface OutputMatch {
   /** 1-based line number. */
@@ -39,6 +40,8 @@ export interface OutputChunk {
  * a chunk at a time, never above `Limits.MaxOutputBytesPerRun`.
  */
 export class OutputFiles {
+  private lastOpening: Promise<unknown> = Promise.resolve();
+
   constructor(private readonly dir: string, private readonly appName: string) {
     sweepRemovedOnce(dir);
   }
@@ -48,8 +51,19 @@ export class OutputFiles {
     return index === 0 ? base : `${base}.${index}`;
   }
 
-  /** Shifts the current file into history (keeping `keep` previous runs) and opens a new one. */
-  openForNewRun(keep: number, maxBytes: () => number, pipes: PipeSource): CappedOutputFile {
+  /**
+   * Shifts the current file into history (keeping `keep` previous runs) and opens a new one. The
+   * new file is created in the thread pool: a file system that is slow to create files (a journal
+   * under load) does not hold the event loop, and the caller can do other start work meanwhile.
+   */
+  openForNewRun(keep: number, maxBytes: () => number, pipes: PipeSource): Promise<CappedOutputFile> {
+    // One at a time: a start shifts the file the start before it opened, never one being created.
+    const opening = this.lastOpening.then(() => this.shiftAndOpen(keep, maxBytes, pipes));
+    this.lastOpening = opening.catch(() => undefined);
+    return opening;
+  }
+
+  private async shiftAndOpen(keep: number, maxBytes: () => number, pipes: PipeSource): Promise<CappedOutputFile> {
     if (existsSync(this.path(0))) {
       if (keep > 0) {
         for (let index = keep; index >= 1; index--) {
@@ -66,7 +80,7 @@ export class OutputFiles {
     }
     this.pruneHistory(keep);
     // The folder is the daemon's own; a link planted in it is never followed.
-    const fd = openSync(this.path(0), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+    const fd = await openAt(this.path(0), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
     try {
       return new CappedOutputFile(fd, pipes.open(), maxBytes);
     } catch (error) {

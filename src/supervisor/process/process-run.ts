@@ -34,8 +34,11 @@ export interface RunSpec {
   stdin?: string;
   /** Keep stdin open as a pipe for `writeStdin` (interactive programs). */
   interactive?: boolean;
-  /** Receives stdout and stderr, one pipe in the order written; absent: both are discarded. */
-  output?: OutputTarget;
+  /**
+   * Receives stdout and stderr, one pipe in the order written; absent: both are discarded. Given
+   * as a promise, it is awaited alongside the rest of the start's preparation.
+   */
+  output?: OutputTarget | Promise<OutputTarget>;
   /** OS account to run as; absent: the daemon's own. */
   user?: { name: string; uid: number; gid: number };
   /** The App Mesh user owning the run: its process tree goes under this user's parent cgroup. */
@@ -88,6 +91,7 @@ const OUTPUT_DRAIN_MS = 1000;
 interface Launched {
   process: SpawnedProcess;
   cgroup?: RunCgroup;
+  output?: OutputTarget;
 }
 
 /**
@@ -120,14 +124,13 @@ export class ProcessRun {
     this.uuid = identity.uuid;
     this.processKey = identity.processKey;
     this.user = spec.user?.name;
-    const { process: child, cgroup } = launched;
+    const { process: child, cgroup, output } = launched;
     this.process = child;
     this.pid = child.pid;
     // A lost exit (the spawner ended) says nothing about the tree: it is checked, not assumed gone.
     const leaderExited = child.exited.then((status) => (status.lost ? new Promise<never>(() => undefined) : status));
     this.tree = cgroup ? cgroupTree(cgroup, child.pid, leaderExited) : processGroupTree(child.pid, { name: PROCESS_KEY_ENV, value: this.processKey }, leaderExited);
     this.forget = spec.recorder?.({ uuid: this.uuid, pid: child.pid, processKey: this.processKey, cgroup });
-    const output = spec.output;
     const drained = output ? output.copy() : Promise.resolve();
     this.exited = child.exited.then((status) => this.finish(status, drained, output));
   }
@@ -139,15 +142,18 @@ export class ProcessRun {
   static async start(spec: RunSpec, graceMs: number, containment?: Containment): Promise<ProcessRun> {
     const identity = { uuid: randomUUID(), processKey: randomBytes(24).toString('base64url') };
     let cgroup: RunCgroup | undefined;
+    let output: OutputTarget | undefined;
     let child: SpawnedProcess;
     let launchError: unknown;
     try {
       // Both wait on the file system, not on each other: made at the same time.
       const made = containment?.cgroups.createRunOffLoop(spec.owner, { memoryLimitBytes: spec.memoryLimitBytes, cpuShares: spec.cpuShares }, identity.uuid);
-      const [resolved, placed, bash] = await Promise.allSettled([resolveCommand(spec), made, findOwnBash(spec)]);
+      const [resolved, placed, bash, opened] = await Promise.allSettled([resolveCommand(spec), made, findOwnBash(spec), spec.output]);
       if (placed.status === 'fulfilled') cgroup = placed.value;
+      if (opened.status === 'fulfilled') output = opened.value;
       if (resolved.status === 'rejected') throw resolved.reason;
       if (placed.status === 'rejected') throw new StartError((placed.reason as Error).message);
+      if (opened.status === 'rejected') throw new StartError(`output file not opened: ${(opened.reason as Error).message}`);
       const argv = resolved.value;
       const shell = bash.status === 'fulfilled' && bash.value ? { bash: bash.value, command: spec.command } : undefined;
       const plan = planLaunch(
@@ -161,7 +167,7 @@ export class ProcessRun {
         cwd: spec.workingDir,
         uid: plan.uid,
         gid: plan.gid,
-        stdoutFd: spec.output?.fd,
+        stdoutFd: output?.fd,
         stdin: spec.stdin === undefined && !spec.interactive ? 'ignore' : 'pipe',
         input: spec.stdin,
         keepStdinOpen: spec.interactive ?? false,
@@ -175,12 +181,12 @@ export class ProcessRun {
       }
       if (cgroup && !plan.placedBeforeExec) cgroup.place(child.pid);
     } catch (error) {
-      spec.output?.discard();
+      output?.discard();
       if (launchError instanceof SpawnOutcomeUnknown) void endUnreported(cgroup, identity.processKey, graceMs);
       else void cgroup?.remove();
       throw error instanceof StartError ? error : new StartError((error as Error).message);
     }
-    return new ProcessRun(spec, graceMs, identity, { process: child, cgroup });
+    return new ProcessRun(spec, graceMs, identity, { process: child, cgroup, output });
   }
 
   /** True while stdin accepts input (interactive runs). */
