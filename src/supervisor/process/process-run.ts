@@ -290,7 +290,7 @@ async function resolveCommand(spec: RunSpec): Promise<string[]> {
   const file = argv[0];
   if (file.includes('/')) {
     if (!(await isExecutableFile(resolve(spec.workingDir, file)))) throw new StartError(`'${file}' is not an executable file`);
-  } else if (!(await Promise.all((spec.env.PATH ?? process.env.PATH ?? '').split(delimiter).map((dir) => (dir ? isExecutableFile(join(dir, file)) : false)))).some(Boolean)) {
+  } else if ((await findInPath(spec.env.PATH ?? process.env.PATH ?? '', file)) === undefined) {
     throw new StartError(`failed to start '${file}': not found in PATH`);
   }
   return argv;
@@ -298,16 +298,40 @@ async function resolveCommand(spec: RunSpec): Promise<string[]> {
 
 /**
  * Where bash is for a shell command the daemon runs as itself outside a sandbox (the launcher is
- * then bash itself), found in the command's PATH as the launcher's exec would; undefined otherwise.
+ * then bash itself), found in the command's PATH; undefined otherwise.
  */
 async function findOwnBash(spec: RunSpec): Promise<string | undefined> {
   if (!spec.shell || spec.user || spec.sandboxArgv?.length) return undefined;
-  const dirs = (spec.env.PATH ?? process.env.PATH ?? '').split(delimiter);
+  const pathList = spec.env.PATH ?? process.env.PATH ?? '';
   // A relative folder would depend on the working directory: left to the launcher.
-  if (dirs.some((dir) => !dir.startsWith('/'))) return undefined;
-  const found = await Promise.all(dirs.map((dir) => isExecutableFile(join(dir, 'bash'))));
+  if (pathList.split(delimiter).some((dir) => !dir.startsWith('/'))) return undefined;
+  return findInPath(pathList, 'bash');
+}
+
+/** Where a program was last found, per PATH and name (bounded: forgotten all at once when full). */
+const lastFound = new Map<string, string>();
+const LAST_FOUND_MAX = 256;
+
+/**
+ * The first folder of `pathList` holding an executable `file`. Where it was found last is looked
+ * at first, while it is still there: a start then waits for one check in the thread pool instead
+ * of one per PATH folder, queued with the cgroup folders and the output file being made.
+ */
+async function findInPath(pathList: string, file: string): Promise<string | undefined> {
+  const key = `${pathList}\0${file}`;
+  const known = lastFound.get(key);
+  if (known !== undefined && (await isExecutableFile(known))) return known;
+  const dirs = pathList.split(delimiter);
+  const found = await Promise.all(dirs.map((dir) => (dir ? isExecutableFile(join(dir, file)) : false)));
   const index = found.indexOf(true);
-  return index < 0 ? undefined : join(dirs[index], 'bash');
+  if (index < 0) {
+    lastFound.delete(key);
+    return undefined;
+  }
+  if (lastFound.size >= LAST_FOUND_MAX) lastFound.clear();
+  const where = join(dirs[index], file);
+  lastFound.set(key, where);
+  return where;
 }
 
 /** Checked off the event loop (a start looks in every PATH folder at once). */
