@@ -25,10 +25,18 @@ export function lookupOsUser(name: string): OsUser | undefined {
   return undefined;
 }
 
-/** The account the daemon itself runs as. */
+let daemonUser: OsUser | undefined;
+
+/**
+ * The account the daemon itself runs as. Looked up once per uid (each process start asks, and a
+ * lookup goes through the password database), again only should the daemon's uid change.
+ */
 export function daemonOsUser(): OsUser {
+  const uid = process.getuid?.();
+  if (daemonUser && daemonUser.uid === uid) return { ...daemonUser };
   const info = userInfo();
-  return { name: info.username, uid: info.uid, gid: info.gid, home: info.homedir };
+  daemonUser = { name: info.username, uid: info.uid, gid: info.gid, home: info.homedir };
+  return { ...daemonUser };
 }
 
 export const runningAsRoot = (): boolean => process.getuid?.() === 0;
