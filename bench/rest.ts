@@ -11,6 +11,8 @@ import { interleaved, type Call } from './stats.js';
 const BARE_SERVER = join(import.meta.dirname, 'bare-spawn-server.js');
 const CONNECTIONS = 4;
 const BODY = JSON.stringify({ command: 'true' });
+/** A normal user: on a root daemon its runs go through its own OS identity (the privilege drop). */
+const USER = { name: 'bench-user', password: 'Bench-User-Password-1', roles: ['manage', 'view', 'shell'] };
 
 function syncrun(client: HttpClient, path: string, headers: Record<string, string>): Call {
   return async () => {
@@ -35,8 +37,11 @@ export const restRows: RowsFunction = async ({ quick }) => {
   try {
     const token = await loginAs(daemonClient, 'admin', ADMIN_PASSWORD);
     const auth = { Authorization: `Bearer ${token}` };
+    const added = await daemonClient.call('PUT', `/appmesh/user/${USER.name}`, { headers: auth, body: { key: USER.password, group: 'user', roles: USER.roles } });
+    if (added.status !== 200) throw new Error(`PUT user: ${added.status} ${added.body}`);
+    const userAuth = { Authorization: `Bearer ${await loginAs(daemonClient, USER.name, USER.password)}` };
     const latency = await interleaved(
-      { daemon: syncrun(daemonClient, '/appmesh/app/syncrun', auth), bare: syncrun(bareClient, '/run', {}) },
+      { daemon: syncrun(daemonClient, '/appmesh/app/syncrun', auth), user: syncrun(daemonClient, '/appmesh/app/syncrun', userAuth), bare: syncrun(bareClient, '/run', {}) },
       { count: quick ? 100 : 400, warmup: 20, rounds: quick ? 2 : 4 },
     );
     // Alternated rounds, so drifting machine load hits both alike.
@@ -51,6 +56,7 @@ export const restRows: RowsFunction = async ({ quick }) => {
     return [
       { figure: 'REST syncrun `true`, p50', value: latency.daemon.median, unit: 'ms', baseline: latency.bare.median, baselineLabel: bareLabel },
       { figure: 'REST syncrun `true`, p95', value: latency.daemon.p95, unit: 'ms', baseline: latency.bare.p95, baselineLabel: bareLabel },
+      { figure: 'REST syncrun `true` as a normal user, p50', value: latency.user.median, unit: 'ms', baseline: latency.bare.median, baselineLabel: bareLabel },
       { figure: `REST syncrun \`true\`, requests/s (${CONNECTIONS} connections, autocannon)`, value: mean(rates.daemon), unit: '/s', baseline: mean(rates.bare), baselineLabel: bareLabel },
     ] satisfies MeasuredRow[];
   } finally {
