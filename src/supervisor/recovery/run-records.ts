@@ -1,6 +1,5 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, unlink } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Hierarchy } from '../../containment/cgroup-detect.js';
 
@@ -27,9 +26,11 @@ const RECORD_FILE = /^[0-9a-f-]{36}\.json$/;
 
 /**
  * One file per running process tree under `<home>/runs`, written when a run starts and removed
- * once nothing of it is left. Each file is replaced atomically (temporary file, rename), so a
- * crash leaves a whole record or none. No fsync: the records matter only while the host stays up;
- * a power loss ends the processes they describe too (and changes the boot id).
+ * once nothing of it is left. A record is written once, into a new file of its own name (one
+ * create, no temporary file and rename on the start's path): a crash in the middle of the write
+ * leaves a file that does not parse, which the next start deletes like a record never written.
+ * No fsync: the records matter only while the host stays up; a power loss ends the processes
+ * they describe too (and changes the boot id).
  */
 export class RunRecords {
   constructor(
@@ -78,14 +79,8 @@ export class RunRecords {
   }
 
   private write(record: RunRecord): void {
-    const temp = join(this.dir, `.${record.uuid}.${randomBytes(6).toString('hex')}.tmp`);
-    writeFileSync(temp, JSON.stringify(record), { flag: 'wx', mode: 0o600 });
-    try {
-      renameSync(temp, this.file(record.uuid));
-    } catch (error) {
-      rmSync(temp, { force: true });
-      throw error;
-    }
+    // `wx`: a run's uuid is new, and a link planted under its name is never followed.
+    writeFileSync(this.file(record.uuid), JSON.stringify(record), { flag: 'wx', mode: 0o600 });
   }
 }
 
