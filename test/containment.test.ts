@@ -188,6 +188,43 @@ describe.runIf(cgroupsUsable)('per-user limits', () => {
   });
 });
 
+describe.runIf(cgroupsUsable)('per-user limits after a change', () => {
+  afterAll(async () => {
+    await d.request('POST', '/appmesh/config', { body: { Limits: { MaxProcessesPerUser: 1024 } } });
+  });
+
+  /** pids.max of the user's cgroup folder, the parent of the folder the app's leader is in. */
+  async function userPidsMax(app: string, token: string): Promise<string> {
+    const view = await waitFor(async () => {
+      const found = (await (await d.request('GET', `/appmesh/app/${app}`, { token })).json()) as { pid?: number };
+      return found.pid ? found : undefined;
+    }, 10_000, `${app} to run`);
+    const detection = detectCgroups();
+    const [pattern, root] =
+      detection.mode === 'v1'
+        ? [/^\d+:[^:]*\bpids\b[^:]*:/, detection.hierarchies.find((hierarchy) => hierarchy.controllers.includes('pids'))!.dir]
+        : detection.mode === 'v2'
+          ? [/^0::/, detection.hierarchy.dir]
+          : [/^$/, ''];
+    const line = (await readFile(`/proc/${view.pid}/cgroup`, 'utf8')).split('\n').find((entry) => pattern.test(entry));
+    expect(line, 'the leader is in a pids cgroup').toBeDefined();
+    const runDir = join(root, line!.slice(line!.indexOf(':', line!.indexOf(':') + 1) + 1));
+    return (await readFile(join(runDir, '..', 'pids.max'), 'utf8')).trim();
+  }
+
+  test("a changed Limits.MaxProcessesPerUser reaches a user whose cgroup folder already exists, at the next start", async () => {
+    expect((await d.request('PUT', '/appmesh/user/changer', { body: { key: 'changer-Password-1', group: 'changer', roles: ['manage', 'view'] } })).status).toBe(200);
+    const token = await login(d.url, 'changer', 'changer-Password-1');
+    expect((await d.request('POST', '/appmesh/config', { body: { Limits: { MaxProcessesPerUser: 700 } } })).status).toBe(200);
+    expect((await d.request('PUT', '/appmesh/app/first-limit', { token, body: { command: 'sleep 300' } })).status).toBe(200);
+    expect(await userPidsMax('first-limit', token)).toBe('700');
+    expect((await d.request('POST', '/appmesh/config', { body: { Limits: { MaxProcessesPerUser: 55 } } })).status).toBe(200);
+    expect((await d.request('PUT', '/appmesh/app/second-limit', { token, body: { command: 'sleep 300' } })).status).toBe(200);
+    expect(await userPidsMax('second-limit', token)).toBe('55');
+    for (const app of ['first-limit', 'second-limit']) await d.request('DELETE', `/appmesh/app/${app}`, { token });
+  });
+});
+
 describe.runIf(cgroupsUsable && hasPython)('memory limits', () => {
   test('resource_limit.memory_mb is enforced by the kernel at once, and last_error says so', async () => {
     const started = Date.now();

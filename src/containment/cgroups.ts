@@ -50,6 +50,8 @@ export interface CgroupsOptions {
  */
 export class Cgroups {
   private readonly limitErrors = new Map<string, string>();
+  /** Per user folder, the limits last written there: a start writes them again only when they changed. */
+  private readonly writtenLimits = new Map<string, string>();
   readonly report: CgroupReport;
 
   private constructor(
@@ -95,11 +97,28 @@ export class Cgroups {
     const made = await Promise.allSettled(
       this.hierarchies.map(async (hierarchy): Promise<Hierarchy> => {
         const userDir = join(hierarchy.dir, userName);
-        await mkdir(userDir, { recursive: true });
-        if (this.mode === 'v2') enableControllers(userDir, hierarchy.controllers);
-        this.applyUserLimits(userDir, hierarchy.controllers, userName);
         const runDir = join(userDir, `run-${id}`);
-        await mkdir(runDir);
+        // The user's folder usually exists already: one mkdir then, not three file-system calls.
+        const existed = await mkdir(runDir).then(
+          () => true,
+          (error: NodeJS.ErrnoException) => {
+            if (error.code !== 'ENOENT') throw error;
+            return false;
+          },
+        );
+        if (!existed) {
+          await mkdir(userDir, { recursive: true });
+          if (this.mode === 'v2') enableControllers(userDir, hierarchy.controllers);
+          this.writtenLimits.delete(userDir);
+        }
+        // Before the run's folder is handed out, so no process can enter before them.
+        const wanted = `${this.options.limits.maxProcesses()}/${this.options.limits.maxMemoryMB()}`;
+        if (this.writtenLimits.get(userDir) !== wanted) {
+          this.applyUserLimits(userDir, hierarchy.controllers, userName);
+          // A limit the kernel refused (v1 refuses a memory limit below current use) is tried again next start.
+          if (!this.limitErrors.get(userName)) this.writtenLimits.set(userDir, wanted);
+        }
+        if (!existed) await mkdir(runDir);
         return { dir: runDir, controllers: hierarchy.controllers };
       }),
     );
