@@ -7,7 +7,7 @@ import { OutputFiles } from './output/output-files.js';
 import type { PipeSource } from './output/pipe-source.js';
 import { TaskChannel } from './tasks/task-channel.js';
 import { StdoutPump } from './output/stdout-pump.js';
-import { ProcessRun, type RunExit, type StartedRun } from './process/process-run.js';
+import { ProcessRun, type RunExit, type RunRecording, type StartedRun } from './process/process-run.js';
 import { runCheck } from './process/run-check.js';
 import { nextBackoffSeconds } from './schedule/backoff.js';
 import { nextOccurrence, type Recurrence } from './schedule/recurrence.js';
@@ -37,7 +37,7 @@ export interface AppHost {
   /** The `remove` exit action and run lifecycles end here. */
   requestRemoval(app: Application): void;
   /** Records a started run for crash recovery; returns what forgets it once the run is gone. */
-  readonly recordRun?: (app: Application, run: StartedRun) => () => Promise<void>;
+  readonly recordRun?: (app: Application, run: StartedRun) => RunRecording;
 }
 
 const HEALTH_CHECK_TIMEOUT_MS = 10_000;

@@ -80,7 +80,7 @@ export class Supervisor {
       emit: (app, type, data) => this.emit(app.name, type, data),
       recordRun: records
         ? (app, run) => {
-            records.add({
+            const written = records.add({
               uuid: run.uuid,
               app: app.name,
               kind: app.kind,
@@ -92,7 +92,8 @@ export class Supervisor {
               ...(run.cgroup ? { cgroup: { mode: run.cgroup.mode, dirs: [...run.cgroup.dirs] } } : {}),
               started_at: Math.floor(Date.now() / 1000),
             });
-            return () => records.remove(run.uuid);
+            // Removed only once written: a run that ends at once must not leave its record behind.
+            return { written, forget: () => written.then(() => records.remove(run.uuid)) };
           }
         : undefined,
       requestRemoval: (app) => {

@@ -53,7 +53,13 @@ export interface RunSpec {
    */
   sandboxArgv?: string[];
   /** Told once the process runs; the function it returns is called once nothing of the run is left. */
-  recorder?: (run: StartedRun) => () => Promise<void>;
+  recorder?: (run: StartedRun) => RunRecording;
+}
+
+/** A run's crash-recovery record: written before the start returns, removed once nothing of the run is left. */
+export interface RunRecording {
+  written: Promise<void>;
+  forget(): Promise<void>;
 }
 
 /** A run's process as crash recovery records it. */
@@ -119,6 +125,8 @@ export class ProcessRun {
   private readonly forget?: () => Promise<void>;
   /** Resolves once nothing of the tree is left and what it held is freed. */
   private released: Promise<void> = Promise.resolve();
+  /** The crash-recovery record is on disk. */
+  private readonly recorded: Promise<void>;
 
   private constructor(spec: RunSpec, private readonly graceMs: number, identity: { uuid: string; processKey: string }, launched: Launched) {
     this.uuid = identity.uuid;
@@ -130,7 +138,9 @@ export class ProcessRun {
     // A lost exit (the spawner ended) says nothing about the tree: it is checked, not assumed gone.
     const leaderExited = child.exited.then((status) => (status.lost ? new Promise<never>(() => undefined) : status));
     this.tree = cgroup ? cgroupTree(cgroup, child.pid, leaderExited) : processGroupTree(child.pid, { name: PROCESS_KEY_ENV, value: this.processKey }, leaderExited);
-    this.forget = spec.recorder?.({ uuid: this.uuid, pid: child.pid, processKey: this.processKey, cgroup });
+    const recording = spec.recorder?.({ uuid: this.uuid, pid: child.pid, processKey: this.processKey, cgroup });
+    this.forget = recording ? () => recording.forget() : undefined;
+    this.recorded = recording?.written ?? Promise.resolve();
     const drained = output ? output.copy() : Promise.resolve();
     this.exited = child.exited.then((status) => this.finish(status, drained, output));
   }
@@ -186,7 +196,10 @@ export class ProcessRun {
       else void cgroup?.remove();
       throw error instanceof StartError ? error : new StartError((error as Error).message);
     }
-    return new ProcessRun(spec, graceMs, identity, { process: child, cgroup, output });
+    const run = new ProcessRun(spec, graceMs, identity, { process: child, cgroup, output });
+    // A daemon killed the moment after this start still leaves the record of what it started.
+    await run.recorded;
+    return run;
   }
 
   /** True while stdin accepts input (interactive runs). */

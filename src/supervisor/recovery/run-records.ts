@@ -1,5 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { readdir, readFile, unlink } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Hierarchy } from '../../containment/cgroup-detect.js';
 
@@ -41,12 +41,12 @@ export class RunRecords {
   }
 
   /**
-   * Written before the caller goes on (a fraction of a millisecond: no fsync), so a daemon killed
-   * the moment after a start still leaves the record of what it started.
+   * Written in the thread pool (no fsync); the start awaits it, so a daemon killed the moment after
+   * a start still leaves the record of what it started. Never rejects: a failure is logged.
    */
-  add(record: RunRecord): void {
+  async add(record: RunRecord): Promise<void> {
     try {
-      this.write(record);
+      await this.write(record);
     } catch (error) {
       this.log('warn', `run record of ${record.app} not written (a crash would leave it unsupervised): ${(error as Error).message}`);
     }
@@ -78,9 +78,9 @@ export class RunRecords {
     return join(this.dir, `${uuid}.json`);
   }
 
-  private write(record: RunRecord): void {
+  private async write(record: RunRecord): Promise<void> {
     // `wx`: a run's uuid is new, and a link planted under its name is never followed.
-    writeFileSync(this.file(record.uuid), JSON.stringify(record), { flag: 'wx', mode: 0o600 });
+    await writeFile(this.file(record.uuid), JSON.stringify(record), { flag: 'wx', mode: 0o600 });
   }
 }
 
