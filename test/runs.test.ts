@@ -122,6 +122,15 @@ describe('POST /appmesh/app/run and GET output', () => {
     await d.request('DELETE', `/appmesh/app/${name}`);
   });
 
+  test('the output of an app that has not run yet is empty, not an error (a reader right after registering never fails)', async () => {
+    expect((await d.request('PUT', '/appmesh/app/not-yet', { body: { command: 'echo later', status: 0 } })).status).toBe(200);
+    const response = await d.request('GET', '/appmesh/app/not-yet/output');
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe('');
+    expect(response.headers.get('x-exit-code')).toBeNull();
+    await d.request('DELETE', '/appmesh/app/not-yet');
+  });
+
   test('a wrong process_uuid, a missing history and a position beyond the end answer 417', async () => {
     const response = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'true' } });
     expect(response.status).toBe(200);

@@ -208,6 +208,8 @@ export class AppService {
     const maxSize = queryInteger(query.stdout_maxsize, DEFAULT_OUTPUT_MAX, MIN_OUTPUT_MAX, DEFAULT_OUTPUT_MAX);
     const timeout = Math.min(queryInteger(query.timeout, 0, 0, MAX_RUN_SECONDS), MAX_LONG_POLL_SECONDS);
     const uuid = query.process_uuid?.trim() ?? '';
+    // An app registered a moment ago may still be forking its process: its run is read once it exists.
+    if (index === 0) await app.startSettled();
     const run = app.run;
     if (index === 0 && uuid && run?.uuid !== uuid) throw expectationFailed();
     // Long-poll: held until the run finishes or the timeout elapses, not released by new output.
@@ -221,6 +223,8 @@ export class AppService {
     // that ended while the page was read would send its exit with a page missing the last bytes.
     const exitBefore = index === 0 ? run?.exit : undefined;
     const chunk = await app.output.read(index, position, maxSize);
+    // An app that has not run yet (registered a moment ago, or disabled) has no output: empty, not an error.
+    if (!chunk && index === 0 && position === 0 && !run) return { data: Buffer.alloc(0), position: undefined, exitCode: undefined };
     if (!chunk) throw expectationFailed();
     const exit = chunk.nextPosition >= chunk.size ? exitBefore : undefined;
     if (exit) this.runs.endRead(app);

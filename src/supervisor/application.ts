@@ -178,6 +178,11 @@ export class Application {
     return run;
   }
 
+  /** Resolves once a start in progress has its process (or failed): its output file exists then. */
+  async startSettled(): Promise<void> {
+    await this.starting?.catch(() => undefined);
+  }
+
   /** Deliberate stop of the current run (no exit action); resolves once nothing of its tree is left. */
   async stopRun(): Promise<void> {
     // A run being started is the current run too.
