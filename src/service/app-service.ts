@@ -13,6 +13,7 @@ import { viewApp, viewApps, type AppView } from './app-view.js';
 import { badRequest, expectationFailed, noSuchApp, preconditionFailed, ServiceError, serviceUnavailable } from './errors.js';
 import type { UserShares } from './user-shares.js';
 import { RunLedger } from './run-ledger.js';
+import { matchesSelector, parseBulkRequest, type BulkAction } from './app-selection.js';
 
 /** The internal app name of the original daemon: never listed, never editable. */
 const RESERVED_APP_NAME = 'agent';
@@ -76,6 +77,20 @@ function runState(app: Application): RunState {
     output_size: app.output.size(0) ?? 0,
     pid: run?.running ? run.pid : undefined,
   };
+}
+
+/** What a bulk operation did to one app: `refused` and `not_found` carry the single call's status and message. */
+export type BulkOutcome = 'changed' | 'unchanged' | 'refused' | 'not_found' | 'failed';
+export interface BulkItem {
+  name: string;
+  outcome: BulkOutcome;
+  message: string;
+  status?: number;
+}
+export interface BulkResult {
+  action: BulkAction;
+  results: BulkItem[];
+  counts: Record<BulkOutcome, number>;
 }
 
 export interface ListQuery {
@@ -198,6 +213,81 @@ export class AppService {
     await this.supervisor.setEnabled(name, enabled);
     this.audit.record({ event: enabled ? 'app.enable' : 'app.disable', user: principal.name, target: name, client: principal.client, outcome: 'success' });
     return `${enabled ? 'Enable' : 'Disable'} ${name} success.`;
+  }
+
+  /**
+   * Enables, disables or deletes many apps in one call (`POST /appmesh/applications/bulk`). Each
+   * app is authorised exactly as its single call would be; refusals are listed per app, never
+   * fail the call. Names that do not exist are listed as such. `all` and a selector without
+   * names reach the supervised apps the caller may see (it needs `app-view-all`, as for the list).
+   * The stops go out together and the changes share one durable write.
+   */
+  async bulk(principal: Principal, body: unknown): Promise<BulkResult> {
+    const selection = parseBulkRequest(body);
+    const { action, selector } = selection;
+    const results: BulkItem[] = [];
+    const refuse = (name: string, error: unknown): void => {
+      if (!(error instanceof ServiceError)) throw error;
+      results.push({ name, outcome: error.status === 404 ? 'not_found' : 'refused', status: error.status, message: error.message });
+    };
+    const chosen: Application[] = [];
+    if (selection.names) {
+      for (const name of selection.names) {
+        try {
+          const app = this.find(name);
+          // Authorised before the selector is looked at: the labels of an app one may not touch tell nothing.
+          this.authorizeBulk(principal, action, app);
+          if (!selector || matchesSelector(app.definition.labels, selector)) chosen.push(app);
+        } catch (error) {
+          refuse(name, error);
+        }
+      }
+    } else {
+      this.authorizer.authorize(principal, 'app-view-all');
+      for (const app of this.supervisor.list()) {
+        if (app.kind !== 'managed' || app.name === RESERVED_APP_NAME || !this.authorizer.canAccess(principal, app.definition, 'read')) continue;
+        if (selector && !matchesSelector(app.definition.labels, selector)) continue;
+        try {
+          this.authorizeBulk(principal, action, app);
+          chosen.push(app);
+        } catch (error) {
+          refuse(app.name, error);
+        }
+      }
+    }
+    const names = chosen.map((app) => app.name);
+    let done: Set<string>;
+    try {
+      done = action === 'delete' ? await this.supervisor.removeMany(names) : await this.supervisor.setEnabledMany(names, action === 'enable');
+    } catch (error) {
+      const message = `Failed to save the change: ${(error as Error).message}`;
+      for (const name of names) results.push({ name, outcome: 'failed', status: 412, message });
+      return bulkResult(action, results);
+    }
+    const event = action === 'delete' ? 'app.delete' : action === 'enable' ? 'app.enable' : 'app.disable';
+    for (const name of names) {
+      if (done.has(name)) {
+        this.audit.record({ event, user: principal.name, target: name, client: principal.client, outcome: 'success' });
+        const message = action === 'delete' ? `Application ${name} removed.` : `${action === 'enable' ? 'Enable' : 'Disable'} ${name} success.`;
+        results.push({ name, outcome: 'changed', message });
+      } else if (action === 'delete') {
+        // Removed by another call meanwhile.
+        results.push({ name, outcome: 'not_found', status: 404, message: 'No such application' });
+      } else {
+        results.push({ name, outcome: 'unchanged', message: `Application ${name} is already ${action}d.` });
+      }
+    }
+    return bulkResult(action, results);
+  }
+
+  /** The check of the single call for the same action on one app. */
+  private authorizeBulk(principal: Principal, action: BulkAction, app: Application): void {
+    if (action === 'delete') {
+      if (app.definition.owner !== principal.name) this.authorizer.authorize(principal, 'app-delete', app.definition, 'write');
+      return;
+    }
+    this.authorizer.authorize(principal, 'app-control', app.definition, 'write');
+    if (app.kind !== 'managed') throw badRequest(`Application ${app.name} is a run and cannot be ${action}d`);
   }
 
   async output(principal: Principal, name: string, query: OutputQuery): Promise<OutputResult> {
@@ -430,6 +520,12 @@ export class AppService {
     if (!app || name === RESERVED_APP_NAME) throw noSuchApp();
     return app;
   }
+}
+
+function bulkResult(action: BulkAction, results: BulkItem[]): BulkResult {
+  const counts: Record<BulkOutcome, number> = { changed: 0, unchanged: 0, refused: 0, not_found: 0, failed: 0 };
+  for (const item of results) counts[item.outcome]++;
+  return { action, results, counts };
 }
 
 /** A run starts once, now: schedule fields of a copied or given definition do not apply. */

@@ -42,6 +42,7 @@ export function viewApp(app: Application, usage: GroupUsage | undefined, offsetM
   if (d.sandbox) view.sandbox = d.sandbox;
   if (d.sandbox_network !== undefined) view.sandbox_network = d.sandbox_network;
   if (d.env) view.env = d.env;
+  if (d.labels) view.labels = d.labels;
   if (d.version) view.version = d.version;
   view.status = d.status;
   view.register_time = d.register_time;

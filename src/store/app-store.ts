@@ -33,14 +33,28 @@ export class AppStore {
    * calls, so what the caller keeps in memory changes in the same order as the disk.
    */
   save(definition: AppDefinition, onDurable?: () => void): Promise<void> {
-    const { sec_env: secEnv, ...rest } = definition;
-    const stored: Record<string, unknown> = { ...rest };
-    if (secEnv && Object.keys(secEnv).length > 0) stored.sec_env = this.secrets.encryptMap(definition.owner ?? '', secEnv);
-    return this.folder.set(definition.name, stringify(stored), onDurable);
+    return this.folder.set(definition.name, this.serialize(definition), onDurable);
+  }
+
+  /** Several definitions in one durable write; `onDurable` runs once all of them are durable. */
+  saveMany(definitions: readonly AppDefinition[], onDurable?: () => void): Promise<void> {
+    return this.folder.setMany(definitions.map((definition) => [definition.name, this.serialize(definition)] as const), onDurable);
   }
 
   remove(name: string, onDurable?: () => void): Promise<void> {
     return this.folder.set(name, null, onDurable);
+  }
+
+  /** Several removals in one durable write. */
+  removeMany(names: readonly string[], onDurable?: () => void): Promise<void> {
+    return this.folder.setMany(names.map((name) => [name, null] as const), onDurable);
+  }
+
+  private serialize(definition: AppDefinition): string {
+    const { sec_env: secEnv, ...rest } = definition;
+    const stored: Record<string, unknown> = { ...rest };
+    if (secEnv && Object.keys(secEnv).length > 0) stored.sec_env = this.secrets.encryptMap(definition.owner ?? '', secEnv);
+    return stringify(stored);
   }
 
   /** Waits for the writes under way and leaves the folder without journals. */

@@ -61,6 +61,17 @@ export class JournaledFolder {
     return done;
   }
 
+  /**
+   * Queues several changes as one: they go into the same commit (one journal write however many
+   * there are). `onDurable` runs once, when all of them are durable.
+   */
+  setMany(changes: Iterable<readonly [string, Change]>, onDurable?: () => void): Promise<void> {
+    for (const [key, content] of changes) this.pending.set(key, content);
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject, onDurable }));
+    this.writing ??= this.drain();
+    return done;
+  }
+
   /** Applies what journals a crash left behind (in order), then drops them. Call before reading the files. */
   async recover(): Promise<{ file: string; reason: string }[]> {
     const problems: { file: string; reason: string }[] = [];

@@ -100,6 +100,19 @@ const resourceLimitSchema = z.preprocess(
   }).optional(),
 );
 
+/** Label keys and values as a selector can name them (no `=`, `,` or `!` inside). */
+export const APP_LABEL_KEY_PATTERN = /^[A-Za-z0-9_.\/-]{1,128}$/;
+export const APP_LABEL_VALUE_PATTERN = /^[A-Za-z0-9_.\/-]{0,256}$/;
+const MAX_APP_LABELS = 64;
+const appLabels = z.preprocess(
+  (value) => (Array.isArray(value) && value.length === 0 ? {} : value),
+  z.record(
+    z.string().regex(APP_LABEL_KEY_PATTERN, 'label keys must be 1-128 characters of A-Z, a-z, 0-9, _ . / and -'),
+    z.preprocess((value) => (typeof value === 'number' || typeof value === 'boolean' ? String(value) : value),
+      z.string().regex(APP_LABEL_VALUE_PATTERN, 'label values must be up to 256 characters of A-Z, a-z, 0-9, _ . / and -')),
+  ).refine((labels) => Object.keys(labels).length <= MAX_APP_LABELS, `at most ${MAX_APP_LABELS} labels`),
+);
+
 const commandText = z.preprocess(trimmed, z.string().max(MAX_COMMAND_LENGTH, 'must be shorter than 2048 characters').refine((text) => !text.includes('\0'), 'must not contain NUL'));
 
 export const appInputSchema = z.object({
@@ -139,6 +152,8 @@ export const appInputSchema = z.object({
   sandbox: optional(sandboxProfileSchema),
   /** An isolated run has no network unless this is true. */
   sandbox_network: optional(z.boolean()),
+  /** Free key=value tags that bulk operations select apps by (`team=a`). */
+  labels: optional(appLabels),
 });
 
 /** A validated definition, as stored (without the owner's plain secrets: see `sec_env`). */
@@ -170,6 +185,7 @@ export interface AppDefinition {
   version?: number;
   sandbox?: SandboxProfile;
   sandbox_network?: boolean;
+  labels?: Record<string, string>;
 }
 
 export interface ParseAppOptions {
@@ -263,6 +279,7 @@ export function parseAppDefinition(body: unknown, options: ParseAppOptions = {})
     version: input.version || undefined,
     sandbox: input.sandbox,
     sandbox_network: input.sandbox_network,
+    labels: isEmpty(input.labels) ? undefined : input.labels,
   };
   if (!definition.command) throw badRequest('Application command is required');
   return stripUndefined(definition);

@@ -200,6 +200,64 @@ export class Supervisor {
     if (changed && app.kind === 'managed' && this.apps.get(name) === app) await this.store.save(app.definition);
   }
 
+  /**
+   * Enables or disables many apps at once: every stop is signalled in the same turn (no app
+   * waits for another's process to go) and the changed definitions share one durable write,
+   * made while the processes exit. Resolves with the names that changed, once their processes
+   * are gone (disable) and the change is durable.
+   */
+  async setEnabledMany(names: readonly string[], enabled: boolean): Promise<Set<string>> {
+    const changed = new Set<string>();
+    const toSave: AppDefinition[] = [];
+    const stops: Promise<unknown>[] = [];
+    for (const name of names) {
+      const app = this.apps.get(name);
+      if (!app || app.enabled === enabled) continue;
+      // The state changes synchronously in both calls; a disable's stop goes on in the background.
+      if (enabled) app.enable();
+      else stops.push(app.disable());
+      changed.add(name);
+      if (app.kind === 'managed') toSave.push(app.definition);
+    }
+    await Promise.all([toSave.length ? this.store.saveMany(toSave) : undefined, ...stops]);
+    return changed;
+  }
+
+  /**
+   * Removes many apps at once: one durable write for all of them, then every process tree is
+   * stopped in the same turn. Resolves with the names removed, once their processes are gone.
+   */
+  async removeMany(names: readonly string[]): Promise<Set<string>> {
+    const removed = new Map<string, Application>();
+    // Whatever holds the name when the removal is durable goes (as with one removal): memory follows the disk.
+    const forget = (name: string): void => {
+      const app = this.apps.get(name);
+      if (!app) return;
+      this.apps.delete(name);
+      this.uncount(app);
+      removed.set(name, app);
+    };
+    const managed: string[] = [];
+    for (const name of new Set(names)) {
+      const app = this.apps.get(name);
+      if (!app) continue;
+      if (app.kind === 'managed') managed.push(name);
+      else forget(name);
+    }
+    if (managed.length) {
+      await this.store.removeMany(managed, () => {
+        for (const name of managed) forget(name);
+      });
+    }
+    await Promise.all(
+      [...removed].map(async ([name, app]) => {
+        await app.dispose(true);
+        this.emit(name, 'REMOVED', null);
+      }),
+    );
+    return new Set(removed.keys());
+  }
+
   /** Stops every process (the daemon is going down) without touching stored definitions. */
   async close(): Promise<void> {
     this.closed = true;

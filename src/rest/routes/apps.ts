@@ -7,6 +7,9 @@ type NameParams = { Params: { name: string } };
 export function registerAppRoutes(app: FastifyInstance, core: Core): void {
   app.get<{ Querystring: ListQuery }>('/appmesh/applications', async (request) => core.apps.list(await request.principal(), request.query));
 
+  // Many apps in one call: enable, disable or delete by names, label selector or all.
+  app.post('/appmesh/applications/bulk', async (request) => core.apps.bulk(await request.principal(), request.body));
+
   app.get<NameParams>('/appmesh/app/:name', async (request) => core.apps.get(await request.principal(), request.params.name.trim()));
 
   app.put<NameParams>('/appmesh/app/:name', async (request) => core.apps.register(await request.principal(), request.params.name.trim(), request.body));

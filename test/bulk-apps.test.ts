@@ -1,0 +1,194 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { login, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
+
+/** Enable, disable and delete many apps in one call, each authorised like its single call. */
+
+interface BulkItem {
+  name: string;
+  outcome: 'changed' | 'unchanged' | 'refused' | 'not_found' | 'failed';
+  message: string;
+  status?: number;
+}
+interface BulkResult {
+  action: string;
+  results: BulkItem[];
+  counts: Record<string, number>;
+}
+
+let d: TestDaemon;
+let alice: string;
+let mallory: string;
+let viewer: string;
+
+const PASSWORD = 'Bulk-Password-1';
+
+async function bulk(body: unknown, token?: string): Promise<{ status: number; body: BulkResult & { message?: string } }> {
+  const response = await d.request('POST', '/appmesh/applications/bulk', { body, token });
+  return { status: response.status, body: (await response.json()) as BulkResult & { message?: string } };
+}
+
+const byName = (result: BulkResult) => Object.fromEntries(result.results.map((item) => [item.name, item]));
+
+async function register(name: string, token: string, extra: Record<string, unknown> = {}): Promise<void> {
+  const response = await d.request('PUT', `/appmesh/app/${name}`, { token, body: { command: 'sleep 600', ...extra } });
+  expect(response.status, await response.clone().text()).toBe(200);
+}
+
+async function view(name: string): Promise<{ status: number; pid?: number; labels?: Record<string, string> } | undefined> {
+  const response = await d.request('GET', `/appmesh/app/${name}`);
+  return response.status === 200 ? ((await response.json()) as { status: number; pid?: number }) : undefined;
+}
+
+async function pidOf(name: string): Promise<number> {
+  let pid: number | undefined;
+  await waitFor(async () => (pid = (await view(name))?.pid) !== undefined, 10_000, `a process of ${name}`);
+  return pid!;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+beforeAll(async () => {
+  d = await startTestDaemon();
+  for (const [name, group, roles] of [['alice', 'a', ['manage', 'view']], ['mallory', 'm', ['manage', 'view']], ['viewer', 'a', ['view']]] as const) {
+    const created = await d.request('PUT', `/appmesh/user/${name}`, { body: { key: PASSWORD, group, roles } });
+    expect(created.status, await created.clone().text()).toBe(200);
+  }
+  alice = await login(d.url, 'alice', PASSWORD);
+  mallory = await login(d.url, 'mallory', PASSWORD);
+  viewer = await login(d.url, 'viewer', PASSWORD);
+}, 60_000);
+
+afterAll(async () => {
+  await d?.stop();
+});
+
+describe('bulk operations on apps', () => {
+  test('a hostile user naming others\' apps is refused per app, and nothing of theirs stops', async () => {
+    await register('victim-1', alice);
+    await register('victim-2', alice, { permission: 22 });
+    await register('mine-1', mallory);
+    const pids = await Promise.all(['victim-1', 'victim-2', 'mine-1'].map(pidOf));
+    for (const action of ['disable', 'delete']) {
+      const { status, body } = await bulk({ action, names: ['victim-1', 'victim-2', 'mine-1', 'ghost'] }, mallory);
+      expect(status).toBe(200);
+      const items = byName(body);
+      expect(items['victim-1'].outcome).toBe('refused');
+      expect(items['victim-1'].message).toMatch(/not allowed/);
+      expect(items['victim-2'].outcome).toBe('refused');
+      expect(items.ghost.outcome).toBe('not_found');
+      expect(items['mine-1'].outcome).toBe('changed');
+    }
+    expect(alive(pids[0]) && alive(pids[1])).toBe(true);
+    expect((await view('victim-1'))?.status).toBe(1);
+    expect((await view('victim-2'))?.status).toBe(1);
+    expect(await view('mine-1')).toBeUndefined();
+    await waitFor(async () => !alive(pids[2]), 10_000, 'the deleted app\'s process to end');
+  });
+
+  test('"all" reaches only the apps the caller may see; readable but not writable ones are listed as refused', async () => {
+    await register('m-private', mallory);
+    await register('m-readable', mallory, { permission: 22 });
+    await register('a-own', alice);
+    const privatePid = await pidOf('m-private');
+    const { status, body } = await bulk({ action: 'disable', all: true }, alice);
+    expect(status).toBe(200);
+    const items = byName(body);
+    expect(items['a-own'].outcome).toBe('changed');
+    expect(items['victim-1'].outcome).toBe('changed');
+    expect(items['m-readable'].outcome).toBe('refused');
+    // Never named, never touched: alice cannot see it.
+    expect(items['m-private']).toBeUndefined();
+    expect(alive(privatePid)).toBe(true);
+    expect((await view('m-readable'))?.status).toBe(1);
+    expect(body.counts.refused).toBe(1);
+    // A caller without app-control: every app it sees is refused, none changes.
+    const refused = await bulk({ action: 'enable', all: true }, viewer);
+    expect(refused.status).toBe(200);
+    expect(refused.body.counts.changed).toBe(0);
+    expect(refused.body.results.every((item) => item.outcome === 'refused')).toBe(true);
+    expect((await view('a-own'))?.status).toBe(0);
+    await bulk({ action: 'delete', all: true }, alice);
+    await bulk({ action: 'delete', all: true }, mallory);
+  });
+
+  test('a label selector picks the apps; their processes are really gone, the others run on, and enable brings them back', async () => {
+    await register('web-a', d.token, { labels: { team: 'a', tier: 'web' } });
+    await register('job-a', d.token, { labels: { team: 'a' } });
+    await register('web-b', d.token, { labels: { team: 'b', tier: 'web' } });
+    await register('bare', d.token);
+    expect((await view('web-a'))?.labels).toEqual({ team: 'a', tier: 'web' });
+    const pids = Object.fromEntries(await Promise.all(['web-a', 'job-a', 'web-b', 'bare'].map(async (name) => [name, await pidOf(name)] as const)));
+    const commits = d.daemon.supervisor.store.stats.commits;
+    const { status, body } = await bulk({ action: 'disable', selector: 'team=a, tier' });
+    expect(status).toBe(200);
+    expect(body.results).toEqual([{ name: 'web-a', outcome: 'changed', message: 'Disable web-a success.' }]);
+    expect(alive(pids['web-a'])).toBe(false);
+    expect(alive(pids['job-a']) && alive(pids['web-b']) && alive(pids.bare)).toBe(true);
+    // One durable write for the change.
+    expect(d.daemon.supervisor.store.stats.commits - commits).toBe(1);
+
+    const several = await bulk({ action: 'disable', selector: 'tier!=web' });
+    expect(several.body.results.map((item) => item.name).sort()).toEqual(['bare', 'job-a']);
+    expect(alive(pids['job-a']) || alive(pids.bare)).toBe(false);
+    expect(alive(pids['web-b'])).toBe(true);
+
+    const again = await bulk({ action: 'disable', names: ['job-a', 'web-b'], selector: '!tier' });
+    expect(again.body.results).toEqual([{ name: 'job-a', outcome: 'unchanged', message: 'Application job-a is already disabled.' }]);
+
+    const enabled = await bulk({ action: 'enable', selector: 'team' });
+    expect(enabled.body.counts.changed).toBe(2);
+    await pidOf('web-a');
+    await pidOf('job-a');
+    expect((await view('bare'))?.pid).toBeUndefined();
+  });
+
+  test('delete by names removes the apps and their processes at once; the change survives a restart', async () => {
+    const names = Array.from({ length: 20 }, (_, index) => `many-${index}`);
+    await Promise.all(names.map((name) => register(name, d.token, { labels: { batch: 'one' } })));
+    const pids = await Promise.all(names.map(pidOf));
+    const { body } = await bulk({ action: 'delete', selector: 'batch=one' });
+    expect(body.counts.changed).toBe(20);
+    expect(pids.filter(alive)).toEqual([]);
+    for (const name of names) expect(await view(name)).toBeUndefined();
+    await d.restart();
+    for (const name of names) expect(await view(name)).toBeUndefined();
+    expect((await view('web-b'))?.status).toBe(1);
+    expect((await view('bare'))?.status).toBe(0);
+  }, 60_000);
+
+  test('a malformed request is a 400 with a message, and changes nothing', async () => {
+    await register('stays', d.token);
+    const cases: unknown[] = [
+      null,
+      [],
+      'disable',
+      {},
+      { action: 'stop', all: true },
+      { action: 'disable' },
+      { action: 'disable', names: [] },
+      { action: 'disable', names: 'stays' },
+      { action: 'disable', names: ['../stays'] },
+      { action: 'disable', names: ['stays'], all: true },
+      { action: 'disable', all: true, extra: 1 },
+      { action: 'disable', selector: '' },
+      { action: 'disable', selector: '=a' },
+      { action: 'disable', selector: 'a=b=c' },
+      { action: 'disable', selector: '!a=b' },
+      { action: 'disable', names: Array.from({ length: 10_001 }, (_, index) => `n${index}`) },
+    ];
+    for (const body of cases) {
+      const { status, body: answer } = await bulk(body);
+      expect(status, JSON.stringify(body).slice(0, 80)).toBe(400);
+      expect(typeof answer.message).toBe('string');
+    }
+    expect((await view('stays'))?.status).toBe(1);
+    expect((await d.request('POST', '/appmesh/applications/bulk', { body: { action: 'disable', all: true }, token: null })).status).toBe(401);
+  });
+});
