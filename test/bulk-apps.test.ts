@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { login, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
+import { AppMeshClient } from '../src/client/index.js';
+import { AppmUser } from './helpers/appm-cli.js';
+import { call, mcpClient } from './helpers/mcp-client.js';
+import { ADMIN_PASSWORD, login, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
 
 /** Enable, disable and delete many apps in one call, each authorised like its single call. */
 
@@ -191,4 +194,51 @@ describe('bulk operations on apps', () => {
     expect((await view('stays'))?.status).toBe(1);
     expect((await d.request('POST', '/appmesh/applications/bulk', { body: { action: 'disable', all: true }, token: null })).status).toBe(401);
   });
+
+  test('the same call through MCP, the typed client and appm', async () => {
+    await register('face-mine', alice, { labels: { face: 'x' } });
+    await register('face-other', mallory, { labels: { face: 'x' }, permission: 22 });
+    const mcp = await mcpClient(d.url, alice);
+    try {
+      const result = await call(mcp, 'bulk_apps', { action: 'disable', selector: 'face=x' });
+      expect(result.isError).toBeFalsy();
+      const items = byName(result.structuredContent as unknown as BulkResult);
+      expect(items['face-mine'].outcome).toBe('changed');
+      expect(items['face-other'].outcome).toBe('refused');
+      const malformed = await call(mcp, 'bulk_apps', { action: 'disable' });
+      expect(malformed.isError).toBe(true);
+    } finally {
+      await mcp.close();
+    }
+
+    const client = new AppMeshClient({ url: d.url });
+    await client.login('alice', PASSWORD);
+    const enabled = await client.apps.bulk('enable', { names: ['face-mine', 'face-other'] });
+    expect(enabled.counts).toMatchObject({ changed: 1, refused: 1 });
+    expect((await view('face-other'))?.status).toBe(1);
+
+    const person = await AppmUser.create();
+    try {
+      expect((await person.run(['logon', '-H', d.url, '-U', 'admin', '-X', ADMIN_PASSWORD])).code).toBe(0);
+      const disabled = await person.run(['disable', '-l', 'face=x']);
+      expect(disabled.code, disabled.stderr).toBe(0);
+      expect(disabled.stdout).toContain('Disable face-mine success.');
+      expect(disabled.stdout).toContain('Disable face-other success.');
+      const restarted = await person.run(['restart', '-l', 'face', '-a', 'face-mine']);
+      expect(restarted.code, restarted.stderr).toBe(0);
+      expect((await view('face-mine'))?.status).toBe(1);
+      expect((await view('face-other'))?.status).toBe(0);
+      const missing = await person.run(['rm', '-a', 'face-mine', '-a', 'no-such-app', '-f']);
+      expect(missing.code).toBe(1);
+      expect(missing.stdout).toContain('Application face-mine removed.');
+      expect(missing.stderr).toContain('no-such-app');
+      expect((await person.run(['rm', '-l', 'face=x'])).code).toBe(1);
+      expect((await view('face-other'))?.status).toBe(0);
+      expect((await person.run(['rm', '-l', 'face=x', '-f'])).code).toBe(0);
+      expect(await view('face-other')).toBeUndefined();
+      expect((await person.run(['disable'])).code).toBe(2);
+    } finally {
+      await person.remove();
+    }
+  }, 60_000);
 });

@@ -16,7 +16,7 @@ describe('GET /openapi.json', () => {
     const document = (await response.json()) as {
       openapi: string;
       paths: Record<string, Record<string, { security?: unknown[]; requestBody?: unknown }>>;
-      components: { schemas: { Application: { properties: Record<string, unknown> } } };
+      components: { schemas: { Application: { properties: Record<string, unknown> }; BulkRequest: { properties: Record<string, unknown> } } };
     };
     expect(document.openapi).toBe('3.1.0');
     for (const { method, url } of d.daemon.rest.routeTable) {
@@ -27,6 +27,9 @@ describe('GET /openapi.json', () => {
     expect(document.paths['/appmesh/login'].post.security).toEqual([]);
     expect(document.paths['/appmesh/applications'].get.security).toBeUndefined();
     expect(document.paths['/appmesh/app/syncrun'].post.requestBody).toBeDefined();
+    expect(document.paths['/appmesh/applications/bulk'].post.requestBody).toBeDefined();
+    expect(Object.keys(document.components.schemas.BulkRequest.properties).sort()).toEqual(['action', 'all', 'names', 'selector']);
+    expect(document.components.schemas.Application.properties.labels).toBeDefined();
     for (const field of ['name', 'command', 'behavior', 'start_interval_seconds', 'sec_env', 'daily_limitation']) {
       expect(document.components.schemas.Application.properties[field], field).toBeDefined();
     }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { RunState } from '../src/service/app-service.js';
 import { ServiceError } from '../src/service/errors.js';
 import { SANDBOX_PROFILES } from '../src/supervisor/app-definition.js';
+import { bulkRequestSchema } from '../src/service/app-selection.js';
 import { boundOutput } from './output-budget.js';
 import { ADDITIVE, DESTRUCTIVE, EXECUTES, IDEMPOTENT_WRITE, READ_ONLY, defineTool, type ToolContext, type ToolDef } from './tool-kit.js';
 
@@ -207,6 +208,21 @@ export const AGENT_TOOLS: ToolDef[] = [
       const state = core.apps.runState(principal, args.name);
       return { name: String(app.name), status: Number(app.status), pid: state.pid ?? null };
     },
+  }),
+  defineTool({
+    name: 'bulk_apps',
+    title: 'Enable, disable or delete many apps',
+    description: 'One call for many apps: by names, a label selector (team=a,!legacy) or all you may see. Each app is checked like its single call; the result lists what happened to each.',
+    // Owners delete their own apps; app-control and app-delete reach the apps of others.
+    permissions: [], anyPermission: ['app-control', 'app-delete', 'app-reg'],
+    input: bulkRequestSchema.shape,
+    output: {
+      action: z.string(),
+      results: z.array(z.object({ name: z.string(), outcome: z.string(), message: z.string(), status: z.number().optional() })),
+      counts: z.record(z.string(), z.number()),
+    },
+    annotations: DESTRUCTIVE,
+    run: async ({ core, principal }, args) => ({ ...(await core.apps.bulk(principal, args)) }),
   }),
   defineTool({
     name: 'tail_log',

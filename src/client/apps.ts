@@ -1,6 +1,12 @@
 import { streamEvents } from './events.js';
 import type { Session } from './session.js';
 import type { AppInput, AppView, OutputChunk, OutputOptions } from './types.js';
+import type { BulkRequest } from '../service/app-selection.js';
+import type { BulkItem, BulkResult } from '../service/app-service.js';
+
+export type { BulkItem, BulkResult };
+/** Which apps a bulk call reaches: names, a label selector (`team=a,!legacy`), or all the caller may see. */
+export type AppSelection = Omit<BulkRequest, 'action'>;
 
 const app = (name: string) => `/appmesh/app/${encodeURIComponent(name)}`;
 
@@ -119,6 +125,14 @@ export class AppsApi {
 
   disable(name: string): Promise<string> {
     return this.session.message('POST', `${app(name)}/disable`);
+  }
+
+  /**
+   * Enables, disables or deletes many apps in one call. Answers what happened to each (refused
+   * ones included); only a malformed selection fails the call.
+   */
+  bulk(action: BulkRequest['action'], selection: AppSelection): Promise<BulkResult> {
+    return this.session.json('POST', '/appmesh/applications/bulk', { body: { ...selection, action } });
   }
 
   /** True when healthy (needs no permission). */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { appInputSchema } from '../supervisor/app-definition.js';
+import { bulkRequestSchema } from '../service/app-selection.js';
 import type { RouteEntry } from './server.js';
 
 /** Paths that need no token. */
@@ -9,6 +10,8 @@ const PUBLIC = new Set([
 ]);
 /** Bodies that are an application definition. */
 const APP_BODY = new Set(['PUT /appmesh/app/{name}', 'POST /appmesh/app/run', 'POST /appmesh/app/syncrun']);
+/** Bodies with a schema of their own, by route. */
+const OTHER_BODIES: Record<string, string> = { 'POST /appmesh/applications/bulk': 'BulkRequest' };
 
 /**
  * The OpenAPI document of the REST face, made from the routes actually registered and from the
@@ -27,6 +30,7 @@ export function openApiDocument(routes: readonly RouteEntry[], version: string):
       ...(parameters.length ? { parameters } : {}),
       ...(PUBLIC.has(key) ? { security: [] } : {}),
       ...(APP_BODY.has(key) ? { requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Application' } } } } } : {}),
+      ...(OTHER_BODIES[key] ? { requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${OTHER_BODIES[key]}` } } } } } : {}),
       responses: {
         200: { description: 'Success' },
         default: { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Message' } } } },
@@ -34,6 +38,7 @@ export function openApiDocument(routes: readonly RouteEntry[], version: string):
     };
   }
   const { $schema: _dialect, ...application } = z.toJSONSchema(appInputSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  const { $schema: _bulkDialect, ...bulkRequest } = z.toJSONSchema(bulkRequestSchema, { io: 'input' }) as Record<string, unknown>;
   return {
     openapi: '3.1.0',
     info: { title: 'App Mesh TS REST API', version, description: 'Compatible with the App Mesh REST API. Errors are {"message": ...}.' },
@@ -48,6 +53,7 @@ export function openApiDocument(routes: readonly RouteEntry[], version: string):
       },
       schemas: {
         Application: application,
+        BulkRequest: bulkRequest,
         Message: { type: 'object', properties: { message: { type: 'string' } }, required: ['message'] },
       },
     },

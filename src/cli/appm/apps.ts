@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { AppMeshClient } from '../../client/appmesh-client.js';
+import type { AppSelection, BulkResult } from '../../client/apps.js';
 import { AppMeshError } from '../../client/errors.js';
 import type { AppInput, AppView } from '../../client/types.js';
 import { UsageError } from './args.js';
@@ -302,45 +303,81 @@ Registers an app, or replaces it (asks first unless -f).
   },
 };
 
-const rm: Command = {
-  spec: { switches: ['force'], repeatable: ['app'], short: { a: 'app', f: 'force' } },
-  help: `Usage: appm rm -a NAME [-a NAME…] [-f]
+/** The apps a bulk command names: -a NAME (repeatable), -l SELECTOR, -A. */
+function selectionOf(context: Context, verb: string): AppSelection {
+  const names = context.args.lists.get('app') ?? [];
+  const selector = context.args.options.get('selector');
+  const all = context.args.switches.has('all');
+  if (all && names.length) throw new UsageError(`${verb}: give -a NAME or -A, not both`);
+  if (!all && !names.length && selector === undefined) throw new UsageError(`${verb} needs -a NAME, -l SELECTOR or -A`);
+  return { ...(names.length ? { names } : {}), ...(selector !== undefined ? { selector } : {}), ...(all ? { all } : {}) };
+}
 
-Removes apps (their processes are stopped). Asks first unless -f.`,
+function describeSelection(selection: AppSelection): string {
+  const which = selection.names ? selection.names.join(', ') : 'every app you may act on';
+  return selection.selector !== undefined ? `${which} matching ${selection.selector}` : which;
+}
+
+/** Prints what happened to each app; 0 when nothing was refused, missing or failed. */
+function report(result: BulkResult): number {
+  let code: number = EXIT.ok;
+  for (const item of result.results) {
+    if (item.outcome === 'changed' || item.outcome === 'unchanged') process.stdout.write(`${item.message}\n`);
+    else {
+      process.stderr.write(`appm: ${item.name}: ${item.message || item.outcome}\n`);
+      code = EXIT.failed;
+    }
+  }
+  if (result.results.length === 0) process.stderr.write('appm: no app matched\n');
+  return code;
+}
+
+const SELECTION_HELP = `  -a, --app NAME           an app (repeatable)
+  -l, --selector SELECTOR  the apps whose labels match: key=value, key!=value, key or !key,
+                           comma-separated, all must hold (with -a: those of the named ones)
+  -A, --all                every app you may act on
+One call to the daemon: each app is checked as for its own call, and reported.`;
+
+const SELECTION_SPEC = { switches: ['all'], options: ['selector'], repeatable: ['app'], short: { a: 'app', A: 'all', l: 'selector' } } as const;
+
+const rm: Command = {
+  spec: { ...SELECTION_SPEC, switches: ['all', 'force'], short: { ...SELECTION_SPEC.short, f: 'force' } },
+  help: `Usage: appm rm -a NAME [-a NAME…] | -l SELECTOR | -A [-f]
+
+Removes apps (their processes are stopped). Asks first unless -f.
+${SELECTION_HELP}`,
   async run(context) {
-    const names = context.args.lists.get('app') ?? [];
-    if (!names.length) throw new UsageError('rm needs -a NAME');
+    const selection = selectionOf(context, 'rm');
     const client = await context.client();
     if (!context.args.switches.has('force')) {
       if (!process.stdin.isTTY) {
-        process.stderr.write(`appm: add -f to remove ${names.join(', ')} without a terminal to confirm\n`);
+        process.stderr.write(`appm: add -f to remove ${describeSelection(selection)} without a terminal to confirm\n`);
         return EXIT.failed;
       }
-      if (!(await confirm(`Remove ${names.join(', ')}?`))) return EXIT.failed;
+      if (!(await confirm(`Remove ${describeSelection(selection)}?`))) return EXIT.failed;
     }
-    for (const name of names) process.stdout.write(`${await client.apps.remove(name)}\n`);
-    return EXIT.ok;
+    return report(await client.apps.bulk('delete', selection));
   },
 };
 
 function control(verb: 'enable' | 'disable' | 'restart'): Command {
   return {
-    spec: { switches: ['all'], repeatable: ['app'], short: { a: 'app', A: 'all' } },
-    help: `Usage: appm ${verb} -a NAME [-a NAME…] | -A
+    spec: SELECTION_SPEC,
+    help: `Usage: appm ${verb} -a NAME [-a NAME…] | -l SELECTOR | -A
 
-${verb === 'restart' ? 'Disables then enables apps (their processes start again).' : `${verb === 'enable' ? 'Enables' : 'Disables'} apps.`}
-  -a, --app NAME   an app (repeatable)
-  -A, --all        every app you can see`,
+${verb === 'restart' ? 'Disables then enables apps (their processes start again).' : `${verb === 'enable' ? 'Enables' : 'Disables (stops)'} apps.`}
+${SELECTION_HELP}`,
     async run(context) {
+      const selection = selectionOf(context, verb);
       const client = await context.client();
-      let names = context.args.lists.get('app') ?? [];
-      if (context.args.switches.has('all')) names = (await client.apps.list()).map((app) => app.name);
-      else if (!names.length) throw new UsageError(`${verb} needs -a NAME or -A`);
-      for (const name of names) {
-        if (verb !== 'enable') process.stdout.write(`${await client.apps.disable(name)}\n`);
-        if (verb !== 'disable') process.stdout.write(`${await client.apps.enable(name)}\n`);
-      }
-      return EXIT.ok;
+      if (verb !== 'restart') return report(await client.apps.bulk(verb, selection));
+      const stopped = await client.apps.bulk('disable', selection);
+      const code = report(stopped);
+      // Started again: the apps the disable reached (refused ones were not touched).
+      const reached = stopped.results.filter((item) => item.outcome === 'changed' || item.outcome === 'unchanged').map((item) => item.name);
+      if (!reached.length) return code;
+      const started = report(await client.apps.bulk('enable', { names: reached }));
+      return code === EXIT.ok ? started : code;
     },
   };
 }
