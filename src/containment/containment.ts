@@ -6,8 +6,12 @@ import { Spawner } from './spawner.js';
 export interface ContainmentReport {
   cgroups: CgroupReport;
   launcher: {
-    /** How a process changes to its user: `setpriv` after entering its cgroup, or Node's spawn options (placed in its cgroup after it started). */
-    privilege_drop: 'setpriv' | 'spawn-options';
+    /** The first program of each run: the daemon's `appmesh-launch`, or `/bin/sh` with a fixed script. */
+    program: 'appmesh-launch' | 'sh';
+    /** Why `program` is `sh`. */
+    program_reason?: string;
+    /** How a process changes to its user: by the launcher after entering its cgroup (`appmesh-launch`, `setpriv`), or Node's spawn options (placed in its cgroup after it started). */
+    privilege_drop: 'appmesh-launch' | 'setpriv' | 'spawn-options';
     reason?: string;
     /** Who forks: the spawner process (`process`), or the daemon itself (`daemon`: switched off, or the spawner could not be used). */
     spawner?: 'process' | 'daemon';
@@ -27,7 +31,8 @@ export interface ContainmentOptions {
 /**
  * How the daemon contains the processes it starts: a cgroup per process tree (or process groups
  * where cgroups cannot be used) and the launcher's tools. Decided once at start.
- * `APPMESH_CGROUPS=off` in the daemon's environment keeps it to process groups.
+ * `APPMESH_CGROUPS=off` in the daemon's environment keeps it to process groups; `APPMESH_LAUNCHER=sh`
+ * starts runs through /bin/sh and setpriv even where appmesh-launch was built.
  */
 export class Containment {
   private readonly sections = new Map<string, () => unknown>();
@@ -39,6 +44,7 @@ export class Containment {
     readonly cgroups: Cgroups,
     readonly tools: LauncherTools,
     spawner?: Spawner,
+    private readonly shellChosen = false,
   ) {
     this.spawner = spawner;
   }
@@ -54,22 +60,34 @@ export class Containment {
     const cgroups = Cgroups.open({ home: options.home, enabled, limits: options.limits, log: options.log });
     // Started once the daemon sits in its own cgroup leaf: the spawner shares it, never a run's.
     const spawnerEnabled = (options.env.APPMESH_SPAWNER ?? '').trim().toLowerCase() !== 'off';
-    const containment = new Containment(cgroups, launcherTools(), spawnerEnabled ? new Spawner(options.log) : undefined);
+    // `APPMESH_LAUNCHER=sh`: the shell launcher even where appmesh-launch was built.
+    const shellLauncher = (options.env.APPMESH_LAUNCHER ?? '').trim().toLowerCase() === 'sh';
+    const tools = shellLauncher ? { ...launcherTools(), native: undefined } : launcherTools();
+    const containment = new Containment(cgroups, tools, spawnerEnabled ? new Spawner(options.log) : undefined, shellLauncher);
     const { reason, mode, controllers } = cgroups.report;
     if (mode === 'none') options.log('warn', `process trees are not in cgroups (${reason}): stopping uses process groups, memory limits are polled, no per-user process limit`);
     else options.log('info', `process trees in cgroups ${mode} (${controllers.join(', ')})`);
     const launcher = containment.report().launcher;
     if (launcher.reason) options.log('warn', launcher.reason);
+    if (launcher.program_reason) options.log('info', launcher.program_reason);
     return containment;
   }
 
   report(): ContainmentReport {
     const setpriv = this.tools.setpriv !== undefined;
+    const native = this.tools.native !== undefined;
     return {
       ...Object.fromEntries([...this.sections].map(([name, report]) => [name, report()])),
       cgroups: { ...this.cgroups.report, controllers: [...this.cgroups.report.controllers] },
       launcher: {
-        ...(setpriv
+        ...(native
+          ? { program: 'appmesh-launch' as const }
+          : this.shellChosen
+          ? { program: 'sh' as const, program_reason: 'chosen (APPMESH_LAUNCHER=sh)' }
+          : { program: 'sh' as const, program_reason: 'appmesh-launch not found (it is built by `npm run build` with a C compiler): runs start through /bin/sh and setpriv, one or two programs more per start' }),
+        ...(native
+          ? { privilege_drop: 'appmesh-launch' as const }
+          : setpriv
           ? { privilege_drop: 'setpriv' as const }
           : { privilege_drop: 'spawn-options' as const, reason: 'setpriv (util-linux) not found: processes of other users enter their cgroup just after they start' }),
         ...this.spawnerReport(),

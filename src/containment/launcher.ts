@@ -1,7 +1,10 @@
 import { accessSync, constants } from 'node:fs';
+import { findNativeLauncher } from './native-launcher.js';
 
 /**
- * The launcher every process starts through. It is `/bin/sh` running a fixed script, started by
+ * The launcher every process starts through: the daemon's own small program, appmesh-launch
+ * (src/containment/native/appmesh-launch.c: the same steps in one exec), where it was built; else
+ * `/bin/sh` running a fixed script, started by
  * the daemon (root, or the daemon's own account) and replaced by the command through `exec`, so
  * the pid and exit status are the command's:
  *   1. stderr joins stdout (one pipe: both keep their relative order);
@@ -36,6 +39,8 @@ export const SHELL = '/bin/sh';
 const BASH_LAUNCH_PREFIX = 'exec 2>&1; while [ $# -gt 0 ]; do echo $$ >"$1" || exit 125; shift; done; ';
 
 export interface LauncherTools {
+  /** appmesh-launch: cgroup entry, privilege drop and held-back variables in one program. */
+  native?: string;
   /** util-linux setpriv: the privilege drop after the cgroup placement. */
   setpriv?: string;
   /** coreutils env: gives the command the variables the privileged part must not see. */
@@ -46,7 +51,7 @@ let cachedTools: LauncherTools | undefined;
 
 /** Finds the tools once, in fixed system folders only (never through a user's PATH). */
 export function launcherTools(): LauncherTools {
-  cachedTools ??= { setpriv: findExecutable('setpriv'), env: findExecutable('env') };
+  cachedTools ??= { native: findNativeLauncher(), setpriv: findExecutable('setpriv'), env: findExecutable('env') };
   return cachedTools;
 }
 
@@ -103,6 +108,14 @@ export function planLaunch(input: LaunchInput, tools: LauncherTools = launcherTo
     // Nothing runs between the cgroup placement and the command that the command could not do
     // itself: same account, same environment, same process.
     return { file: input.shell.bash, args: ['-c', BASH_LAUNCH_PREFIX + input.shell.command, 'bash', ...input.cgroupProcsFiles], env, placedBeforeExec: true };
+  }
+  if (tools.native) {
+    // The held-back variables come back after the drop, from the launcher itself (inside the
+    // sandbox, from `env`: the sandbox's program must not see them either).
+    const late = sandboxed ? [] : Object.entries(held).map(([name, value]) => `${name}=${value}`);
+    const ids = input.user ? [String(input.user.uid), String(input.user.gid)] : ['-', '-'];
+    const files = input.cgroupProcsFiles;
+    return { file: tools.native, args: [String(files.length), ...files, ...ids, String(late.length), ...late, ...tail], env: safe, placedBeforeExec: true };
   }
   if (!input.user) {
     return { file: SHELL, args: script(input.cgroupProcsFiles, tail), env, placedBeforeExec: true };

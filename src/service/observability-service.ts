@@ -7,7 +7,7 @@ import type { Authorizer } from './authorize.js';
 
 const NO_CONTAINMENT: ContainmentReport = {
   cgroups: { mode: 'none', controllers: [], reason: 'the supervisor was started without containment' },
-  launcher: { privilege_drop: 'spawn-options' },
+  launcher: { program: 'sh', privilege_drop: 'spawn-options' },
 };
 
 export interface ObservabilitySettings {
