@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { McpServer, RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CreateTaskRequestHandlerExtra, TaskRequestHandlerExtra } from '@modelcontextprotocol/sdk/experimental/tasks/interfaces.js';
-import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolRequest, type CallToolResult, type ServerNotification, type ServerRequest, type ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolRequest, type CallToolResult, type ServerNotification, type ServerRequest, type Tool, type ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { Principal } from '../src/auth/principal.js';
 import type { Core } from '../src/service/core.js';
 import { ServiceError } from '../src/service/errors.js';
@@ -70,10 +71,8 @@ export function registerTools(server: McpServer, core: Core, tools: readonly Too
       if (allowed !== tool.enabled) tool.update({ enabled: allowed });
     }
   };
-  // The tools a permission set shows, and so their listing, are the same in every session.
-  const listingKey = () => [...registered].filter(([, tool]) => tool.enabled).map(([name]) => name).join(',');
-  const listings = listingsOf(tools);
-  routeCalls(server, refresh, { key: listingKey, cache: listings }, (request, extra) => {
+  const listing = () => ({ tools: [...registered].filter(([, tool]) => tool.enabled).map(([name]) => listedOf(byName.get(name)!)) });
+  routeCalls(server, refresh, listing, (request, extra) => {
     const name = request.params.name;
     // A client that asked for a task expects a task or a protocol error, never a tool result.
     const refuse = (message: string) => {
@@ -94,8 +93,8 @@ export function registerTools(server: McpServer, core: Core, tools: readonly Too
     const config = {
       title: tool.title,
       description: tool.description,
-      inputSchema: tool.input,
-      outputSchema: z.looseObject(tool.output),
+      inputSchema: inputSchemaOf(tool),
+      outputSchema: outputSchemaOf(tool),
       annotations: { title: tool.title, ...tool.annotations },
     };
     const entry = tool.task
@@ -115,6 +114,7 @@ export function registerTools(server: McpServer, core: Core, tools: readonly Too
 
 /** Each tool's argument schema, built once: zod compiles an object schema at its first parse. */
 const INPUT_SCHEMAS = new WeakMap<ToolDef, z.ZodObject>();
+const OUTPUT_SCHEMAS = new WeakMap<ToolDef, z.ZodObject>();
 
 function inputSchemaOf(tool: ToolDef): z.ZodObject {
   let schema = INPUT_SCHEMAS.get(tool);
@@ -122,15 +122,60 @@ function inputSchemaOf(tool: ToolDef): z.ZodObject {
   return schema;
 }
 
-/** Listings already made, per tool set and then per set of tools shown. */
-const LISTINGS = new WeakMap<readonly ToolDef[], Map<string, unknown>>();
-/** Few permission sets exist in practice; a bound all the same, as roles are user data. */
-const MAX_LISTINGS_PER_TOOL_SET = 64;
+function outputSchemaOf(tool: ToolDef): z.ZodObject {
+  let schema = OUTPUT_SCHEMAS.get(tool);
+  if (!schema) OUTPUT_SCHEMAS.set(tool, (schema = z.looseObject(tool.output)));
+  return schema;
+}
 
-function listingsOf(tools: readonly ToolDef[]): Map<string, unknown> {
-  let listings = LISTINGS.get(tools);
-  if (!listings) LISTINGS.set(tools, (listings = new Map()));
-  return listings;
+/** Each tool as tools/list shows it, made once per process (the SDK converts every schema again at every listing). */
+const LISTED = new WeakMap<ToolDef, Tool>();
+
+function listedOf(tool: ToolDef): Tool {
+  let listed = LISTED.get(tool);
+  if (listed) return listed;
+  listed = {
+    name: tool.name,
+    title: tool.title,
+    description: tool.description,
+    inputSchema: z.toJSONSchema(inputSchemaOf(tool), { target: 'draft-7', io: 'input' }) as Tool['inputSchema'],
+    annotations: { title: tool.title, ...tool.annotations },
+    execution: { taskSupport: tool.task ? 'optional' : 'forbidden' },
+    outputSchema: listedOutputSchema(tool.output),
+  };
+  LISTED.set(tool, listed);
+  return listed;
+}
+
+/**
+ * The output schema a client is shown: each field of the result by name, its type in words. A
+ * client compiles a validator for every output schema at tools/list, which made most of a first
+ * listing's time; a field's type as a keyword costs a compiled check, in words none. The results
+ * themselves are still checked against the whole schema here before they leave. Tools with the
+ * same result share one schema id, which the SDK's client compiles once: the id is the schema's
+ * digest, so a different shape never takes another's.
+ */
+function listedOutputSchema(shape: z.ZodRawShape): Tool['outputSchema'] {
+  const properties = Object.fromEntries(Object.entries(shape).map(([name, field]) => [name, { description: describeType(field as z.ZodType) }]));
+  const schema = { type: 'object' as const, properties };
+  return { $id: `urn:appmesh-ts:mcp-output:${createHash('sha256').update(JSON.stringify(schema)).digest('base64url').slice(0, 22)}`, ...schema };
+}
+
+function describeType(field: z.ZodType): string {
+  const described = field.description ? `: ${field.description}` : '';
+  if (field instanceof z.ZodNullable) return `${describeType(field.unwrap() as z.ZodType)} or null${described}`;
+  if (field instanceof z.ZodOptional) return `${describeType(field.unwrap() as z.ZodType)} (optional)${described}`;
+  if (field instanceof z.ZodDefault) return describeType(field.unwrap() as z.ZodType) + described;
+  if (field instanceof z.ZodEnum) return field.options.map((option) => JSON.stringify(option)).join(' or ') + described;
+  if (field instanceof z.ZodArray) return `array of ${describeType(field.element as z.ZodType)}${described}`;
+  if (field instanceof z.ZodObject) return `object (${Object.entries(field.shape).map(([name, inner]) => `${name}: ${describeType(inner as z.ZodType)}`).join(', ')})${described}`;
+  if (field instanceof z.ZodRecord) {
+    const values = field._zod.def.valueType as z.ZodType;
+    return (values instanceof z.ZodUnknown || values instanceof z.ZodAny ? 'object' : `object of ${describeType(values)}`) + described;
+  }
+  if (field instanceof z.ZodNumber) return (field.isInt ? 'integer' : 'number') + described;
+  if (field instanceof z.ZodUnknown || field instanceof z.ZodAny) return `any${described}`;
+  return field._zod.def.type + described;
 }
 
 /** How often an idle session's tool list follows its user's roles. */
@@ -195,26 +240,16 @@ function missingPermissions(tool: ToolDef, held: readonly string[]): string {
 function routeCalls(
   server: McpServer,
   refresh: () => void,
-  listing: { key: () => string; cache: Map<string, unknown> },
+  listing: () => { tools: Tool[] },
   answer: (request: CallToolRequest, extra: ToolExtra) => CallToolResult | Promise<CallToolResult> | undefined,
 ): void {
   const inner = server.server;
   const install = inner.setRequestHandler.bind(inner);
   type Handler = (request: CallToolRequest, extra: ToolExtra) => unknown;
-  // The SDK builds each tool's JSON Schemas again at every tools/list: made once per set shown.
-  const list = async (request: CallToolRequest, extra: ToolExtra, handler: Handler): Promise<unknown> => {
-    refresh();
-    const key = listing.key();
-    const known = listing.cache.get(key);
-    if (known) return known;
-    const made = await handler(request, extra);
-    if (listing.cache.size >= MAX_LISTINGS_PER_TOOL_SET) listing.cache.delete(listing.cache.keys().next().value!);
-    listing.cache.set(key, made);
-    return made;
-  };
   const wrap = (schema: unknown, handler: Handler): Handler => {
     if (schema === CallToolRequestSchema) return (request, extra) => (refresh(), answer(request, extra) ?? handler(request, extra));
-    if (schema === ListToolsRequestSchema) return (request, extra) => list(request, extra, handler);
+    // Listed from the tools made once per process, not converted again by the SDK.
+    if (schema === ListToolsRequestSchema) return () => (refresh(), listing());
     return handler;
   };
   inner.setRequestHandler = ((schema: unknown, handler: Handler) => install(schema as never, wrap(schema, handler) as never)) as typeof inner.setRequestHandler;
