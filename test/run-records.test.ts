@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { afterEach, describe, expect, test } from 'vitest';
 import { Cgroups } from '../src/containment/cgroups.js';
@@ -84,11 +84,48 @@ describe.runIf(onLinux)('what a restarted daemon ends', () => {
     expect(run.members()).toContain(inside.pid);
     const store = await records();
     store.add(record({ cgroup: { mode: run.mode, dirs: [...run.dirs] } }));
-    await waitFor(async () => (await store.readAll()).length === 1, 2000, 'the record');
+    await waitFor(async () => (await store.readAll()).length === 1, 5000, 'the record');
     // No cgroups of its own: only the record leads there.
     expect(await endLeftovers({ records: store, graceMs: 500 })).toEqual({ apps: ['app'], found: true });
     expect(await processAlive(inside.pid!)).toBe(false);
     for (const { dir } of run.dirs) expect(existsSync(dir)).toBe(false);
     cgroups!.close();
+  });
+
+  test('a run in a cgroup that ends within the delay costs no file; one that lasts is recorded, and removed without a trace', async () => {
+    const home = await newHome();
+    homes.push(home);
+    const store = new RunRecords(`${home}/runs`, () => undefined, 300);
+    const cgroup = { mode: 'v1' as const, dirs: [{ dir: '/nonexistent/run-x', controllers: ['pids'] }] };
+    const short = record({ cgroup });
+    await store.add(short);
+    await store.remove(short.uuid);
+    const long = record({ cgroup });
+    await store.add(long);
+    // Not yet: the cgroup folder is the record for now.
+    expect(readdirSync(`${home}/runs`)).toEqual([]);
+    await waitFor(() => readdirSync(`${home}/runs`).length === 1 || undefined, 5000, 'the record of the run that lasts');
+    expect(readdirSync(`${home}/runs`)).toEqual([`${long.uuid}.json`]);
+    await store.remove(long.uuid);
+    expect(readdirSync(`${home}/runs`)).toEqual([]);
+    // A run without a cgroup is recorded before its start returns.
+    const plain = record({});
+    await store.add(plain);
+    expect(readdirSync(`${home}/runs`)).toEqual([`${plain.uuid}.json`]);
+  });
+
+  test('a removal while the delayed record is being written leaves no file behind', async () => {
+    const home = await newHome();
+    homes.push(home);
+    const store = new RunRecords(`${home}/runs`, () => undefined, 1);
+    const cgroup = { mode: 'v1' as const, dirs: [{ dir: '/nonexistent/run-y', controllers: ['pids'] }] };
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const run = record({ cgroup });
+      await store.add(run);
+      await new Promise((resolve) => setTimeout(resolve, attempt % 3));
+      await store.remove(run.uuid);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(readdirSync(`${home}/runs`)).toEqual([]);
   });
 });

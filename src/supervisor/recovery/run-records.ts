@@ -23,6 +23,8 @@ export interface RunRecord {
 }
 
 const RECORD_FILE = /^[0-9a-f-]{36}\.json$/;
+/** How long a run in a cgroup lasts before its record is written (see `add`). */
+const CGROUP_RECORD_DELAY_MS = 1000;
 
 /**
  * One file per running process tree under `<home>/runs`, written when a run starts and removed
@@ -36,15 +38,39 @@ export class RunRecords {
   constructor(
     private readonly dir: string,
     private readonly log: (level: 'warn', message: string) => void,
+    private readonly cgroupRecordDelayMs = CGROUP_RECORD_DELAY_MS,
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
+  /** Writes of records of runs in a cgroup, held back until their run has lasted `cgroupRecordDelayMs`. */
+  private readonly held = new Map<string, NodeJS.Timeout>();
+  /** Those being written now: a removal waits for the write, or the file would outlive its run. */
+  private readonly writing = new Map<string, Promise<void>>();
+
   /**
    * Written in the thread pool (no fsync); the start awaits it, so a daemon killed the moment after
-   * a start still leaves the record of what it started. Never rejects: a failure is logged.
+   * a start still leaves the record of what it started. A run in a cgroup is the exception: its
+   * cgroup folder, made before its process existed, is what a restarted daemon finds it by, so its
+   * record (which adds the app's name) is written only once the run has lasted
+   * `cgroupRecordDelayMs`; the many runs that end sooner (syncruns, health checks) cost no file.
+   * Never rejects: a failure is logged.
    */
   async add(record: RunRecord): Promise<void> {
+    if (record.cgroup && this.cgroupRecordDelayMs > 0) {
+      const timer = setTimeout(() => {
+        this.held.delete(record.uuid);
+        const writing = this.writeLogged(record).finally(() => this.writing.delete(record.uuid));
+        this.writing.set(record.uuid, writing);
+      }, this.cgroupRecordDelayMs);
+      timer.unref();
+      this.held.set(record.uuid, timer);
+      return;
+    }
+    await this.writeLogged(record);
+  }
+
+  private async writeLogged(record: RunRecord): Promise<void> {
     try {
       await this.write(record);
     } catch (error) {
@@ -53,6 +79,13 @@ export class RunRecords {
   }
 
   async remove(uuid: string): Promise<void> {
+    const held = this.held.get(uuid);
+    if (held) {
+      clearTimeout(held);
+      this.held.delete(uuid);
+      return;
+    }
+    await this.writing.get(uuid);
     await unlink(this.file(uuid)).catch(() => undefined);
   }
 
