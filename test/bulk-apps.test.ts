@@ -166,6 +166,23 @@ describe('bulk operations on apps', () => {
     expect((await view('bare'))?.status).toBe(0);
   }, 60_000);
 
+  test('a bulk stop ends apps that restart on exit for good, and a tree that ignores SIGTERM is killed after the grace period', async () => {
+    await register('restarter', d.token, { behavior: { exit: 'restart' }, labels: { kind: 'hard' } });
+    await register('stubborn', d.token, { command: "trap '' TERM; sleep 600", shell: true, labels: { kind: 'hard' } });
+    const pids = await Promise.all(['restarter', 'stubborn'].map(pidOf));
+    const { body } = await bulk({ action: 'disable', selector: 'kind=hard' });
+    expect(body.counts.changed).toBe(2);
+    expect(pids.filter(alive)).toEqual([]);
+    // Nothing comes back: the exit of a disabled app takes no exit action.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((await view('restarter'))?.pid).toBeUndefined();
+    await register('restarter', d.token, { behavior: { exit: 'restart' }, labels: { kind: 'hard' } });
+    const again = await pidOf('restarter');
+    expect((await bulk({ action: 'delete', selector: 'kind=hard' })).body.counts.changed).toBe(2);
+    expect(alive(again)).toBe(false);
+    expect(await view('restarter')).toBeUndefined();
+  }, 30_000);
+
   test('a malformed request is a 400 with a message, and changes nothing', async () => {
     await register('stays', d.token);
     const cases: unknown[] = [

@@ -9,6 +9,7 @@ import { TaskChannel } from './tasks/task-channel.js';
 import { StdoutPump } from './output/stdout-pump.js';
 import { ProcessRun, type RunExit, type RunRecording, type StartedRun } from './process/process-run.js';
 import { runCheck } from './process/run-check.js';
+import { signalGroup } from './process/process-group.js';
 import { nextBackoffSeconds } from './schedule/backoff.js';
 import { nextOccurrence, type Recurrence } from './schedule/recurrence.js';
 import { isRunAllowed, nextAllowedTime, nextWindowEdge, type RunWindow } from './schedule/time-window.js';
@@ -201,11 +202,17 @@ export class Application {
     await run.kill();
   }
 
-  async disable(): Promise<boolean> {
+  /**
+   * `settle`: part of a stop of many apps, which signal every process group at once. Each app's
+   * runs are then waited for until `settle` resolves, before the stop that makes sure nothing of
+   * their trees is left: the processes that went at the signal cost that stop almost nothing.
+   */
+  async disable(settle?: Promise<unknown>): Promise<boolean> {
     if (this.definition.status === 0) return false;
     this.definition = { ...this.definition, status: 0 };
     this.nextStartMs = undefined;
     this.clearPlanTimer();
+    if (settle) await this.signalRuns(settle);
     await Promise.all([this.stopRun(), ...[...this.retiring].map((run) => run.stop())]);
     this.host.emit(this, 'STATUS', { status: 'disabled', previous_status: 'enabled' });
     return true;
@@ -220,13 +227,29 @@ export class Application {
   }
 
   /** Stops everything for good; `removeOutput` also deletes the output files. */
-  async dispose(removeOutput: boolean): Promise<void> {
+  async dispose(removeOutput: boolean, settle?: Promise<unknown>): Promise<void> {
     this.disposed = true;
     this.nextStartMs = undefined;
     this.clearPlanTimer();
     if (this.removalTimer) clearTimeout(this.removalTimer);
+    if (settle) await this.signalRuns(settle);
     await Promise.all([this.stopRun(), ...[...this.retiring].map((run) => run.stop())]);
     if (removeOutput) this.output.removeAll();
+  }
+
+  /**
+   * SIGTERM to the process group of each running run now (its state already says disabled or
+   * disposed, so the exit takes no exit action), then waits for their exits or `settle`.
+   */
+  private async signalRuns(settle: Promise<unknown>): Promise<void> {
+    const runs = [this.run, ...this.retiring].filter((run): run is ProcessRun => run?.running === true);
+    if (runs.length === 0) return;
+    for (const run of runs) {
+      signalGroup(run.pid, 'SIGTERM');
+      // Stopped processes act on TERM only once continued.
+      signalGroup(run.pid, 'SIGCONT');
+    }
+    await Promise.race([Promise.all(runs.map((run) => run.exited)), settle]);
   }
 
   /** Schedules removal after `seconds` (run lifecycles and the `remove` action). */

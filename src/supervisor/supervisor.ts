@@ -210,12 +210,13 @@ export class Supervisor {
     const changed = new Set<string>();
     const toSave: AppDefinition[] = [];
     const stops: Promise<unknown>[] = [];
+    const settle = enabled ? undefined : settleWindow();
     for (const name of names) {
       const app = this.apps.get(name);
       if (!app || app.enabled === enabled) continue;
       // The state changes synchronously in both calls; a disable's stop goes on in the background.
       if (enabled) app.enable();
-      else stops.push(app.disable());
+      else stops.push(app.disable(settle));
       changed.add(name);
       if (app.kind === 'managed') toSave.push(app.definition);
     }
@@ -249,9 +250,10 @@ export class Supervisor {
         for (const name of managed) forget(name);
       });
     }
+    const settle = settleWindow();
     await Promise.all(
       [...removed].map(async ([name, app]) => {
-        await app.dispose(true);
+        await app.dispose(true, settle);
         this.emit(name, 'REMOVED', null);
       }),
     );
@@ -370,6 +372,16 @@ export class Supervisor {
     const event: AppEvent = { event_type: type, app_name: appName, timestamp: Math.floor(Date.now() / 1000), sequence: ++this.sequence, data };
     this.events.emit('event', event);
   }
+}
+
+/**
+ * How long a stop of many apps waits for the processes to go at the signal sent to all of them,
+ * before each app's own stop (which escalates after its grace period) takes over.
+ */
+const BULK_SETTLE_MS = 200;
+
+function settleWindow(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, BULK_SETTLE_MS).unref());
 }
 
 /** The daemon's environment minus its own settings (they may hold secrets). */
