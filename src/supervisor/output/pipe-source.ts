@@ -1,6 +1,6 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { accessSync, constants, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { accessSync, constants, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -19,7 +19,9 @@ const POOL_BATCH = 128;
  * open /dev/stdout or /dev/stderr (ENXIO), a habit of countless scripts. Node cannot make an
  * anonymous pipe, so each pipe is a FIFO in the daemon's private folder, opened at both ends and
  * unlinked right after. FIFOs are made ahead in batches (one `mkfifo` process per batch), so a start
- * does not wait for a process of its own.
+ * does not wait for a process of its own. They live in memory (a private folder in /dev/shm) where
+ * it is a tmpfs: making and removing a FIFO on a disk file system costs an inode each, which on a
+ * busy ext4 took longer than the process it served.
  */
 export class PipeSource {
   private readonly ready: string[] = [];
@@ -30,10 +32,11 @@ export class PipeSource {
   private readonly unlinking = new Set<Promise<void>>();
   private readonly mkfifo = findMkfifo();
 
-  constructor(private readonly dir: string) {
-    // Leftovers of an earlier daemon are never reused: nobody knows who opened them.
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  /** Where the FIFOs are made: in memory where possible, else `diskDir`. */
+  readonly dir: string;
+
+  constructor(diskDir: string, memoryRoot = SHARED_MEMORY) {
+    this.dir = privateMemoryFolder(memoryRoot, diskDir) ?? freshFolder(diskDir);
     this.refill();
   }
 
@@ -89,6 +92,48 @@ export class PipeSource {
     } catch {
       // Gone already.
     }
+  }
+}
+
+const SHARED_MEMORY = '/dev/shm';
+const TMPFS_MAGIC = 0x01021994;
+
+/** An empty folder of the daemon's own at `dir`; leftovers of an earlier daemon are never reused: nobody knows who opened them. */
+function freshFolder(dir: string): string {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+/**
+ * A folder only the daemon's account can enter, in the tmpfs at `root` (shared by every account:
+ * a name someone else made there is never used). Named after `diskDir`, so the next daemon on the
+ * same home finds and clears what a crash left. Undefined where `root` is not a tmpfs.
+ */
+function privateMemoryFolder(root: string, diskDir: string): string | undefined {
+  try {
+    if (statfsSync(root).type !== TMPFS_MAGIC) return undefined;
+    const dir = `${root}/appmesh-pipes-${createHash('sha256').update(diskDir).digest('hex').slice(0, 16)}`;
+    if (isOwnPrivateFolder(dir)) rmSync(dir, { recursive: true, force: true });
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch {
+      // Taken by someone else: a name nobody can guess instead.
+      return mkdtempSync(`${root}/appmesh-pipes-`);
+    }
+    return isOwnPrivateFolder(dir) ? dir : mkdtempSync(`${root}/appmesh-pipes-`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A real folder (not a link), of the daemon's account, closed to everyone else. */
+function isOwnPrivateFolder(dir: string): boolean {
+  try {
+    const stats = lstatSync(dir);
+    return stats.isDirectory() && stats.uid === (process.getuid?.() ?? stats.uid) && (stats.mode & 0o077) === 0;
+  } catch {
+    return false;
   }
 }
 
