@@ -131,11 +131,9 @@ export function registerMcpRoutes(app: FastifyInstance, core: Core, events?: Eve
 
   async function serve(session: Session, principal: Principal, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     session.lastUsedMs = Date.now();
-    const raw = Object.assign(request.raw, {
-      auth: { token: principal.token ?? '', clientId: principal.name, scopes: ['appmesh'], expiresAt: principal.expiresAt, extra: { principal } },
-    });
+    const authInfo = { token: principal.token ?? '', clientId: principal.name, scopes: ['appmesh'], expiresAt: principal.expiresAt, extra: { principal } };
     reply.hijack();
-    await session.transport.handleRequest(raw, reply.raw, request.body);
+    await session.transport.handle(request.raw, reply.raw, request.body, authInfo);
   }
 
   async function openSession(principal: Principal): Promise<Session> {

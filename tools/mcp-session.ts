@@ -1,14 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Principal } from '../src/auth/principal.js';
 import type { Core } from '../src/service/core.js';
 import type { EventSubscriptions } from '../src/transport/event-subscriptions.js';
+import { McpHttpTransport } from './http-transport.js';
 import { createMcpServer } from './mcp-server.js';
 import type { ToolExtra } from './tool-kit.js';
 
 export interface McpSession {
-  transport: StreamableHTTPServerTransport;
+  transport: McpHttpTransport;
   server: McpServer;
 }
 
@@ -18,11 +17,7 @@ export interface McpSession {
  */
 export function openMcpSession(core: Core, principal: Principal, onInitialized: (id: string) => void, onClosed: (id: string) => void, events?: EventSubscriptions): McpSession {
   const server = createMcpServer(core, principal, (extra: ToolExtra) => (extra.authInfo?.extra?.principal as Principal | undefined) ?? principal, events);
-  const transport = new StreamableHTTPServerTransport({
-    sessionIdGenerator: () => randomUUID(),
-    onsessioninitialized: onInitialized,
-    onsessionclosed: onClosed,
-  });
+  const transport = new McpHttpTransport({ initialized: onInitialized, closed: onClosed });
   void server.connect(transport);
   return { transport, server };
 }
