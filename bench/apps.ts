@@ -1,7 +1,8 @@
 // Many supervised apps: N `sleep` apps registered through REST against the daemon in its own
 // process, next to a bare Node process that spawns the same N sleeps. Figures: RSS once all run,
-// time to start all (first registration until every process exists), time to stop all (first
-// delete until no process is left) and idle CPU over a window with twice as many apps.
+// time to start all (first registration until every process exists), time to stop all (one bulk
+// disable call until no process is left; and N single DELETEs, as a client without the bulk call
+// does it) and idle CPU over a window with twice as many apps.
 // Run alone: npm run build && node dist/bench/apps.js [--quick]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -102,7 +103,12 @@ async function inParallel(count: number, call: (index: number) => Promise<void>)
 interface Figures {
   rssMiB: number;
   startMs: number;
+  /** One bulk call (disable all) until no process is left. */
   stopMs: number;
+  /** The same call until its answer (every stop complete and the change durable; 0 for the bare spawner). */
+  stopAnsweredMs: number;
+  /** One DELETE per app until no process is left (the daemon only; 0 for the bare spawner). */
+  stopPerAppMs: number;
   /** As many authenticated no-op requests as the stop makes, on its connections (the daemon only; 0 for the bare spawner). */
   viewAllMs: number;
   idleCpuPercent: number;
@@ -145,7 +151,23 @@ async function measureDaemon(sizes: Sizes): Promise<Figures> {
       if (res.status !== 200) throw new Error(`delete bench-${index}: ${res.status} ${res.body}`);
     });
     await until(() => countSleeps(mark) === 0, 120_000, 'every app to stop');
-    const stopMs = performance.now() - t1;
+    const stopPerAppMs = performance.now() - t1;
+
+    // Stop all as supervisorctl and pm2 do it: one call.
+    await inParallel(sizes.apps, (index) => register(`again-${index}`)());
+    await until(() => countSleeps(mark) >= sizes.apps, 120_000, 'every app to run again');
+    await sleep(2000);
+    const bulk = async (action: string) => {
+      const res = await client.call('POST', '/appmesh/applications/bulk', { headers, body: { action, all: true } });
+      if (res.status !== 200) throw new Error(`bulk ${action}: ${res.status} ${res.body}`);
+    };
+    const t3 = performance.now();
+    let answerMs = 0;
+    const answered = bulk('disable').then(() => (answerMs = performance.now() - t3));
+    await until(() => countSleeps(mark) === 0, 120_000, 'every app to stop');
+    const stopMs = performance.now() - t3;
+    await answered;
+    await bulk('delete');
 
     await inParallel(sizes.idleApps, (index) => register(`idle-${index}`)());
     await until(() => countSleeps(mark) >= sizes.idleApps, 120_000, 'every idle app to run');
@@ -157,7 +179,7 @@ async function measureDaemon(sizes: Sizes): Promise<Figures> {
     // window measures the daemon once that is over, as it idles for hours.
     await sleep(sizes.afterBurstMs);
     const idle = await idleCpuPercent(daemon.pid, sizes.idleSeconds);
-    return { rssMiB: rss, startMs, stopMs, viewAllMs, idleCpuPercent: idle };
+    return { rssMiB: rss, startMs, stopMs, stopAnsweredMs: answerMs, stopPerAppMs, viewAllMs, idleCpuPercent: idle };
   } finally {
     client.close();
     await stop(daemon.child);
@@ -213,7 +235,7 @@ async function measureBare(sizes: Sizes): Promise<Figures> {
     await until(() => countSleeps(mark) >= sizes.idleApps, 120_000, 'every idle sleep to run');
     await sleep(SETTLE_MS);
     const idle = await idleCpuPercent(spawner.pid!, sizes.idleSeconds);
-    return { rssMiB: rss, startMs, stopMs, viewAllMs: 0, idleCpuPercent: idle };
+    return { rssMiB: rss, startMs, stopMs, stopAnsweredMs: 0, stopPerAppMs: 0, viewAllMs: 0, idleCpuPercent: idle };
   } finally {
     await stop(spawner);
     killSleeps(mark);
@@ -229,8 +251,10 @@ export async function appsRows(options: { quick: boolean } = { quick: false }): 
   return [
     { figure: `${sizes.apps} sleep apps: RSS after start`, value: round(ours.rssMiB), unit: 'MiB', baseline: round(bare.rssMiB), baselineLabel: label(`${sizes.apps} sleeps`) },
     { figure: `${sizes.apps} apps: start all (register until running)`, value: round(ours.startMs), unit: 'ms', baseline: round(bare.startMs), baselineLabel: label(`spawn ${sizes.apps}`) },
-    { figure: `${sizes.apps} apps: stop all (delete until no process)`, value: round(ours.stopMs), unit: 'ms', baseline: round(bare.stopMs), baselineLabel: label(`kill ${sizes.apps}, exits seen`) },
-    { figure: `${sizes.apps} apps: stop all (delete until no process)`, value: round(ours.stopMs), unit: 'ms', baseline: round(ours.viewAllMs), baselineLabel: `REST floor: ${sizes.apps} GET /appmesh/user/self, ${CONNECTIONS} connections` },
+    { figure: `${sizes.apps} apps: stop all (one bulk disable until no process)`, value: round(ours.stopMs), unit: 'ms', baseline: round(bare.stopMs), baselineLabel: label(`kill ${sizes.apps}, exits seen`) },
+    { figure: `${sizes.apps} apps: stop all (one bulk disable until its answer)`, value: round(ours.stopAnsweredMs), unit: 'ms', baseline: round(bare.stopMs), baselineLabel: label(`kill ${sizes.apps}, exits seen`) },
+    { figure: `${sizes.apps} apps: ${sizes.apps} REST DELETEs until no process`, value: round(ours.stopPerAppMs), unit: 'ms', baseline: round(bare.stopMs), baselineLabel: label(`kill ${sizes.apps}, exits seen`) },
+    { figure: `${sizes.apps} apps: ${sizes.apps} REST DELETEs until no process`, value: round(ours.stopPerAppMs), unit: 'ms', baseline: round(ours.viewAllMs), baselineLabel: `REST floor: ${sizes.apps} GET /appmesh/user/self, ${CONNECTIONS} connections` },
     { figure: `idle CPU with ${sizes.idleApps} apps (${sizes.idleSeconds} s)`, value: round(ours.idleCpuPercent), unit: '%', baseline: round(bare.idleCpuPercent), baselineLabel: label(`${sizes.idleApps} sleeps`) },
   ];
 }
