@@ -31,6 +31,7 @@ export class CappedOutputFile implements OutputTarget {
     private readonly fileFd: number,
     private readonly pipe: Pipe,
     private readonly maxBytes: () => number,
+    private readonly warn: (message: string) => void = (message) => process.emitWarning(message),
   ) {}
 
   get fd(): number {
@@ -47,7 +48,7 @@ export class CappedOutputFile implements OutputTarget {
     this.reader = reader;
     let position = 0;
     let copied = 0;
-    let triedHandOver = false;
+    let handOverAt = HAND_OVER_BYTES;
     const write = (chunk: Buffer) => {
       position = append(this.fileFd, chunk, position, maxBytes);
       copied += chunk.length;
@@ -61,9 +62,10 @@ export class CappedOutputFile implements OutputTarget {
         reader.on('data', (chunk: Buffer) => {
           try {
             write(chunk);
-            if (copied >= HAND_OVER_BYTES && !triedHandOver) {
-              triedHandOver = true;
-              this.handOver(reader, write, maxBytes, () => position);
+            if (copied >= handOverAt) {
+              // Asked again a MiB later while the copier is still starting (or never can).
+              handOverAt = copied + HAND_OVER_BYTES;
+              if (outputCopier.canTakeCopies(this.warn)) this.handOver(reader, write, maxBytes, () => position);
             }
           } catch {
             // The disk refused (full, quota): the output ends here, like a cut.

@@ -23,8 +23,28 @@ interface Pending {
  */
 class OutputCopier {
   private worker?: Promise<Worker>;
+  /** The worker runs and takes copies; until then (or if it never can) the copies stay on the event loop. */
+  private ready = false;
+  private failureReported = false;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+
+  /**
+   * Whether a copy can be handed over now. If not, the worker is started (once) and the caller
+   * keeps copying and asks again later: a copy is handed over only to a worker that runs, so an
+   * install missing the worker's file costs speed, never output.
+   */
+  canTakeCopies(onFailure: (message: string) => void): boolean {
+    if (this.ready) return true;
+    // A worker that could not load will not load later: the install lacks its file.
+    if (this.failureReported) return false;
+    void this.start().catch((error: unknown) => {
+      if (this.failureReported) return;
+      this.failureReported = true;
+      onFailure(`output copier not started (${(error as Error).message}): large outputs are copied on the event loop`);
+    });
+    return false;
+  }
 
   /** Copies `readFd` into `fileFd` from `position` on; the copier owns both descriptors from here. */
   copy(readFd: number, fileFd: number, maxBytes: number, position: number): Copy {
@@ -43,10 +63,17 @@ class OutputCopier {
   }
 
   private start(): Promise<Worker> {
-    this.worker ??= newWorker().then((thread) => {
+    this.worker ??= newWorker().then(async (thread) => {
       thread.unref();
+      // Loaded and running: a worker whose code cannot load fails here, before any copy is given.
+      await new Promise<void>((resolve, reject) => {
+        thread.once('online', resolve);
+        thread.once('error', reject);
+      });
+      this.ready = true;
       thread.on('message', (message: CopierDone) => this.settle(message.id, message.pipeOpen === true));
       thread.on('exit', () => {
+        this.ready = false;
         // Never expected (the worker catches everything); copies in flight end, a next one starts anew.
         // Their pipes may or may not be closed: left alone, as closing a reused number would hit another file.
         this.worker = undefined;
