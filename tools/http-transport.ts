@@ -2,15 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import {
-  isJSONRPCErrorResponse,
-  isJSONRPCRequest,
-  isJSONRPCResultResponse,
-  JSONRPCMessageSchema,
-  SUPPORTED_PROTOCOL_VERSIONS,
-  type JSONRPCMessage,
-  type RequestId,
-} from '@modelcontextprotocol/sdk/types.js';
+import { JSONRPCMessageSchema, SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCMessage, type JSONRPCRequest, type JSONRPCResponse, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 
 /** An SSE comment this often keeps a quiet stream from being cut by idle timeouts on the way. */
 const KEEP_ALIVE_MS = 15_000;
@@ -75,7 +67,7 @@ export class McpHttpTransport implements Transport {
     } catch {
       return this.fail(response, 400, -32700, 'Parse error: Invalid JSON-RPC message');
     }
-    const initializing = messages.some((message) => isJSONRPCRequest(message) && message.method === 'initialize');
+    const initializing = messages.some((message) => isRequest(message) && message.method === 'initialize');
     if (initializing) {
       if (this.initialized) return this.fail(response, 400, -32600, 'Invalid Request: Server already initialized');
       if (messages.length > 1) return this.fail(response, 400, -32600, 'Invalid Request: Only one initialization request is allowed');
@@ -86,7 +78,7 @@ export class McpHttpTransport implements Transport {
       return;
     }
     const extra = { authInfo, requestInfo: { headers: request.headers } };
-    const requests = messages.filter(isJSONRPCRequest);
+    const requests = messages.filter(isRequest);
     if (requests.length === 0) {
       response.writeHead(202).end();
       for (const message of messages) this.onmessage?.(message, extra);
@@ -144,10 +136,10 @@ export class McpHttpTransport implements Transport {
   }
 
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
-    const isResponse = isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message);
-    const id = isResponse ? message.id : options?.relatedRequestId;
+    const answer = isResponse(message);
+    const id = answer ? message.id : options?.relatedRequestId;
     if (id === undefined) {
-      if (isResponse) throw new Error('Cannot send a response on a standalone SSE stream unless resuming a previous client request');
+      if (answer) throw new Error('Cannot send a response on a standalone SSE stream unless resuming a previous client request');
       // Server messages of no request go to the session's GET stream, if the client opened one.
       if (this.standalone) this.standalone.response.write(event(message));
       return;
@@ -155,7 +147,7 @@ export class McpHttpTransport implements Transport {
     const exchange = this.exchanges.get(id);
     // The client went away, or the request was already answered: nothing to write to.
     if (!exchange) return;
-    if (!isResponse) {
+    if (!answer) {
       this.stream(exchange);
       exchange.response.write(event(message));
       return;
@@ -220,6 +212,11 @@ export class McpHttpTransport implements Transport {
     response.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }).end(body);
   }
 }
+
+// Shapes checked by the schema on the way in, or made by the SDK on the way out: a look at the
+// keys tells them apart (the SDK's guards parse the whole message, result and all, again).
+const isRequest = (message: JSONRPCMessage): message is JSONRPCRequest => 'method' in message && 'id' in message;
+const isResponse = (message: JSONRPCMessage): message is JSONRPCResponse => ('result' in message || 'error' in message) && 'id' in message;
 
 function event(message: JSONRPCMessage): string {
   return `event: message\ndata: ${JSON.stringify(message)}\n\n`;

@@ -15,6 +15,7 @@ export type ByteReader = (position: number, length: number) => Promise<Buffer>;
 
 /** Reads only what it shows: the head and the tail of a possibly large output. */
 export async function boundOutput(read: ByteReader, total: number, budget: number, resourceUri: string): Promise<BoundedOutput> {
+  if (total === 0) return { output: '', output_bytes: 0, truncated: false };
   if (total <= budget) {
     const data = await read(0, total);
     return { output: data.toString('utf8'), output_bytes: data.length, truncated: false };
