@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { hostname, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { loadConfig, saveConfig, useConfigFile } from './config/config-file.js';
+import { effectiveConfig, loadConfig, saveConfig, useConfigFile } from './config/config-file.js';
 import type { ConfigDocument } from './config/config-schema.js';
 import { hashPassword, randomPassword } from './auth/password.js';
 import { SecretBox } from './auth/secret-box.js';
@@ -124,7 +124,7 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
     // Never a shipped constant: every installation signs with its own secret.
     stored = { ...stored, REST: { ...stored.REST, JWT: { ...stored.REST.JWT, JWTSalt: randomBytes(48).toString('base64url') } } };
     await saveConfig(home, stored);
-    ({ stored, effective } = await loadConfig(home, env));
+    effective = effectiveConfig(stored, env);
   }
   log.setLevel(effective.BaseConfig.LogLevel);
   for (const warning of warnings) log.warn(warning);

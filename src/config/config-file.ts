@@ -65,6 +65,12 @@ function valueAt(doc: unknown, path: readonly PropertyKey[]): unknown {
   return node;
 }
 
+/**
+ * The document is parsed a handful of times in a daemon's life (start, reload, update): zod's
+ * compiled fast path would cost more to generate than it ever saves, on every start.
+ */
+const PARSED_RARELY = { jitless: true } as const;
+
 // zod's own wording, replaced by the key's allowed values; any other message is the schema's own and kept.
 const GENERIC_MESSAGE = /^(Invalid input|Invalid option|Too big|Too small|Invalid union)/;
 
@@ -118,7 +124,7 @@ function computeEffective(stored: ConfigDocument, env: NodeJS.ProcessEnv): { eff
     return `${name}=${shown(env[name])}: ${path.join('.')} must be ${field ? allowedValues(field) : 'of its type'}`;
   });
   if (unreadable.length) throw new ConfigError(`invalid environment override: ${unreadable.join('; ')}`);
-  const parsed = configDocumentSchema.safeParse(result.doc);
+  const parsed = configDocumentSchema.safeParse(result.doc, PARSED_RARELY);
   if (parsed.success) return { effective: parsed.data, applied: result.applied };
   const described = parsed.error.issues.slice(0, 5).map((issue) => {
     const culprit = result.applied.find((name) => (result.paths[name] ?? []).every((key, i) => issue.path[i] === key));
@@ -149,11 +155,16 @@ export async function loadConfig(home: string, env: NodeJS.ProcessEnv): Promise<
   }
 
   const { doc, warnings } = dropRemovedKeys(dropNulls(raw));
-  const parsed = configDocumentSchema.safeParse(doc);
+  const parsed = configDocumentSchema.safeParse(doc, PARSED_RARELY);
   if (!parsed.success) throw new ConfigError(`config file ${file} is invalid: ${describeIssues(parsed.error, doc)}`);
   const stored = parsed.data;
   const { effective, applied } = computeEffective(stored, env);
   return { stored, effective, envApplied: applied, warnings: warnings.map((warning) => `config file ${file}: ${warning}`) };
+}
+
+/** The running configuration of a stored document just saved (the same as reading the file back). */
+export function effectiveConfig(stored: ConfigDocument, env: NodeJS.ProcessEnv): ConfigDocument {
+  return computeEffective(stored, env).effective;
 }
 
 export async function saveConfig(home: string, stored: ConfigDocument): Promise<void> {
@@ -191,7 +202,7 @@ export function applyConfigPatch(
   const { doc: current, warnings } = dropRemovedKeys(effectivePatch);
 
   const merged = mergePatch(stored, current);
-  const parsed = configDocumentSchema.safeParse(merged);
+  const parsed = configDocumentSchema.safeParse(merged, PARSED_RARELY);
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, merged));
   const next = parsed.data;
   next.Version = stored.Version;
