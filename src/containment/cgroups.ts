@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -13,6 +13,10 @@ const DEFAULT_USER_MEMORY_SHARE = 0.8;
 const REQUIRED_V2 = ['memory', 'pids'];
 /** v2: where the daemon moves itself when its own cgroup may not hold processes and children at once. */
 const DAEMON_LEAF = 'appmesh-daemons';
+/** The folder of one daemon instance (one home) in each hierarchy. */
+const INSTANCE_FOLDER = /^appmesh-[0-9a-f]{12}$/;
+/** Folders of other instances younger than this are never removed (see removeAbandonedSiblings). */
+const ABANDONED_AFTER_MS = 60_000;
 
 export interface CgroupReport {
   mode: CgroupMode;
@@ -76,6 +80,7 @@ export class Cgroups {
       const controllers = hierarchies.flatMap((hierarchy) => hierarchy.controllers);
       const cgroups = new Cgroups(detection.mode, hierarchies, { mode: detection.mode, controllers }, options);
       cgroups.removeEmptyLeftovers();
+      cgroups.removeAbandonedSiblings(instance);
       return cgroups;
     } catch (error) {
       return none(`cannot create the daemon's cgroups: ${(error as Error).message}`);
@@ -186,6 +191,34 @@ export class Cgroups {
         tryRmdir(join(hierarchy.dir, user));
       }
       if (includeInstance) tryRmdir(hierarchy.dir);
+    }
+  }
+
+  /**
+   * Empty folder trees of other instances beside this one's: what daemons on other homes left
+   * when they were killed (a normal stop removes its own). Only what holds no process goes (the
+   * kernel refuses the rest), and nothing made in the last minute: a daemon that is running
+   * creates its folders again when it needs them, but not one it is making at this moment.
+   */
+  removeAbandonedSiblings(instance: string): void {
+    const settled = Date.now() - ABANDONED_AFTER_MS;
+    // Dated before anything is removed: removing a folder dates its parent anew.
+    const isSettled = (dir: string) => {
+      try {
+        return statSync(dir).mtimeMs < settled;
+      } catch {
+        return false;
+      }
+    };
+    for (const hierarchy of this.hierarchies) {
+      const parent = dirname(hierarchy.dir);
+      for (const sibling of subfolders(parent).filter((name) => INSTANCE_FOLDER.test(name) && name !== instance)) {
+        const tree = join(parent, sibling);
+        const users = subfolders(tree).map((user) => join(tree, user));
+        const folders = [...users.flatMap((user) => subfolders(user).map((run) => join(user, run))), ...users, tree];
+        // Holding processes or folders, the kernel refuses the removal.
+        for (const folder of folders.filter(isSettled)) tryRmdir(folder);
+      }
     }
   }
 
