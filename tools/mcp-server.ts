@@ -1,4 +1,6 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
+import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation';
 import type { Principal } from '../src/auth/principal.js';
 import type { Core } from '../src/service/core.js';
 import type { EventSubscriptions } from '../src/transport/event-subscriptions.js';
@@ -22,6 +24,13 @@ const INSTRUCTIONS = [
 ].join(' ');
 
 /**
+ * The SDK validates only elicited input with JSON Schema, which these tools never ask for: its
+ * validator (a compiler with all its formats) is made at first use, not with every session.
+ */
+let ajv: AjvJsonSchemaValidator | undefined;
+const SCHEMA_VALIDATOR: jsonSchemaValidator = { getValidator: (schema) => (ajv ??= new AjvJsonSchemaValidator()).getValidator(schema) };
+
+/**
  * An MCP server for one caller: it lists the tools the caller's permissions allow; every call
  * is authorised again by the service layer with the principal of that request. With `events`,
  * a client that sets a log level is told of the caller's apps and runs starting and exiting.
@@ -34,6 +43,7 @@ export function createMcpServer(core: Core, visibleTo: Principal, principalOf: (
       // Long runs as MCP tasks (run_command, run_app_sync, wait_run), kept per user across sessions.
       capabilities: { tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } }, logging: {} },
       taskStore: userTasksOf(core).storeFor(visibleTo.name),
+      jsonSchemaValidator: SCHEMA_VALIDATOR,
     },
   );
   registerTools(server, core, ALL_TOOLS, visibleTo, principalOf);

@@ -3,8 +3,11 @@ import type { Principal } from '../src/auth/principal.js';
 import type { Core } from '../src/service/core.js';
 import type { EventSubscriptions } from '../src/transport/event-subscriptions.js';
 import { McpHttpTransport } from './http-transport.js';
-import { createMcpServer } from './mcp-server.js';
-import type { ToolExtra } from './tool-kit.js';
+import { ALL_TOOLS, createMcpServer } from './mcp-server.js';
+import { prepareListing, type ToolExtra } from './tool-kit.js';
+
+// Loaded ahead of a first session: its tools/list then finds the tools' schemas made.
+prepareListing(ALL_TOOLS);
 
 export interface McpSession {
   transport: McpHttpTransport;

@@ -148,6 +148,20 @@ function listedOf(tool: ToolDef): Tool {
 }
 
 /**
+ * Makes the listing of every tool ahead of the first tools/list, one tool per turn of the event
+ * loop, so that requests in between wait for one tool's schemas at most.
+ */
+export function prepareListing(tools: readonly ToolDef[]): void {
+  let next = 0;
+  const step = () => {
+    if (next >= tools.length) return;
+    listedOf(tools[next++]);
+    setImmediate(step).unref();
+  };
+  setImmediate(step).unref();
+}
+
+/**
  * The output schema a client is shown: each field of the result by name, its type in words. A
  * client compiles a validator for every output schema at tools/list, which made most of a first
  * listing's time; a field's type as a keyword costs a compiled check, in words none. The results
