@@ -2,7 +2,7 @@
 // another process sends 200 `syncrun true` (4 at a time) while monitorEventLoopDelay (1 ms
 // resolution) watches this process's loop. Same run, same figures for: the daemon forking in its
 // own process (APPMESH_SPAWNER=off), a bare loop doing spawn('true') 200 times, and an idle loop
-// (the machine's noise floor). Also the cost of the launcher's exec chain (sh + setpriv) against
+// (the machine's noise floor). Also the cost of the launcher's exec chains (appmesh-launch, and sh + setpriv) against
 // spawn('true'). Figures are printed, never asserted.
 // Run alone: npm run build && node dist/bench/spawn-burst.js [--quick]
 import { spawn } from 'node:child_process';
@@ -166,24 +166,49 @@ async function processRunBurst(count: number, extraEnv: Record<string, string>):
 }
 
 /** Start to exit of `count` sequential starts of `args`, p50 in ms. */
-async function startToExit(file: string, args: string[], env: Record<string, string>, count: number): Promise<number> {
+/** Start-to-exit times of `file`, `count` runs one after another. */
+async function startToExitTimes(file: string, args: string[], env: Record<string, string>, count: number): Promise<number[]> {
   const times: number[] = [];
   for (let index = 0; index < count; index++) {
     const start = performance.now();
     await new Promise<void>((resolve) => spawn(file, args, { stdio: 'ignore', env, detached: true }).once('exit', () => resolve()));
     times.push(performance.now() - start);
   }
-  return percentile(times, 50);
+  return times;
 }
 
-/** The launcher's exec chain (sh, then setpriv to nobody when root and available) against a bare spawn. */
-async function launcherChain(count: number): Promise<{ chainMs: number; bareMs: number; label: string }> {
+/** Median start-to-exit time of each command, measured in alternating rounds so drifting load hits all alike. */
+async function interleavedStartToExit(commands: { file: string; args: string[]; env: Record<string, string> }[], count: number): Promise<number[]> {
+  const times: number[][] = commands.map(() => []);
+  const rounds = 5;
+  for (let round = 0; round < rounds; round++) {
+    for (const [index, command] of commands.entries()) times[index].push(...(await startToExitTimes(command.file, command.args, command.env, Math.ceil(count / rounds))));
+  }
+  return times.map((values) => percentile(values, 50));
+}
+
+interface Chain {
+  ms: number;
+  label: string;
+}
+
+/**
+ * The launcher's exec chain as runs use it (appmesh-launch where it was built) and the shell
+ * chain it replaces (sh, then setpriv), each dropping to nobody when root, against a bare spawn.
+ */
+async function launcherChains(count: number): Promise<{ native?: Chain; shell: Chain; bareMs: number }> {
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
-  const user = process.getuid?.() === 0 && launcherTools().setpriv ? { uid: 65534, gid: 65534 } : undefined;
-  const plan = planLaunch({ argv: ['true'], env, user, cgroupProcsFiles: [] });
-  const bareMs = await startToExit('true', [], env, count);
-  const chainMs = await startToExit(plan.file, plan.args, plan.env, count);
-  return { chainMs, bareMs, label: user ? 'sh + setpriv (uid switch) + true' : 'sh + true' };
+  const tools = launcherTools();
+  const asRoot = process.getuid?.() === 0;
+  const plan = (chainTools: typeof tools, name: string, drop: string) => {
+    const user = asRoot && (chainTools.native || chainTools.setpriv) ? { uid: 65534, gid: 65534 } : undefined;
+    const launch = planLaunch({ argv: ['true'], env, user, cgroupProcsFiles: [] }, chainTools);
+    return { file: launch.file, args: launch.args, env: launch.env, label: user ? `${name} (uid switch${drop}) + true` : `${name} + true` };
+  };
+  const shell = plan({ ...tools, native: undefined }, 'sh', ' by setpriv');
+  const native = tools.native ? plan(tools, 'appmesh-launch', '') : undefined;
+  const [bareMs, shellMs, nativeMs] = await interleavedStartToExit([{ file: 'true', args: [], env }, shell, ...(native ? [native] : [])], count);
+  return { native: native && { ms: nativeMs, label: native.label }, shell: { ms: shellMs, label: shell.label }, bareMs };
 }
 
 export async function spawnBurstRows(options: { quick: boolean } = { quick: false }): Promise<SpawnBurstRow[]> {
@@ -196,7 +221,7 @@ export async function spawnBurstRows(options: { quick: boolean } = { quick: fals
   const startsInDaemon = await processRunBurst(count, { APPMESH_SPAWNER: 'off' });
   const spawner = await daemonBurst(count, {});
   const inDaemon = await daemonBurst(count, { APPMESH_SPAWNER: 'off' });
-  const chain = await launcherChain(options.quick ? 30 : 100);
+  const chains = await launcherChains(options.quick ? 30 : 100);
   const bareLabel = `bare loop spawn('true') x${count}`;
   return [
     { figure: `${count} process starts alone: loop delay max (spawner)`, value: startsSpawner.maxMs, unit: 'ms', baseline: bare.maxMs, baselineLabel: bareLabel },
@@ -210,7 +235,8 @@ export async function spawnBurstRows(options: { quick: boolean } = { quick: fals
     { figure: 'syncrun p50 during the burst (spawner)', value: spawner.p50Ms, unit: 'ms', baseline: inDaemon.p50Ms, baselineLabel: 'same, fork in daemon' },
     { figure: 'syncrun/s during the burst (spawner)', value: spawner.perSecond, unit: '/s', baseline: inDaemon.perSecond, baselineLabel: 'same, fork in daemon' },
     { figure: 'spawner process RSS after the burst', value: spawner.spawnerRssMiB, unit: 'MiB', baseline: spawner.daemonRssMiB, baselineLabel: 'daemon (and this bench) RSS' },
-    { figure: `launcher exec chain start to exit p50 (${chain.label})`, value: chain.chainMs, unit: 'ms', baseline: chain.bareMs, baselineLabel: "spawn('true')" },
+    ...(chains.native ? [{ figure: `launcher exec chain start to exit p50 (${chains.native.label})`, value: chains.native.ms, unit: 'ms', baseline: chains.bareMs, baselineLabel: "spawn('true')" }] : []),
+    { figure: `launcher exec chain start to exit p50 (${chains.shell.label})`, value: chains.shell.ms, unit: 'ms', baseline: chains.bareMs, baselineLabel: "spawn('true')" },
   ];
 }
 
