@@ -285,8 +285,8 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
   if (url) log.info(`App Mesh TS listening on ${url} (home ${home})`);
   else if (options.listen !== false) log.info(`REST is off (REST.RestEnabled: false), home ${home}`);
   // After REST, whose pipeline serves the bridge's requests; it never fails the start. Loaded only
-  // now (the MQTT client and broker are large), so readyz does not wait for it.
-  const mqtt = options.listen === false || !config().MQTT.Enabled ? undefined : await (await import('../bridges/mqtt/index.js')).startMqttFace({ core, rest, supervisor, authorizer, home, log, subscriptions });
+  // now, so readyz does not wait for it; the embedded broker's libraries load at its first connection.
+  const mqtt = options.listen === false || !config().MQTT.Enabled ? undefined : await (await import('../bridges/mqtt/on-demand.js')).startMqttFaceOnDemand({ core, rest, supervisor, authorizer, home, log, subscriptions });
 
   const tcp = options.listen === false ? undefined : await startTransport('TCP', 'REST.RestTcpPort', options.tcpPort, core.config().REST.RestTcpPort, core, home, options, async (where) => (await import('./transport/tcp/tcp-face.js')).startTcpFace({ core, rest, subscriptions, ...where }));
   const webSocket = options.listen === false ? undefined : await startTransport('WebSocket', 'REST.WebSocketPort', options.webSocketPort, core.config().REST.WebSocketPort, core, home, options, async (where) =>

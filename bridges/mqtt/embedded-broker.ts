@@ -3,6 +3,7 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import './packet-numbers.js';
 import type { BrokerAcl, BrokerIdentity } from './broker-acl.js';
 import { ClientIds } from './client-ids.js';
+import { connectHost, type BrokerListener } from './on-demand.js';
 import { PACKET_ENVELOPE_BYTES, SizeCheckedConnection } from './packet-size-guard.js';
 import { RetainedLedger } from './retained-ledger.js';
 import { SessionQueues, type SessionPersistence } from './session-queues.js';
@@ -27,6 +28,8 @@ export interface EmbeddedBrokerOptions {
   /** Told of each accepted publication with its publisher's address (the bridge serves some of them). */
   published?(topic: string, payload: Buffer, address: string): void;
   warn(message: string): void;
+  /** A port already bound for the broker (host and port are then where it listens). */
+  listener?: BrokerListener;
 }
 
 export interface EmbeddedBroker {
@@ -122,12 +125,14 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
 
   const maxPacketBytes = () => limits().maxPayloadBytes + PACKET_ENVELOPE_BYTES;
   // Small request/reply packets: Nagle's algorithm would hold each one back for a delayed ACK.
-  const server: Server = createServer({ noDelay: true }, (socket: Socket) => {
+  const accept = (socket: Socket): void => {
     const connection = new SizeCheckedConnection(socket, maxPacketBytes, (announced, limit) => {
       warn(`MQTT broker: closed the connection of ${socket.remoteAddress ?? 'unknown'}: a packet of ${announced} bytes is above ${limit} (MQTT.MaxPayloadBytes and the packet's envelope)`);
     });
     broker.handle(connection);
-  });
+  };
+  if (options.listener) return started(options.listener.port, () => options.listener!.close());
+  const server: Server = createServer({ noDelay: true }, accept);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -140,27 +145,31 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     await new Promise<void>((resolve) => broker.close(() => resolve()));
     throw error;
   }
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `mqtt://${connectHost(options.host)}:${port}`,
-    port,
-    async disconnectUser(user: string) {
-      const closing: Array<Promise<void>> = [];
-      for (const client of Object.values(internals.clients)) {
-        const identity = identities.get(client);
-        if (identity && ownerOf(identity) === user) closing.push(new Promise<void>((resolve) => client.close(() => resolve())));
-      }
-      await Promise.all(closing);
-      for (const clientId of clientIds.heldBy(user)) {
-        await sessions.endSession(clientId);
-        clientIds.release(clientId);
-      }
-    },
-    async close() {
-      await new Promise<void>((resolve) => broker.close(() => resolve()));
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return started((server.address() as AddressInfo).port, () => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  function started(port: number, closeListener: () => Promise<void>): EmbeddedBroker {
+    options.listener?.accept(accept);
+    return {
+      url: `mqtt://${connectHost(options.host)}:${port}`,
+      port,
+      async disconnectUser(user: string) {
+        const closing: Array<Promise<void>> = [];
+        for (const client of Object.values(internals.clients)) {
+          const identity = identities.get(client);
+          if (identity && ownerOf(identity) === user) closing.push(new Promise<void>((resolve) => client.close(() => resolve())));
+        }
+        await Promise.all(closing);
+        for (const clientId of clientIds.heldBy(user)) {
+          await sessions.endSession(clientId);
+          clientIds.release(clientId);
+        }
+      },
+      async close() {
+        await new Promise<void>((resolve) => broker.close(() => resolve()));
+        await closeListener();
+      },
+    };
+  }
 }
 
 function refused(message: string, returnCode: number): AuthenticateError {
@@ -170,11 +179,4 @@ function refused(message: string, returnCode: number): AuthenticateError {
 function remoteAddress(client: Client): string {
   const conn = client.conn as { remoteAddress?: string };
   return conn.remoteAddress ?? 'unknown';
-}
-
-/** A wildcard listen address is reached on loopback. */
-function connectHost(host: string): string {
-  if (host === '' || host === '0.0.0.0') return '127.0.0.1';
-  if (host === '::') return '[::1]';
-  return host.includes(':') ? `[${host}]` : host;
 }

@@ -10,6 +10,7 @@ import { BrokerAcl } from './broker-acl.js';
 import { BRIDGE_USERNAME, bridgeClientId, brokerAuthenticator, coreAppAccess } from './broker-auth.js';
 import { MqttBridge, redact } from './bridge.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
+import { brokerListenFailure, type BrokerListener } from './on-demand.js';
 import { ParityIntake } from './parity-intake.js';
 import { RequestOrigins } from './request-origins.js';
 import { resolveMqttSettings, type MqttSettings } from './settings.js';
@@ -34,13 +35,15 @@ export interface MqttFaceOptions {
   log: Logger;
   /** The core's one event subscription registry. */
   subscriptions: EventSubscriptions;
+  /** The embedded broker's port, already bound (the face started at its first connection). */
+  listener?: BrokerListener;
 }
 
 /**
  * Starts the MQTT face: the embedded broker unless MQTT.BrokerUrl names one, then the bridge.
  * Never fails the daemon: a problem is logged once and MQTT stays off while REST serves on.
  */
-export async function startMqttFace({ core, rest, supervisor, authorizer, home, log, subscriptions }: MqttFaceOptions): Promise<MqttFace | undefined> {
+export async function startMqttFace({ core, rest, supervisor, authorizer, home, log, subscriptions, listener }: MqttFaceOptions): Promise<MqttFace | undefined> {
   if (!core.config().MQTT.Enabled) return undefined;
   let settings: MqttSettings;
   let tls: { ca?: Buffer; cert?: Buffer; key?: Buffer };
@@ -94,11 +97,10 @@ export async function startMqttFace({ core, rest, supervisor, authorizer, home, 
           bridgeSecret: Buffer.from(bridgeSecret),
         }),
         warn: (message) => log.warn(message),
+        listener,
       });
     } catch (error) {
-      const where = `${settings.EmbeddedBrokerAddress}:${settings.EmbeddedBrokerPort}`;
-      const reason = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the port is in use' : (error as Error).message;
-      log.error(`MQTT is off: the embedded broker cannot listen on ${where} (${reason}); set MQTT.EmbeddedBrokerPort (APPMESH_MQTT_EmbeddedBrokerPort) or MQTT.BrokerUrl. REST serves on.`);
+      log.error(listener ? `MQTT is off: the embedded broker cannot start: ${(error as Error).message}` : brokerListenFailure(settings, error));
       return undefined;
     }
   }
@@ -142,7 +144,7 @@ export async function startMqttFace({ core, rest, supervisor, authorizer, home, 
     return undefined;
   }
   const url = broker?.url ?? redact(settings.BrokerUrl);
-  if (broker) log.info(`MQTT embedded broker listening on ${broker.url}`);
+  if (broker && !listener) log.info(`MQTT embedded broker listening on ${broker.url}`);
   // A user locked, deleted or given a new password loses its connections and kept sessions.
   const embedded = broker;
   const onRevoked = (user: string) => {
