@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
+import { parse } from 'yaml';
+import { flatYaml } from './flat-yaml.js';
 import { JournaledFolder, type JournalStats } from './journaled-folder.js';
 import type { AppDefinition } from '../supervisor/app-definition.js';
 import { parseAppDefinition } from '../supervisor/app-definition.js';
@@ -54,7 +55,7 @@ export class AppStore {
     const { sec_env: secEnv, ...rest } = definition;
     const stored: Record<string, unknown> = { ...rest };
     if (secEnv && Object.keys(secEnv).length > 0) stored.sec_env = this.secrets.encryptMap(definition.owner ?? '', secEnv);
-    return stringify(stored);
+    return flatYaml(stored);
   }
 
   /** Waits for the writes under way and leaves the folder without journals. */

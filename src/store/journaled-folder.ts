@@ -46,6 +46,7 @@ export class JournaledFolder {
   /** Files replaced since the last checkpoint (not fsynced yet). */
   private unsynced = new Set<string>();
   private checkpointTimer?: NodeJS.Timeout;
+  private folderMade = false;
   readonly stats: JournalStats = { commits: 0, changes: 0, checkpoints: 0 };
 
   constructor(
@@ -150,9 +151,16 @@ export class JournaledFolder {
   }
 
   private async commit(batch: Map<string, Change>): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    // Made once (one thread-pool round trip less per commit); made again after a failed write.
+    if (!this.folderMade) await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    this.folderMade = true;
     const sequence = this.nextSequence++;
-    await writeFileAtomic(join(this.dir, `.journal-${sequence}.json`), JSON.stringify([...batch]), { mode: 0o600 });
+    try {
+      await writeFileAtomic(join(this.dir, `.journal-${sequence}.json`), JSON.stringify([...batch]), { mode: 0o600 });
+    } catch (error) {
+      this.folderMade = false;
+      throw error;
+    }
     this.journals.push(sequence);
     this.stats.commits++;
     this.stats.changes += batch.size;
