@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { McpServer, RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
@@ -164,15 +163,13 @@ export function prepareListing(tools: readonly ToolDef[]): void {
 /**
  * The output schema a client is shown: each field of the result by name, its type in words. A
  * client compiles a validator for every output schema at tools/list, which made most of a first
- * listing's time; a field's type as a keyword costs a compiled check, in words none. The results
- * themselves are still checked against the whole schema here before they leave. Tools with the
- * same result share one schema id, which the SDK's client compiles once: the id is the schema's
- * digest, so a different shape never takes another's.
+ * listing's time; a field's type as a keyword costs a compiled check, in words none. The whole
+ * shape stays the server's: the SDK checks against it the results of the tools it calls. No
+ * `$id`: a client that compiles every schema into one compiler refuses an id it already holds.
  */
 function listedOutputSchema(shape: z.ZodRawShape): Tool['outputSchema'] {
   const properties = Object.fromEntries(Object.entries(shape).map(([name, field]) => [name, { description: describeType(field as z.ZodType) }]));
-  const schema = { type: 'object' as const, properties };
-  return { $id: `urn:appmesh-ts:mcp-output:${createHash('sha256').update(JSON.stringify(schema)).digest('base64url').slice(0, 22)}`, ...schema };
+  return { type: 'object', properties };
 }
 
 function describeType(field: z.ZodType): string {
