@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { RunState } from '../src/service/app-service.js';
 import { ServiceError } from '../src/service/errors.js';
@@ -17,6 +16,7 @@ const DEFAULT_BUDGET = 16_384;
 const MAX_BUDGET = 1_048_576;
 const MAX_YIELD_MS = 600_000;
 const PROGRESS_EVERY_MS = 1000;
+const OUTPUT_POLL_MS = 100;
 
 /** A handle stays readable for an hour after its longest possible run, then goes away. */
 const runLifecycle = (timeoutSeconds: number) => (timeoutSeconds > 0 ? Math.min(timeoutSeconds + 3600, 259_200) : 86_400);
@@ -117,9 +117,9 @@ export const AGENT_TOOLS: ToolDef[] = [
     run: async ({ core, principal, extra }, args) => {
       const deadline = Date.now() + args.wait_ms;
       let state = core.apps.runState(principal, args.handle);
+      // The exit ends the wait at once; new output is looked for every 100 ms.
       while (state.running && state.output_size <= args.cursor && Date.now() < deadline && !extra.signal.aborted) {
-        await sleep(100);
-        state = core.apps.runState(principal, args.handle);
+        state = await core.apps.waitForRun(principal, args.handle, Math.min(OUTPUT_POLL_MS, deadline - Date.now()), extra.signal);
       }
       const chunk = await core.apps.readOutput(principal, args.handle, args.cursor, args.max_bytes);
       return {
