@@ -1,5 +1,4 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Core } from '../service/core.js';
 import { tokenFromRequest } from './auth-carrier.js';
@@ -40,7 +39,8 @@ export async function forwardIfTargeted(request: FastifyRequest, reply: FastifyR
   headers.host = route.authority;
   headers.authorization = `Bearer ${token}`;
   const timeoutSeconds = core.config().REST.ForwardTimeoutSeconds;
-  const send = options.tls ? httpsRequest : httpRequest;
+  // node:https (and TLS with it) loads with the first relay over TLS, not with every start.
+  const send = options.tls ? (await import('node:https')).request : httpRequest;
   reply.hijack();
   await new Promise<void>((resolve) => {
     let settled = false;
