@@ -183,6 +183,21 @@ describe('bulk operations on apps', () => {
     expect(await view('restarter')).toBeUndefined();
   }, 30_000);
 
+  test('a bulk disable racing a replacement of the same app leaves on disk what is in memory', async () => {
+    const names = Array.from({ length: 8 }, (_, index) => `racer-${index}`);
+    await Promise.all(names.map((name) => register(name, d.token, { command: 'sleep 601' })));
+    // Each replacement is sent first, the bulk call right behind it: the replacement is still waiting for its write.
+    await Promise.all([
+      ...names.map((name) => d.request('PUT', `/appmesh/app/${name}`, { body: { command: 'sleep 602' } })),
+      bulk({ action: 'disable', names }),
+    ]);
+    const before = await Promise.all(names.map(async (name) => ({ command: ((await (await d.request('GET', `/appmesh/app/${name}`)).json()) as { command: string }).command, status: (await view(name))?.status })));
+    await d.restart();
+    const after = await Promise.all(names.map(async (name) => ({ command: ((await (await d.request('GET', `/appmesh/app/${name}`)).json()) as { command: string }).command, status: (await view(name))?.status })));
+    expect(after).toEqual(before);
+    await bulk({ action: 'delete', names });
+  }, 60_000);
+
   test('a malformed request is a 400 with a message, and changes nothing', async () => {
     await register('stays', d.token);
     const cases: unknown[] = [

@@ -46,6 +46,8 @@ export class Supervisor {
   private readonly records?: RunRecords;
   private tickTimer?: NodeJS.Timeout;
   private sweepTimer?: NodeJS.Timeout;
+  /** Names with a registration waiting for its durable write (a later state change must not overwrite it on disk). */
+  private readonly registering = new Map<string, number>();
   /** Managed apps per owner (the per-user cap is checked at each registration: no scan of all apps). */
   private readonly managedByOwner = new Map<string, number>();
   /** Apps the tick visits: a health command, or a memory limit enforced by polling. */
@@ -166,8 +168,17 @@ export class Supervisor {
     const install = (): void => {
       previous = this.install(app);
     };
-    if (kind === 'managed') await this.store.save(definition, install);
-    else install();
+    if (kind === 'managed') {
+      const name = definition.name;
+      this.registering.set(name, (this.registering.get(name) ?? 0) + 1);
+      try {
+        await this.store.save(definition, install);
+      } finally {
+        const left = (this.registering.get(name) ?? 1) - 1;
+        if (left > 0) this.registering.set(name, left);
+        else this.registering.delete(name);
+      }
+    } else install();
     // Stopping the old process does not hold other registrations up.
     if (previous) await previous.dispose(false);
     if (kind === 'managed') app.activate();
@@ -196,8 +207,8 @@ export class Supervisor {
     if (!app) return;
     const changed = enabled ? app.enable() : await app.disable();
     // Queued in call order with the app's state at that moment: the last write is the latest state.
-    // Unless a registration replaced the app while it was stopping: the newer definition stays on disk.
-    if (changed && app.kind === 'managed' && this.apps.get(name) === app) await this.store.save(app.definition);
+    // Unless a registration replaced the app while it was stopping, or is about to: the newer definition stays on disk.
+    if (changed && app.kind === 'managed' && this.apps.get(name) === app && !this.registering.has(name)) await this.store.save(app.definition);
   }
 
   /**
@@ -218,7 +229,8 @@ export class Supervisor {
       if (enabled) app.enable();
       else stops.push(app.disable(settle));
       changed.add(name);
-      if (app.kind === 'managed') toSave.push(app.definition);
+      // A registration of the name queued before this write replaces the app: its definition stays on disk.
+      if (app.kind === 'managed' && !this.registering.has(name)) toSave.push(app.definition);
     }
     await Promise.all([toSave.length ? this.store.saveMany(toSave) : undefined, ...stops]);
     return changed;
