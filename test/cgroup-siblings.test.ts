@@ -55,6 +55,7 @@ describe.runIf(parents.length > 0)('cgroup trees of daemons that were killed', (
     const cgroups = Cgroups.open({ home: `/siblings-test-${randomUUID()}`, enabled: true, limits: { maxProcesses: () => 1000, maxMemoryMB: () => 0 }, log: () => undefined });
     try {
       expect(cgroups.enabled).toBe(true);
+      await cgroups.siblingsRemoved;
       for (const parent of parents) {
         expect(existsSync(join(parent, abandoned.instance))).toBe(false);
         expect(existsSync(join(parent, recent.instance))).toBe(true);

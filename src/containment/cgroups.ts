@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { mkdir, readdir, rmdir, stat } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { detectCgroups, type CgroupDetection, type CgroupMode, type Hierarchy } from './cgroup-detect.js';
@@ -57,6 +57,8 @@ export class Cgroups {
   /** Per user folder, the limits last written there: a start writes them again only when they changed. */
   private readonly writtenLimits = new Map<string, string>();
   readonly report: CgroupReport;
+  /** The clean-up of other instances' abandoned trees, begun by `open` (a start does not wait for it). */
+  siblingsRemoved: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly mode: CgroupMode,
@@ -80,7 +82,7 @@ export class Cgroups {
       const controllers = hierarchies.flatMap((hierarchy) => hierarchy.controllers);
       const cgroups = new Cgroups(detection.mode, hierarchies, { mode: detection.mode, controllers }, options);
       cgroups.removeEmptyLeftovers();
-      cgroups.removeAbandonedSiblings(instance);
+      cgroups.siblingsRemoved = cgroups.removeAbandonedSiblings(instance).catch(() => undefined);
       return cgroups;
     } catch (error) {
       return none(`cannot create the daemon's cgroups: ${(error as Error).message}`);
@@ -199,25 +201,24 @@ export class Cgroups {
    * when they were killed (a normal stop removes its own). Only what holds no process goes (the
    * kernel refuses the rest), and nothing made in the last minute: a daemon that is running
    * creates its folders again when it needs them, but not one it is making at this moment.
+   * In the thread pool, one call at a time: a host may hold hundreds of such folders, and the
+   * start-up's own file work must not queue behind them.
    */
-  removeAbandonedSiblings(instance: string): void {
+  async removeAbandonedSiblings(instance: string): Promise<void> {
     const settled = Date.now() - ABANDONED_AFTER_MS;
-    // Dated before anything is removed: removing a folder dates its parent anew.
-    const isSettled = (dir: string) => {
-      try {
-        return statSync(dir).mtimeMs < settled;
-      } catch {
-        return false;
-      }
-    };
+    const isSettled = async (dir: string) => ((await stat(dir).catch(() => undefined))?.mtimeMs ?? settled) < settled;
     for (const hierarchy of this.hierarchies) {
       const parent = dirname(hierarchy.dir);
-      for (const sibling of subfolders(parent).filter((name) => INSTANCE_FOLDER.test(name) && name !== instance)) {
+      for (const sibling of (await subfoldersOffLoop(parent)).filter((name) => INSTANCE_FOLDER.test(name) && name !== instance)) {
         const tree = join(parent, sibling);
-        const users = subfolders(tree).map((user) => join(tree, user));
-        const folders = [...users.flatMap((user) => subfolders(user).map((run) => join(user, run))), ...users, tree];
+        const users = (await subfoldersOffLoop(tree)).map((user) => join(tree, user));
+        const runs: string[] = [];
+        for (const user of users) runs.push(...(await subfoldersOffLoop(user)).map((run) => join(user, run)));
+        // Dated before anything is removed: removing a folder dates its parent anew.
+        const removable: string[] = [];
+        for (const folder of [...runs, ...users, tree]) if (await isSettled(folder)) removable.push(folder);
         // Holding processes or folders, the kernel refuses the removal.
-        for (const folder of folders.filter(isSettled)) tryRmdir(folder);
+        for (const folder of removable) await rmdir(folder).catch(() => undefined);
       }
     }
   }
@@ -347,6 +348,11 @@ function subfolders(dir: string): string[] {
   } catch {
     return [];
   }
+}
+
+async function subfoldersOffLoop(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
 }
 
 function tryRmdir(dir: string): void {
