@@ -120,17 +120,23 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
   const firstAdmin = existsSync(securityFile(home)) ? undefined : firstAdminCredentials(env);
   firstAdmin?.hash.catch(() => undefined);
   let { stored, effective, warnings } = await loadConfig(home, env);
+  let saltSaved: Promise<void> = Promise.resolve();
   if (!stored.REST.JWT.JWTSalt) {
-    // Never a shipped constant: every installation signs with its own secret.
+    // Never a shipped constant: every installation signs with its own secret. Written while the
+    // rest starts; awaited before the listener opens, so no token is signed with an unsaved secret.
     stored = { ...stored, REST: { ...stored.REST, JWT: { ...stored.REST.JWT, JWTSalt: randomBytes(48).toString('base64url') } } };
-    await saveConfig(home, stored);
+    saltSaved = saveConfig(home, stored);
+    saltSaved.catch(() => undefined);
     effective = effectiveConfig(stored, env);
   }
   log.setLevel(effective.BaseConfig.LogLevel);
   for (const warning of warnings) log.warn(warning);
 
-  const secrets = new SecretBox(await loadOrCreateKey(join(home, 'config', 'secret.key')));
-  const security = await openSecurityStore(home, env, log, options.announce ?? ((text) => process.stdout.write(text)), firstAdmin);
+  // Independent files: read (or created, with their fsyncs) side by side.
+  const [secrets, security] = await Promise.all([
+    loadOrCreateKey(join(home, 'config', 'secret.key')).then((key) => new SecretBox(key)),
+    openSecurityStore(home, env, log, options.announce ?? ((text) => process.stdout.write(text)), firstAdmin),
+  ]);
   // Its bounds are read at each rotation, so a change applies without a restart (settings is set just below).
   const audit: AuditLog = new AuditLog(join(home, 'audit.log'), {
     maxBytes: (): number => settings.current.Limits.AuditLogMaxBytes,
@@ -256,6 +262,7 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
   let exporter: MetricsExporter | undefined;
   let url = '';
   try {
+    await saltSaved;
     rest = buildRestServer(core, { bodyLimit: config().Limits.RequestBodyLimitBytes, tls: tlsFiles(home, config()), subscriptions });
     if (config().MCP.Enabled) mountMcp(rest, core, subscriptions);
     const { RestEnabled, RestListenAddress: host, RestListenPort, PrometheusExporterListenPort } = config().REST;
