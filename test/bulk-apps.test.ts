@@ -176,6 +176,12 @@ describe('bulk operations on apps', () => {
     // Nothing comes back: the exit of a disabled app takes no exit action.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect((await view('restarter'))?.pid).toBeUndefined();
+    // A stopped process acts on SIGTERM only once continued: the app's own stop continues it.
+    await register('frozen', d.token, { labels: { kind: 'hard' } });
+    const frozen = await pidOf('frozen');
+    process.kill(frozen, 'SIGSTOP');
+    expect((await bulk({ action: 'delete', names: ['frozen'] })).body.counts.changed).toBe(1);
+    expect(alive(frozen)).toBe(false);
     await register('restarter', d.token, { behavior: { exit: 'restart' }, labels: { kind: 'hard' } });
     const again = await pidOf('restarter');
     expect((await bulk({ action: 'delete', selector: 'kind=hard' })).body.counts.changed).toBe(2);
