@@ -161,15 +161,36 @@ export function prepareListing(tools: readonly ToolDef[]): void {
 }
 
 /**
- * The output schema a client is shown: each field of the result by name, its type in words. A
- * client compiles a validator for every output schema at tools/list, which made most of a first
- * listing's time; a field's type as a keyword costs a compiled check, in words none. The whole
- * shape stays the server's: the SDK checks against it the results of the tools it calls. No
- * `$id`: a client that compiles every schema into one compiler refuses an id it already holds.
+ * The output schema a client is shown: each field of the result by name, with its JSON type(s)
+ * as keywords (a check a client compiles cheaply) and the rest of its shape in words (nested
+ * fields, enumerated values). A client compiles a validator for every output schema at
+ * tools/list: the whole nested shape as keywords doubled that time, the most of a first listing.
+ * The whole shape stays the server's: the SDK checks against it the results of the tools it
+ * calls. No `$id`: a client that compiles every schema into one compiler refuses an id it holds.
  */
 function listedOutputSchema(shape: z.ZodRawShape): Tool['outputSchema'] {
-  const properties = Object.fromEntries(Object.entries(shape).map(([name, field]) => [name, { description: describeType(field as z.ZodType) }]));
+  const properties = Object.fromEntries(
+    Object.entries(shape).map(([name, field]) => {
+      const types = jsonTypesOf(field as z.ZodType);
+      return [name, { ...(types.length ? { type: types.length === 1 ? types[0] : types } : {}), description: describeType(field as z.ZodType) }];
+    }),
+  );
   return { type: 'object', properties };
+}
+
+/** The JSON types a field's values take; none when any value goes. */
+function jsonTypesOf(field: z.ZodType): string[] {
+  if (field instanceof z.ZodNullable) {
+    const inner = jsonTypesOf(field.unwrap() as z.ZodType);
+    return inner.length ? [...inner, 'null'] : [];
+  }
+  if (field instanceof z.ZodOptional || field instanceof z.ZodDefault) return jsonTypesOf(field.unwrap() as z.ZodType);
+  if (field instanceof z.ZodNumber) return [field.isInt ? 'integer' : 'number'];
+  if (field instanceof z.ZodString || field instanceof z.ZodEnum) return ['string'];
+  if (field instanceof z.ZodBoolean) return ['boolean'];
+  if (field instanceof z.ZodArray) return ['array'];
+  if (field instanceof z.ZodObject || field instanceof z.ZodRecord) return ['object'];
+  return [];
 }
 
 function describeType(field: z.ZodType): string {
