@@ -197,7 +197,8 @@ export class Supervisor {
     if (current.kind === 'managed') await this.store.remove(name, forget);
     else forget();
     if (!removed) return false;
-    await removed.dispose(true);
+    // Signalled at once, its exit awaited (briefly): a tree that goes at SIGTERM costs its stop almost nothing.
+    await removed.dispose(true, settleWindow());
     this.emit(name, 'REMOVED', null);
     return true;
   }
@@ -205,7 +206,7 @@ export class Supervisor {
   async setEnabled(name: string, enabled: boolean): Promise<void> {
     const app = this.apps.get(name);
     if (!app) return;
-    const changed = enabled ? app.enable() : await app.disable();
+    const changed = enabled ? app.enable() : await app.disable(settleWindow());
     // Queued in call order with the app's state at that moment: the last write is the latest state.
     // Unless a registration replaced the app while it was stopping, or is about to: the newer definition stays on disk.
     if (changed && app.kind === 'managed' && this.apps.get(name) === app && !this.registering.has(name)) await this.store.save(app.definition);
@@ -387,8 +388,8 @@ export class Supervisor {
 }
 
 /**
- * How long a stop of many apps waits for the processes to go at the signal sent to all of them,
- * before each app's own stop (which escalates after its grace period) takes over.
+ * How long a stop (of one app or many) waits for the processes to go at the SIGTERM sent to
+ * their groups at once, before the app's own stop (which escalates after its grace period) takes over.
  */
 const BULK_SETTLE_MS = 200;
 
