@@ -180,7 +180,7 @@ export class Supervisor {
       }
     } else install();
     // Stopping the old process does not hold other registrations up.
-    if (previous) await previous.dispose(false);
+    if (previous) await previous.dispose(false, settleWindow());
     if (kind === 'managed') app.activate();
     return app;
   }
