@@ -91,6 +91,9 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
+/** How long after the listener opens the libraries of the first login and scrape are loaded. */
+const WARM_UP_AFTER_MS = 250;
+
 export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
   return resolve(env.APPMESH_HOME?.trim() || join(homedir(), '.appmesh'));
 }
@@ -286,9 +289,14 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
     await supervisor.close();
     throw error;
   }
-  // What the first login needs, loaded while nothing asks yet; readyz does not wait for it.
-  void tokens.warm().catch(() => undefined);
-  void metrics.load().catch((error: Error) => log.error(`metrics: ${error.message}`));
+  // What the first login and the first scrape need, loaded a moment after the listener opens: the
+  // first requests (readiness probes among them) do not queue behind compiling those libraries.
+  // Whatever asks for them sooner loads them itself.
+  const warmUp = setTimeout(() => {
+    void tokens.warm().catch(() => undefined);
+    void metrics.load().catch((error: Error) => log.error(`metrics: ${error.message}`));
+  }, WARM_UP_AFTER_MS);
+  warmUp.unref();
   if (url) log.info(`App Mesh TS listening on ${url} (home ${home})`);
   else if (options.listen !== false) log.info(`REST is off (REST.RestEnabled: false), home ${home}`);
   // After REST, whose pipeline serves the bridge's requests; it never fails the start. Loaded only
@@ -317,6 +325,7 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
     tcp,
     webSocket,
     async close() {
+      clearTimeout(warmUp);
       await webSocket?.close();
       await tcp?.close();
       supervisor.events.off('event', deliverEvent);
