@@ -258,10 +258,14 @@ describe('bulk operations on apps', () => {
     const person = await AppmUser.create();
     try {
       expect((await person.run(['logon', '-H', d.url, '-U', 'admin', '-X', ADMIN_PASSWORD])).code).toBe(0);
+      const added = await person.run(['add', '-a', 'face-cli', '-c', 'sleep 600', '--label', 'face=x', '--label', 'cli=yes']);
+      expect(added.code, added.stderr).toBe(0);
+      expect((await view('face-cli'))?.labels).toEqual({ face: 'x', cli: 'yes' });
       const disabled = await person.run(['disable', '-l', 'face=x']);
       expect(disabled.code, disabled.stderr).toBe(0);
       expect(disabled.stdout).toContain('Disable face-mine success.');
       expect(disabled.stdout).toContain('Disable face-other success.');
+      expect(disabled.stdout).toContain('Disable face-cli success.');
       const restarted = await person.run(['restart', '-l', 'face', '-a', 'face-mine']);
       expect(restarted.code, restarted.stderr).toBe(0);
       expect((await view('face-mine'))?.status).toBe(1);

@@ -212,6 +212,7 @@ async function definitionOf(context: Context): Promise<{ name: string; definitio
     metadata: metadataOf(options.get('metadata')),
     env: pairs(lists.get('env'), '--env'),
     sec_env: pairs(lists.get('security-env'), '--security-env'),
+    labels: pairs(lists.get('label'), '--label'),
     retention: options.get('retention'),
     sandbox: options.get('sandbox'),
     behavior,
@@ -245,7 +246,7 @@ const add: Command = {
       'app', 'cmd', 'description', 'working-dir', 'status', 'health-check', 'docker-image', 'begin-time', 'end-time', 'daily-begin', 'daily-end',
       'interval', 'memory-limit', 'virtual-memory', 'cpu-shares', 'log-cache-size', 'permission', 'metadata', 'exit', 'stdin', 'retention', 'sandbox', 'format',
     ],
-    repeatable: ['env', 'security-env', 'control'],
+    repeatable: ['env', 'security-env', 'control', 'label'],
     short: {
       a: 'app', c: 'cmd', d: 'description', w: 'working-dir', s: 'status', u: 'shell', G: 'session-login', K: 'health-check', I: 'docker-image',
       b: 'begin-time', x: 'end-time', S: 'daily-begin', E: 'daily-end', i: 'interval', Y: 'cron', M: 'memory-limit', V: 'virtual-memory',
@@ -279,6 +280,7 @@ Registers an app, or replaces it (asks first unless -f).
   -m, --metadata TEXT         metadata (text, JSON, or @file); given to the process on stdin
   -e, --env KEY=VALUE         environment (repeatable)
   -z, --security-env K=V      environment kept encrypted (repeatable)
+      --label KEY=VALUE       a label (repeatable), for selecting apps: appm disable -l KEY=VALUE
   -Q, --exit ACTION           on exit: standby, restart, keepalive, remove
   -T, --control CODE:ACTION   on this exit code (repeatable)
       --retention DURATION    how long a finished run is kept
