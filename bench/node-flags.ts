@@ -1,4 +1,4 @@
-// Node's own flags for the daemon: each variant against the daemon with none, in one run, on the
+// Node's own flags (and malloc's arena setting) for the daemon: each variant against the daemon with none, in one run, on the
 // same work: idle RSS, REST syncrun `true` requests/s (autocannon) and RSS with many sleep apps.
 // A flag is worth adopting only if the throughput stays within the run-to-run noise.
 // Run alone: npm run build && node dist/bench/node-flags.js [--quick]
@@ -9,7 +9,12 @@ import { ADMIN_PASSWORD, newHome, QUICK, removeHome, rssMiB, runBench, sleep, st
 import { median } from './stats.js';
 import { round, Table } from './table.js';
 
-const VARIANTS: Record<string, string[]> = { 'no flag': [], '--max-semi-space-size=1': ['--max-semi-space-size=1'] };
+/** Node's flags, and the environment the daemon's command sets (MALLOC_ARENA_MAX undefined: glibc's default, an arena per thread). */
+const VARIANTS: Record<string, { flags: string[]; env: NodeJS.ProcessEnv }> = {
+  'no flag': { flags: [], env: { MALLOC_ARENA_MAX: undefined } },
+  '--max-semi-space-size=1': { flags: ['--max-semi-space-size=1'], env: { MALLOC_ARENA_MAX: undefined } },
+  '--max-semi-space-size=1, MALLOC_ARENA_MAX=2': { flags: ['--max-semi-space-size=1'], env: { MALLOC_ARENA_MAX: '2' } },
+};
 const ROUNDS = QUICK ? 1 : 3;
 const APPS = QUICK ? 100 : 500;
 const RATE_SECONDS = QUICK ? 3 : 6;
@@ -36,10 +41,10 @@ function sleeps(mark: string): number[] {
   return found;
 }
 
-async function sample(nodeFlags: string[]): Promise<Sample> {
+async function sample({ flags: nodeFlags, env }: { flags: string[]; env: NodeJS.ProcessEnv }): Promise<Sample> {
   const home = await newHome();
   const mark = String(1_000_000 + Math.floor(Math.random() * 8_000_000));
-  const daemon = await startDaemon(home, { APPMESH_Limits_MaxAppsPerUser: String(APPS * 2), APPMESH_Limits_MaxProcessesPerUser: String(APPS * 4) }, { nodeFlags });
+  const daemon = await startDaemon(home, { ...env, APPMESH_Limits_MaxAppsPerUser: String(APPS * 2), APPMESH_Limits_MaxProcessesPerUser: String(APPS * 4) }, { nodeFlags });
   const client = keepAliveClient(daemon.url, CONNECTIONS);
   try {
     await sleep(2_000);
@@ -77,7 +82,7 @@ if (process.argv[1] === import.meta.filename) {
   await runBench(async () => {
     const samples = new Map<string, Sample[]>(Object.keys(VARIANTS).map((name) => [name, []]));
     // Variants alternate, so drifting machine load hits all alike.
-    for (let i = 0; i < ROUNDS; i++) for (const [name, flags] of Object.entries(VARIANTS)) samples.get(name)!.push(await sample(flags));
+    for (let i = 0; i < ROUNDS; i++) for (const [name, variant] of Object.entries(VARIANTS)) samples.get(name)!.push(await sample(variant));
     console.log(`median of ${ROUNDS} rounds, variants alternating; ${APPS} apps; requests/s over ${RATE_SECONDS} s with ${CONNECTIONS} connections`);
     const table = new Table();
     for (const [name, list] of samples) {

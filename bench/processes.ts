@@ -13,6 +13,8 @@ export const TSC_MAIN = join(import.meta.dirname, '..', 'src', 'main.js');
 
 /** Node's flags the daemon runs with (npm start, the appmesh-ts command, the container). */
 export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1'];
+/** The environment the daemon's command sets for itself (its first line, npm start, the container). */
+export const DAEMON_ENV: NodeJS.ProcessEnv = { MALLOC_ARENA_MAX: '2' };
 
 /** Which build of the daemon to start, and node's own flags before it (the daemon's own by default). */
 export interface DaemonEntry {
@@ -71,7 +73,7 @@ export async function startDaemon(home: string, extraEnv: NodeJS.ProcessEnv = {}
   const listeners = { APPMESH_REST_RestTcpPort: String(await freePort()), APPMESH_REST_WebSocketPort: String(await freePort()), APPMESH_MQTT_EmbeddedBrokerPort: '0' };
   return startAndWait((port) => ({
     args: [...(entry.nodeFlags ?? DAEMON_NODE_FLAGS), entry.main ?? BUNDLE_MAIN],
-    env: { ...listeners, ...process.env, APPMESH_HOME: home, APPMESH_REST_RestListenPort: String(port), APPMESH_ADMIN_PASSWORD: ADMIN_PASSWORD, ...extraEnv },
+    env: { ...listeners, ...process.env, ...DAEMON_ENV, APPMESH_HOME: home, APPMESH_REST_RestListenPort: String(port), APPMESH_ADMIN_PASSWORD: ADMIN_PASSWORD, ...extraEnv },
     redact: home,
   }));
 }
