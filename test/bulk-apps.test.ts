@@ -204,6 +204,22 @@ describe('bulk operations on apps', () => {
     await bulk({ action: 'delete', names });
   }, 60_000);
 
+  test('"all" and a selector without names need the listing permission; named apps are refused one by one', async () => {
+    expect((await d.request('PUT', '/appmesh/user/nobody', { body: { key: PASSWORD, group: 'n', roles: [] } })).status).toBe(200);
+    const nobody = await login(d.url, 'nobody', PASSWORD);
+    await register('listed', d.token, { permission: 33 });
+    for (const body of [{ action: 'disable', all: true }, { action: 'delete', selector: 'team' }]) {
+      const { status, body: answer } = await bulk(body, nobody);
+      expect(status).toBe(400);
+      expect(answer.message).toMatch(/app-view-all/);
+    }
+    const named = await bulk({ action: 'delete', names: ['listed'] }, nobody);
+    expect(named.status).toBe(200);
+    expect(named.body.results).toEqual([{ name: 'listed', outcome: 'refused', status: 400, message: "Permission denied: user 'nobody' lacks required permission 'app-delete'" }]);
+    expect((await view('listed'))?.status).toBe(1);
+    await bulk({ action: 'delete', names: ['listed'] });
+  });
+
   test('a malformed request is a 400 with a message, and changes nothing', async () => {
     await register('stays', d.token);
     const cases: unknown[] = [
