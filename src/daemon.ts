@@ -91,7 +91,7 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-/** How long after the listener opens the libraries of the first login and scrape are loaded. */
+/** How long after the listener opens the library of the first login is loaded. */
 const WARM_UP_AFTER_MS = 250;
 
 export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -210,7 +210,7 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
     new AppStore(join(home, 'apps'), secrets),
   );
   const shares = new UserShares(() => config().Limits);
-  // Its library is loaded once the listener is up (below), or by the first scrape.
+  // Its library is loaded by the first scrape, or once many events or requests wait for it.
   const metrics = new DaemonMetrics(supervisor, buildVersion);
   const core: Core = {
     auth: new AuthService(security, tokens, blacklist, new LoginThrottle(), authorizer, audit, { audiences: () => config().REST.JWT.Audience }),
@@ -289,13 +289,10 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
     await supervisor.close();
     throw error;
   }
-  // What the first login and the first scrape need, loaded a moment after the listener opens: the
-  // first requests (readiness probes among them) do not queue behind compiling those libraries.
-  // Whatever asks for them sooner loads them itself.
-  const warmUp = setTimeout(() => {
-    void tokens.warm().catch(() => undefined);
-    void metrics.load().catch((error: Error) => log.error(`metrics: ${error.message}`));
-  }, WARM_UP_AFTER_MS);
+  // What the first login needs, loaded a moment after the listener opens: the first requests
+  // (readiness probes among them) do not queue behind compiling it. A login sooner loads it itself.
+  // The metric library loads with the first scrape, or once many events or requests wait for it.
+  const warmUp = setTimeout(() => void tokens.warm().catch(() => undefined), WARM_UP_AFTER_MS);
   warmUp.unref();
   if (url) log.info(`App Mesh TS listening on ${url} (home ${home})`);
   else if (options.listen !== false) log.info(`REST is off (REST.RestEnabled: false), home ${home}`);

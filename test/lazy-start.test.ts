@@ -45,6 +45,22 @@ describe('metrics before their library is loaded', () => {
     }
   });
 
+  test('requests seen before a scrape bring the library in once they are many; none is lost', async () => {
+    const metrics = new DaemonMetrics(d.daemon.supervisor, 'test');
+    try {
+      const request = () => metrics.httpRequestStarted('GET', '/many/:param')(200);
+      for (let i = 0; i < 1_500; i++) request();
+      // Time for the load those started.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      // More than the daemon keeps aside before the library is there.
+      for (let i = 0; i < 10_000; i++) request();
+      const text = await metrics.exposition();
+      expect(sampleValue(text, /^appmesh_http_requests_total\{.*method="GET",route="\/many\/:param",status_code="200"/)).toBe(11_500);
+    } finally {
+      metrics.close();
+    }
+  });
+
   test('the first scrape of a fresh daemon answers in the exposition format', async () => {
     const fresh = await startTestDaemon();
     try {

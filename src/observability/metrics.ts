@@ -10,6 +10,8 @@ const EXPOSITION_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 /** What happens before the metric library is loaded is kept until then, within these bounds. */
 const MAX_EARLY_EVENTS = 100_000;
 const MAX_EARLY_REQUESTS = 10_000;
+/** So many kept aside load the library (a busy daemon needs it anyway; an idle one never does). */
+const LOAD_AFTER_EARLY = 1_000;
 
 interface EarlyRequest {
   method: string;
@@ -21,18 +23,20 @@ interface EarlyRequest {
 }
 
 /**
- * The daemon's Prometheus metrics. The metric library is not needed to answer the first
- * request: it is loaded after start-up (`load`), or by the first scrape. Events and requests
- * seen before are counted once it is there, with their own times.
+ * The daemon's Prometheus metrics. The metric library (its memory, its loop-delay and GC
+ * monitors) is loaded by the first scrape, or once many events or requests wait for it: a daemon
+ * nobody scrapes and little asks never carries it. Events and requests seen before are counted
+ * once it is there, with their own times.
  */
 export class DaemonMetrics {
   private set: MetricSet | undefined;
   private loading: Promise<MetricSet> | undefined;
+  private closed = false;
   private earlyEvents: AppEvent[] = [];
   private earlyRequests: EarlyRequest[] = [];
   private readonly onEvent = (event: AppEvent) => {
     if (this.set) this.set.handleEvent(event);
-    else if (this.earlyEvents.length < MAX_EARLY_EVENTS) this.earlyEvents.push(event);
+    else if (this.earlyEvents.length < MAX_EARLY_EVENTS) this.keptAside(this.earlyEvents.push(event));
   };
 
   constructor(private readonly supervisor: Supervisor, private readonly version: string) {
@@ -74,7 +78,7 @@ export class DaemonMetrics {
   httpRequestStarted(method: string, route: string): HttpRequestDone {
     if (this.set) return this.set.httpRequestStarted(method, route);
     const request: EarlyRequest = { method, route, startedAt: process.hrtime.bigint() };
-    if (this.earlyRequests.length < MAX_EARLY_REQUESTS) this.earlyRequests.push(request);
+    if (this.earlyRequests.length < MAX_EARLY_REQUESTS) this.keptAside(this.earlyRequests.push(request));
     return (statusCode) => {
       if (request.forward) request.forward(statusCode);
       else request.ended = { statusCode, at: process.hrtime.bigint() };
@@ -82,6 +86,11 @@ export class DaemonMetrics {
   }
 
   close(): void {
+    this.closed = true;
     this.supervisor.events.off('event', this.onEvent);
+  }
+
+  private keptAside(count: number): void {
+    if (count === LOAD_AFTER_EARLY && !this.closed) void this.load().catch(() => undefined);
   }
 }
