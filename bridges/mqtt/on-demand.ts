@@ -47,9 +47,11 @@ export async function startMqttFaceOnDemand(options: MqttFaceOptions): Promise<M
     started = (async () => {
       const face = await (await import('./index.js')).startMqttFace({ ...options, listener });
       if (!face) await listener.close();
-      // Closed meanwhile: the face that just started goes too.
-      else if (closed) await face.close();
-      else listener.release();
+      else if (closed) {
+        // Closed meanwhile: the face that just started goes too (once: close() finds nothing left).
+        await face.close();
+        return undefined;
+      } else listener.release();
       return face;
     })().catch(async (error: unknown) => {
       log.error(`MQTT is off: ${(error as Error).message}`);
