@@ -60,22 +60,25 @@ const common = {
 };
 
 /**
- * Node's modules for TLS, HTTP/2 and DNS, as packages `require` them at load (fastify's server
- * module takes all of them, prom-client's push gateway https), are loaded at their first use
- * instead: a daemon serving plain HTTP never touches them, and they cost about 3 MiB of resident
- * memory and a few ms of every start. An ESM `import` of them is left as it is.
+ * Modules that packages `require` at load and the daemon may never use are loaded at their first
+ * use instead: Node's modules for TLS, HTTP/2 and DNS (fastify's server module takes all of them,
+ * prom-client's push gateway https; a daemon serving plain HTTP never touches them: about 3 MiB
+ * of resident memory and a few ms of every start), and semver (fastify checks a plugin's declared
+ * fastify version with it; no plugin the daemon registers declares one: its ~40 regular
+ * expressions built at load cost 2-3 ms of every start). An ESM `import` of them is left as it is.
  */
-const LAZY_REQUIRES = /^(node:)?(https|http2|tls|dns)$/;
+const LAZY_REQUIRES = /^((node:)?(https|http2|tls|dns)|semver)$/;
 function loadedOnFirstUse() {
   return {
     name: 'loaded-on-first-use',
     setup(plugin) {
       plugin.onResolve({ filter: LAZY_REQUIRES }, (args) =>
-        args.kind === 'require-call' && /[\\/]node_modules[\\/]/.test(args.importer) ? { path: args.path, namespace: 'loaded-on-first-use' } : undefined,
+        args.kind === 'require-call' && /[\\/]node_modules[\\/]/.test(args.importer) ? { path: args.path, namespace: 'loaded-on-first-use', pluginData: { from: dirname(args.importer) } } : undefined,
       );
       plugin.onLoad({ filter: /.*/, namespace: 'loaded-on-first-use' }, (args) => ({
         loader: 'js',
-        resolveDir: root,
+        // Resolved as the package that asked for it would have.
+        resolveDir: args.pluginData.from,
         contents: `let loaded;
 const real = () => (loaded ??= require(${JSON.stringify(args.path)}));
 module.exports = new Proxy({}, {
