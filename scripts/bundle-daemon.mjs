@@ -26,7 +26,8 @@ export const DAEMON_NODE_FLAGS = '--max-semi-space-size=1';
 /**
  * Its environment, set the same way: two malloc arenas instead of one per thread that ever
  * allocated (the thread pool's among them), which left idle resident memory anywhere between 65
- * and 71 MiB from one start to the next; with two it stays at about 65 (bench/node-flags.ts).
+ * and 71 MiB from one start to the next; with two, 64-66.5 MiB, REST throughput within the noise
+ * (bench/node-flags.ts).
  */
 export const DAEMON_ENVIRONMENT = 'MALLOC_ARENA_MAX=2';
 
