@@ -27,9 +27,10 @@ export const DAEMON_NODE_FLAGS = '--max-semi-space-size=1';
  * Its environment, set the same way: two malloc arenas instead of one per thread that ever
  * allocated (the thread pool's among them), which left idle resident memory anywhere between 65
  * and 71 MiB from one start to the next; with two, 64-66.5 MiB, REST throughput within the noise
- * (bench/node-flags.ts).
+ * (bench/node-flags.ts). The value it replaces travels beside it (APPMESH_INHERITED_MALLOC_ARENA_MAX,
+ * empty when there was none): the processes the daemon starts get their environment as it was.
  */
-export const DAEMON_ENVIRONMENT = 'MALLOC_ARENA_MAX=2';
+export const DAEMON_ENVIRONMENT = 'APPMESH_INHERITED_MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX} MALLOC_ARENA_MAX=2';
 
 // CommonJS dependencies inside an ESM bundle call `require` for Node's own modules.
 const REQUIRE_SHIM = "import { createRequire as __appmeshCreateRequire } from 'node:module'; const require = __appmeshCreateRequire(import.meta.url);";

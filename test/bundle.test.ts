@@ -40,7 +40,8 @@ describe('the bundled daemon', () => {
     home = await newHome();
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('APPMESH_')));
+    // Nothing of the daemon's own settings, and no malloc setting before its command line sets one.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('APPMESH_') && name !== 'MALLOC_ARENA_MAX'));
     // Started as the appmesh-ts command is: by its first line, with the node found on the PATH.
     child = spawn(BUNDLE_MAIN, [], {
       env: {
@@ -81,6 +82,11 @@ describe('the bundled daemon', () => {
     // Two malloc arenas, not one per thread that ever allocated: less and steadier resident memory.
     expect(readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
     expect(PACKAGE.scripts.start).toContain('MALLOC_ARENA_MAX');
+  });
+
+  test("the malloc setting of the daemon's command line is the daemon's only: its processes get the environment as it was", async () => {
+    const response = await call('POST', '/appmesh/app/syncrun', admin, { command: 'printenv MALLOC_ARENA_MAX; echo end', shell: true });
+    expect(await response.text()).toBe('end\n');
   });
 
   test('answers readyz and logs in', async () => {

@@ -397,7 +397,15 @@ function settleWindow(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, BULK_SETTLE_MS).unref());
 }
 
-/** The daemon's environment minus its own settings (they may hold secrets). */
-function childEnvironment(): Record<string, string> {
-  return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined && !entry[0].startsWith('APPMESH_')));
+/**
+ * The daemon's environment minus its own settings (they may hold secrets), and minus what its
+ * command line set for the daemon alone: the malloc arenas, whose earlier value (none when empty)
+ * its command line passes along.
+ */
+function childEnvironment(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const inherited = Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && !entry[0].startsWith('APPMESH_')));
+  const arenas = env.APPMESH_INHERITED_MALLOC_ARENA_MAX;
+  if (arenas === '') delete inherited.MALLOC_ARENA_MAX;
+  else if (arenas !== undefined) inherited.MALLOC_ARENA_MAX = arenas;
+  return inherited;
 }
