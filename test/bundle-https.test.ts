@@ -1,18 +1,16 @@
 // The bundled daemon loads Node's TLS, HTTPS and HTTP/2 modules only when something uses them: one
 // configured for HTTPS (REST.SSL) serves TLS (REST and the WebSocket transport), logs in and
 // answers a metrics scrape as before.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { request } from 'node:https';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { BUNDLE_MAIN, spawnBundledDaemon } from './helpers/bundled-daemon.js';
 import { freePort } from './helpers/free-port.js';
 import { newHome, waitFor } from './helpers/test-daemon.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
-const BUNDLE_MAIN = join(ROOT, PACKAGE.bin['appmesh-ts']!);
 const PASSWORD = 'Bundle-Https-Password-1';
 
 interface Answer {
@@ -25,7 +23,7 @@ describe('the bundled daemon over HTTPS', () => {
   let home: string;
   let port: number;
   let webSocketPort: number;
-  let output = '';
+  let readOutput = () => '';
 
   // The certificate is self-signed: accepted by this client without a CA.
   const call = (method: string, path: string, headers: Record<string, string> = {}, on = port): Promise<Answer> =>
@@ -48,26 +46,20 @@ describe('the bundled daemon over HTTPS', () => {
       'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
       '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(home, 'ssl', 'server-key.pem'), '-out', join(home, 'ssl', 'server.pem'),
     ], { stdio: 'ignore' });
-    port = await freePort();
     webSocketPort = await freePort();
-    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('APPMESH_')));
-    child = spawn(BUNDLE_MAIN, [], {
+    const daemon = await spawnBundledDaemon({
+      password: PASSWORD,
+      home,
       env: {
-        ...env,
-        PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
-        APPMESH_HOME: home,
-        APPMESH_ADMIN_PASSWORD: PASSWORD,
-        APPMESH_REST_RestListenPort: String(port),
         APPMESH_REST_RestTcpPort: '0',
         APPMESH_REST_WebSocketPort: String(webSocketPort),
         APPMESH_MQTT_Enabled: 'false',
         APPMESH_REST_SSL_SSLCertificateFile: 'ssl/server.pem',
         APPMESH_REST_SSL_SSLCertificateKeyFile: 'ssl/server-key.pem',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    ({ child, port } = daemon);
+    readOutput = daemon.output;
     await waitFor(async () => (await call('GET', '/appmesh/readyz').catch(() => undefined))?.status === 200, 20_000, 'readyz of the bundled daemon over HTTPS');
   });
 
@@ -78,15 +70,15 @@ describe('the bundled daemon over HTTPS', () => {
 
   test('logs in and answers a metrics scrape over TLS', async () => {
     const login = await call('POST', '/appmesh/login', { Authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}` });
-    expect(login.status, output).toBe(200);
+    expect(login.status, readOutput()).toBe(200);
     const token = (JSON.parse(login.body) as { access_token: string }).access_token;
     const metrics = await call('GET', '/appmesh/metrics', { Authorization: `Bearer ${token}` });
-    expect(metrics.status, output).toBe(200);
+    expect(metrics.status, readOutput()).toBe(200);
     expect(metrics.body).toContain('appmesh_nodejs_');
   });
 
   test('the WebSocket transport serves TLS on its own port too', async () => {
-    expect((await call('GET', '/appmesh/readyz', {}, webSocketPort)).status, output).toBe(200);
+    expect((await call('GET', '/appmesh/readyz', {}, webSocketPort)).status, readOutput()).toBe(200);
   });
 
   test('plain HTTP on its port is not served', async () => {

@@ -1,22 +1,21 @@
 // The bundled daemon (what `npm start` and the appmesh-ts command run) on its own, in its own
 // process: it serves, runs a command as a user's own OS identity through the spawner, writes a
 // user's upload through the file I/O helper found beside its chunks, and stops on SIGTERM.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runningAsRoot } from '../src/auth/os-user.js';
-import { freePort } from './helpers/free-port.js';
+import { BUNDLE_MAIN, spawnBundledDaemon } from './helpers/bundled-daemon.js';
 import { ok } from './helpers/mcp-client.js';
-import { login, newHome, waitFor } from './helpers/test-daemon.js';
+import { login, waitFor } from './helpers/test-daemon.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
-const BUNDLE_MAIN = join(ROOT, PACKAGE.bin['appmesh-ts']!);
 const PASSWORD = 'Bundle-Admin-Password-1';
 
 describe('what npm start and the appmesh-ts command run', () => {
@@ -31,34 +30,15 @@ describe('the bundled daemon', () => {
   let child: ChildProcess;
   let home: string;
   let url: string;
-  let output = '';
+  let readOutput = () => '';
   let exited: Promise<number | null>;
   let admin: string;
 
   beforeAll(async () => {
     expect(existsSync(BUNDLE_MAIN), `${BUNDLE_MAIN} is built by npm run build`).toBe(true);
-    home = await newHome();
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    // Nothing of the daemon's own settings, and no malloc setting before its command line sets one.
-    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('APPMESH_') && name !== 'MALLOC_ARENA_MAX'));
-    // Started as the appmesh-ts command is: by its first line, with the node found on the PATH.
-    child = spawn(BUNDLE_MAIN, [], {
-      env: {
-        ...env,
-        PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
-        APPMESH_HOME: home,
-        APPMESH_ADMIN_PASSWORD: PASSWORD,
-        APPMESH_REST_RestListenPort: String(port),
-        APPMESH_REST_RestTcpPort: String(await freePort()),
-        APPMESH_REST_WebSocketPort: String(await freePort()),
-        APPMESH_MQTT_EmbeddedBrokerPort: '0',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    const daemon = await spawnBundledDaemon({ password: PASSWORD });
+    ({ child, home, url, exited } = daemon);
+    readOutput = daemon.output;
     await waitFor(async () => (await fetch(`${url}/appmesh/readyz`).catch(() => undefined))?.status === 200, 20_000, 'readyz of the bundled daemon');
     admin = await login(url, 'admin', PASSWORD);
   });
@@ -159,6 +139,6 @@ describe('the bundled daemon', () => {
   test('stops on SIGTERM', async () => {
     child.kill('SIGTERM');
     const code = await Promise.race([exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 20_000))]);
-    expect(code, output).toBe(0);
+    expect(code, readOutput()).toBe(0);
   });
 });

@@ -1,13 +1,13 @@
 // An install whose output copier (the worker thread that copies large outputs) cannot be loaded
 // still captures every byte: the copy stays on the event loop. A copy of the bundled daemon
 // without the copier's file, in its own process.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { freePort } from './helpers/free-port.js';
-import { login, newHome, waitFor } from './helpers/test-daemon.js';
+import { spawnBundledDaemon } from './helpers/bundled-daemon.js';
+import { login, waitFor } from './helpers/test-daemon.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const BUNDLE = join(ROOT, 'dist', 'bundle');
@@ -18,30 +18,15 @@ const PASSWORD = 'Copier-Admin-Password-1';
 let child: ChildProcess;
 let home: string;
 let url: string;
-let output = '';
+let readOutput = () => '';
 
 beforeAll(async () => {
   expect(existsSync(join(BUNDLE, 'copy-worker.js')), 'the bundle is built by npm run build').toBe(true);
   cpSync(BUNDLE, COPY, { recursive: true });
   rmSync(join(COPY, 'copy-worker.js'));
-  home = await newHome();
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('APPMESH_')));
-  child = spawn(process.execPath, ['--max-semi-space-size=1', join(COPY, 'main.js')], {
-    env: {
-      ...env,
-      APPMESH_HOME: home,
-      APPMESH_ADMIN_PASSWORD: PASSWORD,
-      APPMESH_REST_RestListenPort: String(port),
-      APPMESH_REST_RestTcpPort: String(await freePort()),
-      APPMESH_REST_WebSocketPort: String(await freePort()),
-      APPMESH_MQTT_EmbeddedBrokerPort: '0',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const daemon = await spawnBundledDaemon({ password: PASSWORD, main: join(COPY, 'main.js') });
+  ({ child, home, url } = daemon);
+  readOutput = daemon.output;
   await waitFor(async () => (await fetch(`${url}/appmesh/readyz`).catch(() => undefined))?.status === 200, 20_000, 'readyz of the daemon without its copier');
 }, 30_000);
 
@@ -69,5 +54,5 @@ test('a 2.5 MiB output arrives whole and the writer is never cut off; the missin
     expect(body.subarray(bytes).toString()).toBe('exit of head: 0\n');
     expect(response.headers.get('x-exit-code')).toBe('0');
   }
-  expect(output.split('output copier not started').length - 1).toBe(1);
+  expect(readOutput().split('output copier not started').length - 1).toBe(1);
 }, 60_000);
