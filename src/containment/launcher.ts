@@ -2,11 +2,10 @@ import { accessSync, constants } from 'node:fs';
 import { findNativeLauncher } from './native-launcher.js';
 
 /**
- * The launcher every process starts through: the daemon's own small program, appmesh-launch
- * (src/containment/native/appmesh-launch.c: the same steps in one exec), where it was built; else
- * `/bin/sh` running a fixed script, started by
- * the daemon (root, or the daemon's own account) and replaced by the command through `exec`, so
- * the pid and exit status are the command's:
+ * The launcher every process starts through, started by the daemon (root, or the daemon's own
+ * account) and replaced by the command through `exec`, so the pid and exit status are the
+ * command's. Where it was built, it is the daemon's own small program, appmesh-launch
+ * (native/appmesh-launch.c), doing every step in one exec; else `/bin/sh` running a fixed script:
  *   1. stderr joins stdout (one pipe: both keep their relative order);
  *   2. its pid goes into each of the run's cgroup.procs files, before any user code exists;
  *   3. `setpriv` drops to the user's uid/gid with no supplementary groups, then executes the
@@ -15,8 +14,7 @@ import { findNativeLauncher } from './native-launcher.js';
  * Paths and ids travel as arguments, never inside the script.
  *
  * The spawner process forks it. The spawner could instead move itself into the run's cgroup
- * around the fork and drop privileges through spawn's uid/gid, saving the shell and setpriv
- * execs (a few ms per start on a busy host, against under 0.3 ms for moving in and out). It
+ * around the fork and drop privileges through spawn's uid/gid, saving the launcher's exec. It
  * does not: while inside, the root spawner would count against the run's and its owner's
  * limits, so a user at its memory cap could get the spawner chosen by the kernel's OOM killer
  * (ending every user's runs) and a user at its process cap would fail the fork. Here the first
