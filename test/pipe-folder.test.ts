@@ -1,10 +1,12 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { PipeSource } from '../src/supervisor/output/pipe-source.js';
+import { readStartTicks } from '../src/supervisor/process/proc-identity.js';
+import { waitFor } from './helpers/test-daemon.js';
 
 // The FIFOs run output goes through live in a private folder in memory (/dev/shm), where a name
 // may have been planted by any other account first.
@@ -86,6 +88,32 @@ describe.runIf(onTmpfs)('FIFOs in memory', () => {
       expect(readdirSync(target)).toEqual(['precious']);
     } finally {
       rmSync(planted, { force: true });
+    }
+  });
+});
+
+describe.runIf(onTmpfs)('memory folders of daemons that were killed', () => {
+  test('a folder whose daemon is gone is removed after the next start; one whose daemon runs, or that says nothing of its daemon, stays', async () => {
+    const gone = spawnSync('true');
+    const ns = readlinkSync('/proc/self/ns/pid');
+    const folder = (owner: string | undefined) => {
+      const dir = mkdtempSync(join(SHM, 'appmesh-pipes-test-'));
+      if (owner !== undefined) writeFileSync(join(dir, '.owner'), owner);
+      writeFileSync(join(dir, 'pipe-x'), '');
+      return dir;
+    };
+    const dead = folder(`${gone.pid} 12345 ${ns}\n`);
+    const alive = folder(`${process.pid} ${readStartTicks(process.pid)} ${ns}\n`);
+    const silent = folder(undefined);
+    const elsewhere = folder(`${gone.pid} 12345 pid:[1]\n`);
+    try {
+      const pipes = new PipeSource(join(scratch, 'f', '.pipes'));
+      await waitFor(() => !existsSync(dead) || undefined, 5000, 'the dead daemon’s folder to go');
+      for (const dir of [alive, silent, elsewhere]) expect(existsSync(join(dir, 'pipe-x')), dir).toBe(true);
+      expect(existsSync(pipes.dir)).toBe(true);
+      await pipes.close();
+    } finally {
+      for (const dir of [dead, alive, silent, elsewhere]) rmSync(dir, { recursive: true, force: true });
     }
   });
 });

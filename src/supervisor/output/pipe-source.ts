@@ -1,8 +1,9 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, constants, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { accessSync, constants, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isSameProcess, readStartTicks } from '../process/proc-identity.js';
 
 /** Both ends of one pipe: the daemon reads `readFd`, the process writes `writeFd`. */
 export interface Pipe {
@@ -36,8 +37,11 @@ export class PipeSource {
   readonly dir: string;
 
   constructor(diskDir: string, memoryRoot = SHARED_MEMORY) {
-    this.dir = privateMemoryFolder(memoryRoot, diskDir) ?? freshFolder(diskDir);
+    const inMemory = privateMemoryFolder(memoryRoot, diskDir);
+    this.dir = inMemory ?? freshFolder(diskDir);
     this.refill();
+    // After the start: what daemons that were killed left there (any home) goes.
+    if (inMemory) setTimeout(() => removeAbandonedFolders(memoryRoot, inMemory), ABANDONED_SWEEP_DELAY_MS).unref();
   }
 
   /** A new pipe; throws when none can be made. */
@@ -87,6 +91,7 @@ export class PipeSource {
     await this.refilling;
     await Promise.all(this.unlinking);
     for (const path of this.ready.splice(0)) rmSync(path, { force: true });
+    rmSync(join(this.dir, OWNER_FILE), { force: true });
     try {
       if (readdirSync(this.dir).length === 0) rmSync(this.dir, { recursive: true, force: true });
     } catch {
@@ -97,6 +102,10 @@ export class PipeSource {
 
 const SHARED_MEMORY = '/dev/shm';
 const TMPFS_MAGIC = 0x01021994;
+const FOLDER_PREFIX = 'appmesh-pipes-';
+/** In each memory folder: the pid and start time of the daemon using it. */
+const OWNER_FILE = '.owner';
+const ABANDONED_SWEEP_DELAY_MS = 1000;
 
 /** An empty folder of the daemon's own at `dir`; leftovers of an earlier daemon are never reused: nobody knows who opened them. */
 function freshFolder(dir: string): string {
@@ -113,17 +122,57 @@ function freshFolder(dir: string): string {
 function privateMemoryFolder(root: string, diskDir: string): string | undefined {
   try {
     if (statfsSync(root).type !== TMPFS_MAGIC) return undefined;
-    const dir = `${root}/appmesh-pipes-${createHash('sha256').update(diskDir).digest('hex').slice(0, 16)}`;
+    const dir = `${root}/${FOLDER_PREFIX}${createHash('sha256').update(diskDir).digest('hex').slice(0, 16)}`;
     if (isOwnPrivateFolder(dir)) rmSync(dir, { recursive: true, force: true });
+    let made: string;
     try {
       mkdirSync(dir, { mode: 0o700 });
+      // Taken by someone else meanwhile: a name nobody can guess instead.
+      made = isOwnPrivateFolder(dir) ? dir : mkdtempSync(`${root}/${FOLDER_PREFIX}`);
     } catch {
-      // Taken by someone else: a name nobody can guess instead.
-      return mkdtempSync(`${root}/appmesh-pipes-`);
+      made = mkdtempSync(`${root}/${FOLDER_PREFIX}`);
     }
-    return isOwnPrivateFolder(dir) ? dir : mkdtempSync(`${root}/appmesh-pipes-`);
+    writeFileSync(join(made, OWNER_FILE), `${process.pid} ${readStartTicks(process.pid) ?? -1} ${pidNamespace()}\n`, { mode: 0o600 });
+    return made;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * The memory folders of this account whose daemon is gone (killed: a daemon that stops removes
+ * its own), with the FIFOs in them. A folder whose daemon runs, or of another account, stays.
+ */
+function removeAbandonedFolders(root: string, own: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(root).filter((name) => name.startsWith(FOLDER_PREFIX));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const dir = join(root, name);
+    if (dir === own || !isOwnPrivateFolder(dir)) continue;
+    let owner: string;
+    try {
+      owner = readFileSync(join(dir, OWNER_FILE), 'utf8');
+    } catch {
+      continue; // Being made right now, or not one of ours.
+    }
+    const [pidText, ticksText, namespace] = owner.trim().split(' ');
+    const [pid, startTicks] = [Number(pidText), Number(ticksText)];
+    // A pid says something only in the namespace it was written from (containers may share /dev/shm).
+    if (namespace !== pidNamespace() || !Number.isInteger(pid) || !Number.isInteger(startTicks) || startTicks < 0) continue;
+    if (!isSameProcess(pid, startTicks)) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** This process's pid namespace, as the kernel names it (`pid:[4026531836]`). */
+function pidNamespace(): string {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return 'unknown';
   }
 }
 
