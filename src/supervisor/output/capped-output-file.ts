@@ -63,9 +63,27 @@ export class CappedOutputFile implements OutputTarget {
           try {
             write(chunk);
             if (copied >= handOverAt) {
-              // Asked again a MiB later while the copier is still starting (or never can).
+              // Asked again a MiB later if the copier cannot take it.
               handOverAt = copied + HAND_OVER_BYTES;
-              if (outputCopier.canTakeCopies(this.warn)) this.handOver(reader, write, maxBytes, () => position);
+              if (outputCopier.ready) {
+                this.handOver(reader, write, maxBytes, () => position);
+              } else {
+                // The pipe waits (and its writer with it) while the copier starts: copying here
+                // meanwhile would hold the event loop, and fill the heap, for a large output.
+                reader.pause();
+                void outputCopier.started(this.warn).then((running) => {
+                  if (reader.destroyed) return;
+                  try {
+                    if (running) this.handOver(reader, write, maxBytes, () => position);
+                  } catch {
+                    // The disk refused (full, quota): the output ends here, like a cut.
+                    reader.destroy();
+                    return;
+                  }
+                  if (this.handedOver) done();
+                  else reader.resume();
+                });
+              }
             }
           } catch {
             // The disk refused (full, quota): the output ends here, like a cut.
@@ -96,7 +114,9 @@ export class CappedOutputFile implements OutputTarget {
     } catch {
       return; // No /proc: copied here to the end.
     }
-    // What the reader took from the pipe already is written first.
+    // What the reader took from the pipe already is written first, here only: read() would also
+    // hand each chunk to the 'data' listener.
+    reader.removeAllListeners('data');
     reader.pause();
     try {
       for (let chunk = reader.read() as Buffer | null; chunk !== null; chunk = reader.read() as Buffer | null) write(chunk);

@@ -24,26 +24,35 @@ interface Pending {
 class OutputCopier {
   private worker?: Promise<Worker>;
   /** The worker runs and takes copies; until then (or if it never can) the copies stay on the event loop. */
-  private ready = false;
+  private running = false;
   private failureReported = false;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
+  /** True once the worker runs and takes copies. */
+  get ready(): boolean {
+    return this.running;
+  }
+
   /**
-   * Whether a copy can be handed over now. If not, the worker is started (once) and the caller
-   * keeps copying and asks again later: a copy is handed over only to a worker that runs, so an
-   * install missing the worker's file costs speed, never output.
+   * Starts the worker (once) and resolves whether it runs. A copy is handed over only to a worker
+   * that runs: an install missing the worker's file costs speed (the copy stays on the event
+   * loop, said once through `onFailure`), never output.
    */
-  canTakeCopies(onFailure: (message: string) => void): boolean {
-    if (this.ready) return true;
+  started(onFailure: (message: string) => void): Promise<boolean> {
+    if (this.running) return Promise.resolve(true);
     // A worker that could not load will not load later: the install lacks its file.
-    if (this.failureReported) return false;
-    void this.start().catch((error: unknown) => {
-      if (this.failureReported) return;
-      this.failureReported = true;
-      onFailure(`output copier not started (${(error as Error).message}): large outputs are copied on the event loop`);
-    });
-    return false;
+    if (this.failureReported) return Promise.resolve(false);
+    return this.start().then(
+      () => true,
+      (error: unknown) => {
+        if (!this.failureReported) {
+          this.failureReported = true;
+          onFailure(`output copier not started (${(error as Error).message}): large outputs are copied on the event loop`);
+        }
+        return false;
+      },
+    );
   }
 
   /** Copies `readFd` into `fileFd` from `position` on; the copier owns both descriptors from here. */
@@ -70,10 +79,10 @@ class OutputCopier {
         thread.once('online', resolve);
         thread.once('error', reject);
       });
-      this.ready = true;
+      this.running = true;
       thread.on('message', (message: CopierDone) => this.settle(message.id, message.pipeOpen === true));
       thread.on('exit', () => {
-        this.ready = false;
+        this.running = false;
         // Never expected (the worker catches everything); copies in flight end, a next one starts anew.
         // Their pipes may or may not be closed: left alone, as closing a reused number would hit another file.
         this.worker = undefined;
