@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AppMeshClient } from '../src/client/index.js';
 import { AppmUser } from './helpers/appm-cli.js';
 import { call, mcpClient } from './helpers/mcp-client.js';
-import { ADMIN_PASSWORD, login, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
+import { ADMIN_PASSWORD, login, processAlive, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
 
 /** Enable, disable and delete many apps in one call, each authorised like its single call. */
 
@@ -48,15 +48,6 @@ async function pidOf(name: string): Promise<number> {
   return pid!;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 beforeAll(async () => {
   d = await startTestDaemon();
   for (const [name, group, roles] of [['alice', 'a', ['manage', 'view']], ['mallory', 'm', ['manage', 'view']], ['viewer', 'a', ['view']]] as const) {
@@ -88,11 +79,11 @@ describe('bulk operations on apps', () => {
       expect(items.ghost.outcome).toBe('not_found');
       expect(items['mine-1'].outcome).toBe('changed');
     }
-    expect(alive(pids[0]) && alive(pids[1])).toBe(true);
+    expect((await processAlive(pids[0])) && (await processAlive(pids[1]))).toBe(true);
     expect((await view('victim-1'))?.status).toBe(1);
     expect((await view('victim-2'))?.status).toBe(1);
     expect(await view('mine-1')).toBeUndefined();
-    await waitFor(async () => !alive(pids[2]), 10_000, 'the deleted app\'s process to end');
+    await waitFor(async () => !(await processAlive(pids[2])), 10_000, 'the deleted app\'s process to end');
   });
 
   test('"all" reaches only the apps the caller may see; readable but not writable ones are listed as refused', async () => {
@@ -108,7 +99,7 @@ describe('bulk operations on apps', () => {
     expect(items['m-readable'].outcome).toBe('refused');
     // Never named, never touched: alice cannot see it.
     expect(items['m-private']).toBeUndefined();
-    expect(alive(privatePid)).toBe(true);
+    expect(await processAlive(privatePid)).toBe(true);
     expect((await view('m-readable'))?.status).toBe(1);
     expect(body.counts.refused).toBe(1);
     // A caller without app-control: every app it sees is refused, none changes.
@@ -132,15 +123,15 @@ describe('bulk operations on apps', () => {
     const { status, body } = await bulk({ action: 'disable', selector: 'team=a, tier' });
     expect(status).toBe(200);
     expect(body.results).toEqual([{ name: 'web-a', outcome: 'changed', message: 'Disable web-a success.' }]);
-    expect(alive(pids['web-a'])).toBe(false);
-    expect(alive(pids['job-a']) && alive(pids['web-b']) && alive(pids.bare)).toBe(true);
+    expect(await processAlive(pids['web-a'])).toBe(false);
+    expect((await processAlive(pids['job-a'])) && (await processAlive(pids['web-b'])) && (await processAlive(pids.bare))).toBe(true);
     // One durable write for the change.
     expect(d.daemon.supervisor.store.stats.commits - commits).toBe(1);
 
     const several = await bulk({ action: 'disable', selector: 'tier!=web' });
     expect(several.body.results.map((item) => item.name).sort()).toEqual(['bare', 'job-a']);
-    expect(alive(pids['job-a']) || alive(pids.bare)).toBe(false);
-    expect(alive(pids['web-b'])).toBe(true);
+    expect((await processAlive(pids['job-a'])) || (await processAlive(pids.bare))).toBe(false);
+    expect(await processAlive(pids['web-b'])).toBe(true);
 
     const again = await bulk({ action: 'disable', names: ['job-a', 'web-b'], selector: '!tier' });
     expect(again.body.results).toEqual([{ name: 'job-a', outcome: 'unchanged', message: 'Application job-a is already disabled.' }]);
@@ -158,7 +149,7 @@ describe('bulk operations on apps', () => {
     const pids = await Promise.all(names.map(pidOf));
     const { body } = await bulk({ action: 'delete', selector: 'batch=one' });
     expect(body.counts.changed).toBe(20);
-    expect(pids.filter(alive)).toEqual([]);
+    expect(await Promise.all(pids.map(processAlive))).not.toContain(true);
     for (const name of names) expect(await view(name)).toBeUndefined();
     await d.restart();
     for (const name of names) expect(await view(name)).toBeUndefined();
@@ -172,7 +163,7 @@ describe('bulk operations on apps', () => {
     const pids = await Promise.all(['restarter', 'stubborn'].map(pidOf));
     const { body } = await bulk({ action: 'disable', selector: 'kind=hard' });
     expect(body.counts.changed).toBe(2);
-    expect(pids.filter(alive)).toEqual([]);
+    expect(await Promise.all(pids.map(processAlive))).not.toContain(true);
     // Nothing comes back: the exit of a disabled app takes no exit action.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect((await view('restarter'))?.pid).toBeUndefined();
@@ -181,11 +172,11 @@ describe('bulk operations on apps', () => {
     const frozen = await pidOf('frozen');
     process.kill(frozen, 'SIGSTOP');
     expect((await bulk({ action: 'delete', names: ['frozen'] })).body.counts.changed).toBe(1);
-    expect(alive(frozen)).toBe(false);
+    expect(await processAlive(frozen)).toBe(false);
     await register('restarter', d.token, { behavior: { exit: 'restart' }, labels: { kind: 'hard' } });
     const again = await pidOf('restarter');
     expect((await bulk({ action: 'delete', selector: 'kind=hard' })).body.counts.changed).toBe(2);
-    expect(alive(again)).toBe(false);
+    expect(await processAlive(again)).toBe(false);
     expect(await view('restarter')).toBeUndefined();
   }, 30_000);
 
