@@ -121,8 +121,21 @@ describe('the launcher program is used only when nobody else can change it', () 
     chmodSync(open, 0o777);
     copyFileSync(source, join(open, 'appmesh-launch'));
     chmodSync(join(open, 'appmesh-launch'), 0o755);
-    expect(untrustedReason(join(open, 'appmesh-launch'))).toBe('in a folder writable by its group or others');
+    expect(untrustedReason(join(open, 'appmesh-launch'))).toBe(`in a folder writable by its group or others: ${open}`);
     expect(untrustedReason(join(dir, 'missing'))).toBe('not found');
+  });
+
+  test('a folder higher up that others may write (and that is not sticky) is refused: the launcher’s folder could be swapped there', () => {
+    const open = join(dir, 'open-above');
+    mkdirSync(join(open, 'inner'), { recursive: true });
+    chmodSync(open, 0o777);
+    chmodSync(join(open, 'inner'), 0o755);
+    copyFileSync(source, join(open, 'inner', 'appmesh-launch'));
+    chmodSync(join(open, 'inner', 'appmesh-launch'), 0o755);
+    expect(untrustedReason(join(open, 'inner', 'appmesh-launch'))).toBe(`in a folder writable by its group or others: ${open}`);
+    // Sticky (as /tmp): others may add entries there, never rename or remove one of ours.
+    chmodSync(open, 0o1777);
+    expect(untrustedReason(join(open, 'inner', 'appmesh-launch'))).toBeUndefined();
   });
 
   test.runIf(runningAsRoot())('a file owned by another account is refused', () => {

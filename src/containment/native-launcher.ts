@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,10 +34,14 @@ export function untrustedReason(path: string): string | undefined {
   const owner = process.getuid?.() ?? 0;
   if (stats.uid !== 0 && stats.uid !== owner) return 'owned by another account';
   if ((stats.mode & 0o022) !== 0) return 'writable by its group or others';
-  // Whoever may write the folder may put another file in its place.
-  const folder = statSync(dirname(path));
-  if (folder.uid !== 0 && folder.uid !== owner) return 'in a folder owned by another account';
-  if ((folder.mode & 0o022) !== 0) return 'in a folder writable by its group or others';
+  // Whoever may write a folder on the way may put another file, or another folder, in its place;
+  // a sticky folder (as /tmp) lets others add entries, never rename or remove one of ours.
+  for (let folder = dirname(realpathSync(path)); ; folder = dirname(folder)) {
+    const stats = statSync(folder);
+    if (stats.uid !== 0 && stats.uid !== owner) return `in a folder owned by another account: ${folder}`;
+    if ((stats.mode & 0o022) !== 0 && (stats.mode & 0o1000) === 0) return `in a folder writable by its group or others: ${folder}`;
+    if (folder === dirname(folder)) break;
+  }
   return undefined;
 }
 
