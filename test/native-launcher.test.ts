@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runningAsRoot } from '../src/auth/os-user.js';
 import { planLaunch } from '../src/containment/launcher.js';
 import { findNativeLauncher, untrustedReason } from '../src/containment/native-launcher.js';
-import { login, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+import { login, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
 
 // The launcher program every run starts through (appmesh-launch): it enters the run's cgroups as
 // root, drops to the user for good, gives back the variables held from the root part, and
@@ -199,7 +199,8 @@ for (const variant of [{ name: 'appmesh-launch', env: {} as Record<string, strin
         if (!pid) await new Promise((resolve) => setTimeout(resolve, 50));
       }
       expect(pid).toBeGreaterThan(0);
-      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toBe(`sleep\0${mark}\0`);
+      // Reported once forked: the launcher may still be entering the cgroups before it becomes the command.
+      await waitFor(() => readFileSync(`/proc/${pid}/cmdline`, 'utf8') === `sleep\0${mark}\0` || undefined, 5000, 'the reported pid to be the command');
       expect((await d.request('DELETE', '/appmesh/app/launched-sleep', { token: user })).status).toBe(200);
     });
   });
