@@ -333,7 +333,7 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
       await supervisor.close();
       await core.workspaces.close();
       await rest?.close();
-      await audit.flush();
+      await audit.close();
     },
   };
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -32,6 +32,12 @@ async function records(home: string): Promise<Record[]> {
     for (const line of (await readFile(join(home, file), 'utf8')).split('\n')) if (line) lines.push(JSON.parse(line) as Record);
   }
   return lines;
+}
+
+/** The files under `dir` this process holds open. */
+async function openFilesUnder(dir: string): Promise<string[]> {
+  const targets = await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+  return targets.filter((target) => target.startsWith(`${dir}/`));
 }
 
 /** Closes the daemon (which writes out what it still aggregates), keeps its home to read. */
@@ -149,6 +155,31 @@ describe('rotation', () => {
     // Consecutive: nothing lost inside the history that is kept.
     const numbers = kept.map((record) => Number(record.user!.split('-')[1]));
     expect(numbers).toEqual(numbers.map((_, index) => numbers[0] + index));
+  });
+
+  test('kept open between batches: lines of many batches land in order across rotations, and close lets go of the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'appmesh-audit-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'audit.log');
+    const log = new AuditLog(file, { maxBytes: () => 2048, files: () => 50 });
+    for (let batch = 0; batch < 30; batch++) {
+      for (let i = 0; i < 5; i++) log.record({ event: 'app.run', user: `user-${batch * 5 + i}`, outcome: 'success' });
+      if (batch % 3 === 0) await log.flush();
+      else await new Promise((resolve) => setImmediate(resolve));
+    }
+    await log.flush();
+    // Held open while lines keep coming: one open per file, not one per batch.
+    expect(await openFilesUnder(dir)).toEqual([file]);
+    await log.close();
+    expect(await openFilesUnder(dir)).toEqual([]);
+    const numbers = (await records(dir)).map((record) => Number(record.user!.split('-')[1]));
+    expect(numbers).toEqual(Array.from({ length: 150 }, (_, index) => index));
+    for (const name of await readdir(dir)) expect((await stat(join(dir, name))).size).toBeLessThanOrEqual(2048);
+    expect((await readdir(dir)).length).toBeGreaterThan(3);
+    // A record after the close opens the file again.
+    log.record({ event: 'app.run', user: 'user-150', outcome: 'success' });
+    await log.close();
+    expect((await records(dir)).at(-1)?.user).toBe('user-150');
   });
 
   test('a field longer than the cap is cut with a marker that says how much was left out', async () => {

@@ -34,6 +34,12 @@ export class AuditLog {
     return this.file.flush();
   }
 
+  /** Writes everything held and closes the file (shutdown); a later record opens it again. */
+  close(): Promise<void> {
+    this.aggregator.drain();
+    return this.file.close();
+  }
+
   private write(record: AuditRecord): void {
     this.file.write(`${JSON.stringify(record)}\n`);
   }
