@@ -32,10 +32,12 @@ async function runningPid(d: TestDaemon, name: string): Promise<number> {
   }, 10_000, `${name} running`);
 }
 
+// The Node spawner forks every run where appmesh-launch (and its fork server) is not used, as
+// with APPMESH_LAUNCHER=sh; test/fork-server.test.ts covers the fork server.
 describe('process starts go through the spawner process', () => {
   let d: TestDaemon;
   beforeAll(async () => {
-    d = await startTestDaemon();
+    d = await startTestDaemon({ env: { APPMESH_LAUNCHER: 'sh' } });
   });
   afterAll(async () => {
     await d.stop();
@@ -52,8 +54,8 @@ describe('process starts go through the spawner process', () => {
   });
 
   test('GET /appmesh/resources says the spawner forks', async () => {
-    const resources = (await (await d.request('GET', '/appmesh/resources')).json()) as { containment: { launcher: { spawner?: string } } };
-    expect(resources.containment.launcher.spawner).toBe('process');
+    const resources = (await (await d.request('GET', '/appmesh/resources')).json()) as { containment: { launcher: Record<string, unknown> } };
+    expect(resources.containment.launcher).toMatchObject({ spawner: 'process', spawner_program: 'node' });
   });
 
   test("a run holds no descriptor of the spawner's channel to the daemon (other runs' start requests pass there)", async () => {

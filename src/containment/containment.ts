@@ -16,6 +16,9 @@ export interface ContainmentReport {
     /** Who forks: the spawner process (`process`), or the daemon itself (`daemon`: switched off, or the spawner could not be used). */
     spawner?: 'process' | 'daemon';
     spawner_reason?: string;
+    /** The spawner process of runs without stdin: appmesh-launch's fork server (one exec per run), or the Node spawner. */
+    spawner_program?: 'appmesh-launch' | 'node';
+    spawner_program_reason?: string;
   };
   /** Sections other parts of containment add (`addReportSection`). */
   [section: string]: unknown;
@@ -63,7 +66,7 @@ export class Containment {
     // `APPMESH_LAUNCHER=sh`: the shell launcher even where appmesh-launch was built.
     const shellLauncher = (options.env.APPMESH_LAUNCHER ?? '').trim().toLowerCase() === 'sh';
     const tools = shellLauncher ? { ...launcherTools(), native: undefined } : launcherTools();
-    const containment = new Containment(cgroups, tools, spawnerEnabled ? new Spawner(options.log) : undefined, shellLauncher);
+    const containment = new Containment(cgroups, tools, spawnerEnabled ? new Spawner(options.log, tools.native) : undefined, shellLauncher);
     const { reason, mode, controllers } = cgroups.report;
     if (mode === 'none') options.log('warn', `process trees are not in cgroups (${reason}): stopping uses process groups, memory limits are polled, no per-user process limit`);
     else options.log('info', `process trees in cgroups ${mode} (${controllers.join(', ')})`);
@@ -95,10 +98,12 @@ export class Containment {
     };
   }
 
-  private spawnerReport(): { spawner: 'process' | 'daemon'; spawner_reason?: string } {
+  private spawnerReport(): Pick<ContainmentReport['launcher'], 'spawner' | 'spawner_reason' | 'spawner_program' | 'spawner_program_reason'> {
     if (!this.spawner) return { spawner: 'daemon', spawner_reason: 'switched off (APPMESH_SPAWNER=off)' };
     const reason = this.spawner.disabledReason;
-    return reason ? { spawner: 'daemon', spawner_reason: reason } : { spawner: 'process' };
+    if (reason) return { spawner: 'daemon', spawner_reason: reason };
+    const { program, reason: programReason } = this.spawner.forker;
+    return { spawner: 'process', spawner_program: program === 'fork-server' ? 'appmesh-launch' : 'node', ...(programReason ? { spawner_program_reason: programReason } : {}) };
   }
 
   close(): void {

@@ -13,7 +13,8 @@ import { findNativeLauncher } from './native-launcher.js';
  *      sandbox prefix, and the command.
  * Paths and ids travel as arguments, never inside the script.
  *
- * The spawner process forks it. The spawner could instead move itself into the run's cgroup
+ * The spawner process forks it; the fork server (native/fork-server.c) runs its steps in the
+ * forked child instead of executing it. The spawner could instead move itself into the run's cgroup
  * around the fork and drop privileges through spawn's uid/gid, saving the launcher's exec. It
  * does not: while inside, the root spawner would count against the run's and its owner's
  * limits, so a user at its memory cap could get the spawner chosen by the kernel's OOM killer

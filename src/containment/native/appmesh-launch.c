@@ -13,6 +13,9 @@
  *   4. the m variables held back from the privileged part are set;
  *   5. the command is looked up in the PATH of that environment and executed.
  * Exit 125: a step before the command failed; 126: the command cannot be executed; 127: not found.
+ *
+ *   appmesh-launch --serve   the daemon's fork server (fork-server.c), which runs these steps in
+ *                            each child it forks.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "launch-steps.h"
 
 #define SETUP_FAILED 125
 
@@ -111,7 +115,7 @@ static void exec_command(char **argv) {
   fail(127, name, "not found");
 }
 
-int main(int argc, char **argv) {
+int launch_main(int argc, char **argv) {
   int next = 1;
   if (dup2(1, 2) < 0) fail(SETUP_FAILED, "dup2", strerror(errno));
   if (next >= argc) fail(SETUP_FAILED, "missing arguments", NULL);
@@ -139,4 +143,9 @@ int main(int argc, char **argv) {
   if (next >= argc) fail(SETUP_FAILED, "missing arguments", "command");
   exec_command(argv + next);
   return 126;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--serve") == 0) return fork_server();
+  return launch_main(argc, argv);
 }

@@ -1,0 +1,324 @@
+/*
+ * appmesh-launch --serve: the daemon's fork server. The daemon starts it once and sends it every
+ * start; it forks (a few hundred kilobytes to copy, where forking the daemon would copy the whole
+ * Node heap), sets the child up as Node's spawn would, and executes. A start of appmesh-launch
+ * itself runs the launcher's steps in the forked child instead (cgroup entry, privilege drop,
+ * held-back variables, PATH lookup): one exec per run, the command's.
+ *
+ * Only the daemon talks to it, through the pipes it was started with: requests on stdin, reports
+ * on stdout. When stdin ends (the daemon is gone) it ends; the runs it started go on.
+ *
+ * Request (native byte order): u32 length of the rest, then
+ *   u32 id, u32 flags (1: run the launcher's steps, argv without the program),
+ *   i32 stdout (a descriptor number of the daemon, opened again through /proc/<daemon>/fd; -1: none),
+ *   i32 uid, i32 gid (-1: unchanged), u32 argc, u32 envc,
+ *   then NUL-terminated: file, cwd, argv[argc], env[envc] ("NAME=VALUE").
+ * Report: 4 x i32: kind, id, a, b
+ *   1 started: a = pid
+ *   2 failed: a = errno, b = stage (1: the output could not be opened, 2: fork, 3: the child's set-up or exec)
+ *   3 exit: a = exit code (-1 when signalled), b = signal number
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "launch-steps.h"
+
+enum { REPORT_STARTED = 1, REPORT_FAILED = 2, REPORT_EXIT = 3 };
+enum { STAGE_STDOUT = 1, STAGE_FORK = 2, STAGE_CHILD = 3 };
+enum { FLAG_LAUNCHER_STEPS = 1 };
+
+/* Larger than any argv + environment the kernel accepts for one exec. */
+#define MAX_REQUEST (16u << 20)
+#define HEADER_WORDS 7
+
+static pid_t daemon_pid;
+
+/* Running children: pid -> request id, open addressing (pids are never 0). */
+static struct slot {
+  pid_t pid;
+  uint32_t id;
+} *slots;
+static size_t slot_count, slot_used;
+
+static size_t slot_index(pid_t pid) { return ((size_t)pid * 2654435761u) & (slot_count - 1); }
+
+static void slots_grow(void);
+
+static void remember(pid_t pid, uint32_t id) {
+  if ((slot_used + 1) * 2 > slot_count) slots_grow();
+  size_t i = slot_index(pid);
+  while (slots[i].pid != 0) i = (i + 1) & (slot_count - 1);
+  slots[i].pid = pid;
+  slots[i].id = id;
+  slot_used++;
+}
+
+static void slots_grow(void) {
+  struct slot *old = slots;
+  size_t old_count = slot_count;
+  slot_count = old_count ? old_count * 2 : 1024;
+  slots = calloc(slot_count, sizeof *slots);
+  if (!slots) _exit(70);
+  slot_used = 0;
+  for (size_t i = 0; i < old_count; i++)
+    if (old[i].pid != 0) remember(old[i].pid, old[i].id);
+  free(old);
+}
+
+/* Removes pid; returns its id, or 0 when it was not ours. */
+static int forget(pid_t pid, uint32_t *id) {
+  if (slot_count == 0) return 0;
+  size_t i = slot_index(pid);
+  while (slots[i].pid != 0 && slots[i].pid != pid) i = (i + 1) & (slot_count - 1);
+  if (slots[i].pid == 0) return 0;
+  *id = slots[i].id;
+  slots[i].pid = 0;
+  slot_used--;
+  /* Entries after the hole move back so that every lookup still finds them. */
+  for (size_t j = (i + 1) & (slot_count - 1); slots[j].pid != 0; j = (j + 1) & (slot_count - 1)) {
+    struct slot moved = slots[j];
+    slots[j].pid = 0;
+    slot_used--;
+    remember(moved.pid, moved.id);
+  }
+  return 1;
+}
+
+static void write_all(int fd, const void *data, size_t length) {
+  const char *bytes = data;
+  while (length > 0) {
+    ssize_t written = write(fd, bytes, length);
+    if (written < 0 && errno == EINTR) continue;
+    /* The daemon is gone. */
+    if (written <= 0) _exit(0);
+    bytes += written;
+    length -= (size_t)written;
+  }
+}
+
+static void report(int32_t kind, uint32_t id, int32_t a, int32_t b) {
+  int32_t record[4] = {kind, (int32_t)id, a, b};
+  write_all(1, record, sizeof record);
+}
+
+/* Reads exactly length bytes; 0 at the end of the stream before any byte. */
+static int read_exactly(int fd, void *data, size_t length) {
+  char *bytes = data;
+  size_t done = 0;
+  while (done < length) {
+    ssize_t got = read(fd, bytes + done, length - done);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) _exit(71);
+    if (got == 0) {
+      if (done == 0) return 0;
+      _exit(72); /* A request cut short: the daemon is gone mid-write. */
+    }
+    done += (size_t)got;
+  }
+  return 1;
+}
+
+struct request {
+  uint32_t id, flags, argc, envc;
+  int32_t stdout_fd, uid, gid;
+  char *file, *cwd;
+  char **argv, **env;
+};
+
+/* The next NUL-terminated string within [*cursor, end); NULL when there is none. */
+static char *take_string(char **cursor, char *end) {
+  char *start = *cursor;
+  char *nul = memchr(start, '\0', (size_t)(end - start));
+  if (!nul) return NULL;
+  *cursor = nul + 1;
+  return start;
+}
+
+/* Parses a request in place; 0 when it is malformed. */
+static int parse(char *buffer, uint32_t length, struct request *out) {
+  if (length < HEADER_WORDS * 4) return 0;
+  uint32_t words[HEADER_WORDS];
+  memcpy(words, buffer, sizeof words);
+  out->id = words[0];
+  out->flags = words[1];
+  out->stdout_fd = (int32_t)words[2];
+  out->uid = (int32_t)words[3];
+  out->gid = (int32_t)words[4];
+  out->argc = words[5];
+  out->envc = words[6];
+  char *cursor = buffer + sizeof words, *end = buffer + length;
+  /* Every string takes at least its NUL: counts beyond the bytes left are malformed. */
+  if (out->argc > length || out->envc > length || out->argc == 0) return 0;
+  if (!(out->file = take_string(&cursor, end)) || !(out->cwd = take_string(&cursor, end))) return 0;
+  out->argv = calloc((size_t)out->argc + 1, sizeof(char *));
+  out->env = calloc((size_t)out->envc + 1, sizeof(char *));
+  if (!out->argv || !out->env) return 0;
+  for (uint32_t i = 0; i < out->argc; i++)
+    if (!(out->argv[i] = take_string(&cursor, end))) return 0;
+  for (uint32_t i = 0; i < out->envc; i++)
+    if (!(out->env[i] = take_string(&cursor, end))) return 0;
+  return cursor == end;
+}
+
+extern char **environ;
+
+/*
+ * Descriptors the daemon inherited from whoever started it, without close-on-exec, must not reach
+ * a run: every descriptor from 3 up is closed but `keep`.
+ */
+static void close_inherited(int keep) {
+#ifdef SYS_close_range
+  int below = keep == 3 || syscall(SYS_close_range, 3, keep - 1, 0) == 0;
+  if (below && syscall(SYS_close_range, keep + 1, ~0U, 0) == 0) return;
+#endif
+  DIR *fds = opendir("/proc/self/fd");
+  if (!fds) return;
+  int own = dirfd(fds);
+  for (struct dirent *entry; (entry = readdir(fds));) {
+    int fd = atoi(entry->d_name);
+    if (fd >= 3 && fd != keep && fd != own) close(fd);
+  }
+  closedir(fds);
+}
+
+/* In the child: the set-up Node's spawn does (detached, stdin and stderr to /dev/null), then exec. */
+static void child(const struct request *request, int output, int error_pipe) {
+  sigset_t none;
+  sigemptyset(&none);
+  for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  int error = 0;
+  if (setsid() < 0) error = errno;
+  int null = error ? -1 : open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (!error && null < 0) error = errno;
+  if (!error && (dup2(null, 0) < 0 || dup2(output >= 0 ? output : null, 1) < 0 || dup2(null, 2) < 0)) error = errno;
+  if (!error) close_inherited(error_pipe);
+  if (!error && chdir(request->cwd) < 0) error = errno;
+  if (!error && request->gid >= 0 && (setgroups(0, NULL) < 0 || setgid((gid_t)request->gid) < 0)) error = errno;
+  if (!error && request->uid >= 0 && setuid((uid_t)request->uid) < 0) error = errno;
+  if (!error) {
+    environ = request->env;
+    if (request->flags & FLAG_LAUNCHER_STEPS) {
+      /* From here on, failures are the launcher's exit codes (125-127), as when it is executed. */
+      launch_main((int)request->argc, request->argv);
+      _exit(126);
+    }
+    execvp(request->file, request->argv);
+    error = errno;
+  }
+  int32_t code = error;
+  ssize_t ignored = write(error_pipe, &code, sizeof code);
+  (void)ignored;
+  _exit(127);
+}
+
+static void start(const struct request *request) {
+  int output = -1;
+  if (request->stdout_fd >= 0) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)daemon_pid, (int)request->stdout_fd);
+    /* The daemon holds the read end open, so opening the write end never blocks. */
+    output = open(path, O_WRONLY | O_CLOEXEC);
+    if (output < 0) {
+      report(REPORT_FAILED, request->id, errno, STAGE_STDOUT);
+      return;
+    }
+  }
+  int error_pipe[2];
+  if (pipe2(error_pipe, O_CLOEXEC) < 0) {
+    report(REPORT_FAILED, request->id, errno, STAGE_FORK);
+    if (output >= 0) close(output);
+    return;
+  }
+  pid_t pid = fork();
+  if (pid == 0) child(request, output, error_pipe[1]);
+  int fork_error = errno;
+  close(error_pipe[1]);
+  if (output >= 0) close(output);
+  if (pid < 0) {
+    close(error_pipe[0]);
+    report(REPORT_FAILED, request->id, fork_error, STAGE_FORK);
+    return;
+  }
+  /* Closed by the command's exec (or the launcher's own exit): the start is done. */
+  int32_t child_error = 0;
+  ssize_t got;
+  do got = read(error_pipe[0], &child_error, sizeof child_error);
+  while (got < 0 && errno == EINTR);
+  close(error_pipe[0]);
+  if (got == (ssize_t)sizeof child_error) {
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) continue;
+    report(REPORT_FAILED, request->id, child_error, STAGE_CHILD);
+    return;
+  }
+  remember(pid, request->id);
+  report(REPORT_STARTED, request->id, pid, 0);
+}
+
+static void reap(void) {
+  for (;;) {
+    int status;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    uint32_t id;
+    if (!forget(pid, &id)) continue;
+    if (WIFSIGNALED(status)) report(REPORT_EXIT, id, -1, WTERMSIG(status));
+    else report(REPORT_EXIT, id, WEXITSTATUS(status), 0);
+  }
+}
+
+int fork_server(void) {
+  daemon_pid = getppid();
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t child_signals;
+  sigemptyset(&child_signals);
+  sigaddset(&child_signals, SIGCHLD);
+  if (sigprocmask(SIG_BLOCK, &child_signals, NULL) < 0) return 73;
+  int exits = signalfd(-1, &child_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (exits < 0) return 74;
+  /* The pipes to the daemon must not reach the runs. */
+  if (fcntl(0, F_SETFD, FD_CLOEXEC) < 0 || fcntl(1, F_SETFD, FD_CLOEXEC) < 0) return 75;
+  slots_grow();
+  uint32_t ready[4] = {0, 0, 0, 0};
+  write_all(1, ready, sizeof ready);
+  struct pollfd watched[2] = {{.fd = 0, .events = POLLIN}, {.fd = exits, .events = POLLIN}};
+  for (;;) {
+    if (poll(watched, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return 76;
+    }
+    if (watched[1].revents) {
+      struct signalfd_siginfo info;
+      while (read(exits, &info, sizeof info) > 0) continue;
+      reap();
+    }
+    if (watched[0].revents) {
+      uint32_t length;
+      if (!read_exactly(0, &length, sizeof length)) return 0;
+      if (length > MAX_REQUEST) return 77;
+      char *buffer = malloc(length ? length : 1);
+      if (!buffer) return 78;
+      read_exactly(0, buffer, length);
+      struct request request = {0};
+      if (parse(buffer, length, &request)) start(&request);
+      else report(REPORT_FAILED, request.id, EINVAL, STAGE_CHILD);
+      free(request.argv);
+      free(request.env);
+      free(buffer);
+      /* An exit that came in meanwhile is reported after the start it follows. */
+      reap();
+    }
+  }
+}

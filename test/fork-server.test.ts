@@ -1,0 +1,153 @@
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runningAsRoot } from '../src/auth/os-user.js';
+import { findNativeLauncher } from '../src/containment/native-launcher.js';
+import { getApp, processAlive, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
+
+// The fork server (appmesh-launch --serve) forks every run that gets no stdin, and runs the
+// launcher's steps in the forked child. Tried through a real daemon, and directly with requests
+// the daemon would never send.
+
+const program = findNativeLauncher();
+
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+function commandLine(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+}
+
+/** Processes running exactly `sleep <mark>`. */
+function sleepers(mark: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      try {
+        return readFileSync(`/proc/${entry}/cmdline`, 'latin1') === `sleep\0${mark}\0`;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe.runIf(program !== undefined && runningAsRoot())('runs forked by the fork server', () => {
+  let d: TestDaemon;
+  beforeAll(async () => {
+    d = await startTestDaemon();
+  });
+  afterAll(async () => {
+    await d.stop();
+  });
+
+  test('a run without stdin is forked by appmesh-launch --serve, a child of the daemon; GET /appmesh/resources says so', async () => {
+    const response = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'echo $PPID', shell: true } });
+    const server = Number((await response.text()).trim());
+    expect(commandLine(server)).toEqual([program, '--serve']);
+    expect(parentOf(server)).toBe(process.pid);
+    const resources = (await (await d.request('GET', '/appmesh/resources')).json()) as { containment: { launcher: Record<string, unknown> } };
+    expect(resources.containment.launcher).toMatchObject({ spawner: 'process', spawner_program: 'appmesh-launch' });
+  });
+
+  test('a run given stdin goes through the Node spawner, which keeps its pipe', async () => {
+    const response = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'cat; echo " $PPID"', shell: true, metadata: 'typed' } });
+    const [text, parent] = (await response.text()).trim().split(' ');
+    expect(text).toBe('typed');
+    expect(commandLine(Number(parent))[0]).toBe(process.execPath);
+  });
+
+  test('a run starts with no signal blocked or ignored, and holds no descriptor of the server (only 0, 1, 2)', async () => {
+    const response = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'grep -E "^Sig(Blk|Ign):" /proc/self/status; ls /proc/self/fd | tr "\\n" " "', shell: true } });
+    const lines = (await response.text()).trim().split('\n');
+    expect(lines).toEqual(['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000', expect.stringMatching(/^0 1 2 \d+$/)]);
+  });
+
+  test('the command replaces the forked child: the run’s pid is the command, its parent the server', async () => {
+    expect((await d.request('PUT', '/appmesh/app/fs-direct', { body: { command: 'sleep 3031' } })).status).toBe(200);
+    const pid = await waitFor(async () => {
+      const found = sleepers('3031');
+      return found.length === 1 ? found[0] : undefined;
+    }, 10_000, 'the sleep running');
+    expect((await getApp(d, 'fs-direct')).pid).toBe(pid);
+    expect(commandLine(parentOf(pid))).toEqual([program, '--serve']);
+    expect((await d.request('DELETE', '/appmesh/app/fs-direct')).status).toBe(200);
+  });
+
+  test('the server killed with SIGKILL during a long run: the run is ended and reported, a new server starts new runs', async () => {
+    expect((await d.request('PUT', '/appmesh/app/fs-sleeper', { body: { command: 'sleep 3027 & sleep 3028', shell: true } })).status).toBe(200);
+    const pid = await waitFor(async () => {
+      const view = await getApp(d, 'fs-sleeper');
+      return typeof view.pid === 'number' && view.pid > 0 ? view.pid : undefined;
+    }, 10_000, 'fs-sleeper running');
+    await waitFor(() => sleepers('3027').length === 1, 10_000, 'the child of the run');
+    const server = parentOf(pid);
+    expect(commandLine(server)).toEqual([program, '--serve']);
+    process.kill(server, 'SIGKILL');
+    await waitFor(async () => !(await processAlive(pid)), 15_000, 'the orphaned run ended');
+    await waitFor(() => sleepers('3027').length === 0, 15_000, 'the child of the orphaned run ended');
+    const app = await waitFor(async () => {
+      const view = await getApp(d, 'fs-sleeper');
+      return view.pid === undefined && String(view.last_error ?? '').includes('spawner') ? view : undefined;
+    }, 15_000, 'the lost run reported');
+    expect(String(app.last_error)).toMatch(/process spawner ended/);
+    const next = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'echo $PPID', shell: true } });
+    const newServer = Number((await next.text()).trim());
+    expect(newServer).not.toBe(server);
+    expect(commandLine(newServer)).toEqual([program, '--serve']);
+    expect((await d.request('DELETE', '/appmesh/app/fs-sleeper')).status).toBe(200);
+  });
+});
+
+/** The server started directly: requests as frames on its stdin, 16-byte reports on its stdout. */
+function directServer() {
+  const child = spawn(program!, ['--serve'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  let buffered = Buffer.alloc(0);
+  const reports: number[][] = [];
+  child.stdout.on('data', (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    while (buffered.length >= 16) {
+      reports.push([0, 4, 8, 12].map((offset) => buffered.readInt32LE(offset)));
+      buffered = buffered.subarray(16);
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, reports, exited };
+}
+
+function frame(id: number, argc: number, strings: string[], envc = 0): Buffer {
+  const body = Buffer.from(strings.map((text) => `${text}\0`).join(''));
+  const header = Buffer.alloc(32);
+  header.writeUInt32LE(28 + body.length, 0);
+  [id, 0, -1, -1, -1, argc, envc].forEach((word, index) => header.writeInt32LE(word, 4 + index * 4));
+  return Buffer.concat([header, body]);
+}
+
+describe.runIf(program !== undefined)('the fork server given malformed requests', () => {
+  test('a request whose counts exceed its strings is refused (EINVAL), and the next request is served', async () => {
+    const server = directServer();
+    server.child.stdin.write(frame(1, 1000, ['true', '/', 'true']));
+    server.child.stdin.write(frame(2, 1, ['true', '/', 'true'], 1));
+    server.child.stdin.write(frame(3, 1, ['true', '/', 'true', 'PATH=/usr/bin:/bin'], 1));
+    await waitFor(() => server.reports.length >= 5, 10_000, 'the reports');
+    server.child.stdin.end();
+    expect(await server.exited).toBe(0);
+    const [ready, first, second, started, exit] = server.reports;
+    expect(ready).toEqual([0, 0, 0, 0]);
+    expect(first.slice(0, 3)).toEqual([2, 1, 22]);
+    expect(second.slice(0, 3)).toEqual([2, 2, 22]);
+    expect(started.slice(0, 2)).toEqual([1, 3]);
+    expect(exit).toEqual([3, 3, 0, 0]);
+  });
+
+  test('a length beyond any request ends the server without reading it', async () => {
+    const server = directServer();
+    const huge = Buffer.alloc(4);
+    huge.writeUInt32LE(0xffffffff, 0);
+    server.child.stdin.write(huge);
+    expect(await server.exited).not.toBe(0);
+    expect(server.reports).toEqual([[0, 0, 0, 0]]);
+  });
+});
