@@ -1,6 +1,6 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, constants, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isSameProcess, readStartTicks } from '../process/proc-identity.js';
@@ -35,10 +35,12 @@ export class PipeSource {
 
   /** Where the FIFOs are made: in memory where possible, else `diskDir`. */
   readonly dir: string;
+  private readonly inMemory: boolean;
 
   constructor(diskDir: string, memoryRoot = SHARED_MEMORY) {
     const inMemory = privateMemoryFolder(memoryRoot, diskDir);
     this.dir = inMemory ?? freshFolder(diskDir);
+    this.inMemory = inMemory !== undefined;
     this.refill();
     // After the start: what daemons that were killed left there (any home) goes.
     if (inMemory) setTimeout(() => removeAbandonedFolders(memoryRoot, inMemory), ABANDONED_SWEEP_DELAY_MS).unref();
@@ -53,11 +55,20 @@ export class PipeSource {
       const writeFd = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW);
       return { readFd, writeFd };
     } finally {
-      // Both ends are open: the name is not needed any more, and its removal need not hold the
-      // event loop (the folder is the daemon's own, removed whole at the next start).
-      const removal = unlink(path).catch(() => undefined);
-      this.unlinking.add(removal);
-      void removal.then(() => this.unlinking.delete(removal));
+      // Both ends are open: the name is not needed any more. In memory its removal costs less
+      // than a thread-pool round trip; on a disk it need not hold the event loop (the folder is
+      // the daemon's own, removed whole at the next start).
+      if (this.inMemory) {
+        try {
+          unlinkSync(path);
+        } catch {
+          // Gone already.
+        }
+      } else {
+        const removal = unlink(path).catch(() => undefined);
+        this.unlinking.add(removal);
+        void removal.then(() => this.unlinking.delete(removal));
+      }
       if (this.ready.length < POOL_LOW) this.refill();
     }
   }
