@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type { AuditLog } from '../audit/audit-log.js';
 import { ADMIN_USER } from '../auth/exec-user.js';
 import type { Principal } from '../auth/principal.js';
@@ -24,6 +24,7 @@ const DEFAULT_RUN_LIFECYCLE = 216_000;
 const MAX_RUN_SECONDS = 259_200;
 const MAX_LONG_POLL_SECONDS = 300;
 const RUN_NAME_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+const RUN_NAME_LENGTH = 10;
 
 export interface OutputQuery {
   stdout_position?: string;
@@ -505,7 +506,7 @@ export class AppService {
 
   private generatedName(): string {
     let name: string;
-    do name = [...randomBytes(10)].map((byte) => RUN_NAME_ALPHABET[byte % RUN_NAME_ALPHABET.length]).join('');
+    do name = randomRunName();
     while (this.supervisor.has(name));
     return name;
   }
@@ -524,6 +525,22 @@ export class AppService {
     if (!app || name === RESERVED_APP_NAME) throw noSuchApp();
     return app;
   }
+}
+
+/** Random bytes drawn a page at a time: one call to the system's generator serves many runs. */
+const randomPool = Buffer.alloc(4096);
+let randomUsed = randomPool.length;
+
+function randomRunName(): string {
+  if (randomUsed + RUN_NAME_LENGTH > randomPool.length) {
+    randomFillSync(randomPool);
+    randomUsed = 0;
+  }
+  let name = '';
+  for (let index = 0; index < RUN_NAME_LENGTH; index++) name += RUN_NAME_ALPHABET[randomPool[randomUsed++] % RUN_NAME_ALPHABET.length];
+  // Used bytes never serve twice, nor stay readable in the pool.
+  randomPool.fill(0, randomUsed - RUN_NAME_LENGTH, randomUsed);
+  return name;
 }
 
 function bulkResult(action: BulkAction, results: BulkItem[]): BulkResult {
