@@ -1,3 +1,4 @@
+import { lstatSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -57,7 +58,7 @@ export class WorkspaceService {
     if (!NAME.test(name)) throw badRequest(`Invalid workspace name ${name.slice(0, 64)}`);
     const key = `${principal.name}/${name}`;
     const existing = this.workspaces.get(key)?.workspace;
-    if (existing && (await isFolder(existing.path))) {
+    if (existing && isFolder(existing.path)) {
       existing.last_used_at = Math.floor(Date.now() / 1000);
       return existing;
     }
@@ -145,4 +146,8 @@ async function removeFolder(held: Held): Promise<number> {
   return header.left ?? 0;
 }
 
-const isFolder = (path: string): Promise<boolean> => lstat(path).then((info) => info.isDirectory(), () => false);
+/**
+ * Looked at at once, not through the thread pool: a run started in the workspace looks at the
+ * same folder on the event loop anyway, and a round trip would cost more than the look.
+ */
+const isFolder = (path: string): boolean => lstatSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
