@@ -10,6 +10,8 @@ const writeAt = promisify(write);
 
 /** An open file nobody wrote to for this long is closed (a file moved away by hand is then reopened under its name). */
 const IDLE_CLOSE_MS = 2000;
+/** Lines that come within this time share one write (a stream of runs costs a write per batch, not per run). */
+const BATCH_MS = 20;
 
 export interface RotationLimits {
   /** Largest size of one file; the next line that does not fit starts a new file. */
@@ -30,6 +32,9 @@ export class RotatingFile {
   private fd: number | undefined;
   private queue: Promise<void> = Promise.resolve();
   private idleTimer?: NodeJS.Timeout;
+  private batchTimer?: NodeJS.Timeout;
+  /** A drain is queued that has not taken the pending lines yet. */
+  private draining = false;
   private closed = false;
 
   constructor(
@@ -40,21 +45,33 @@ export class RotatingFile {
 
   write(line: string): void {
     this.pending.push(line);
-    if (this.pending.length === 1) this.enqueue(() => this.drain());
+    if (this.pending.length === 1) this.batchTimer = setTimeout(() => this.startDrain(), BATCH_MS);
   }
 
   /** Resolves when every line written so far is on disk. */
   flush(): Promise<void> {
+    this.startDrain();
     return this.queue;
   }
 
   /** Writes what is pending and closes the file; a line written later opens it again. */
   async close(): Promise<void> {
     this.closed = true;
+    this.startDrain();
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     this.enqueue(() => this.release());
     await this.queue;
+  }
+
+  /** The lines written so far go into the queue of writes now (the batch's time is up, or somebody waits for them). */
+  private startDrain(): void {
+    if (this.batchTimer) clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    if (this.pending.length > 0 && !this.draining) {
+      this.draining = true;
+      this.enqueue(() => this.drain());
+    }
   }
 
   private enqueue(step: () => Promise<void>): void {
@@ -68,6 +85,7 @@ export class RotatingFile {
   private async drain(): Promise<void> {
     const lines = this.pending;
     this.pending = [];
+    this.draining = false;
     const maxBytes = Math.max(1, this.limits.maxBytes());
     let size = await this.currentSize();
     let batch = '';
