@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
+import { processAlive, startTestDaemon, waitFor, type TestDaemon } from './helpers/test-daemon.js';
 
 /** A syncrun's reply is its whole output and exit code; the run is gone from the API at once, and its files soon after. */
 let d: TestDaemon;
@@ -26,4 +26,24 @@ test('after the reply the run cannot be read any more, and nothing of it is left
   // The name is free again for the next run.
   const again = await d.request('POST', '/appmesh/app/syncrun', { body: { name: 'cleanup-run', command: 'printf again' } });
   expect(await again.text()).toBe('again');
+});
+
+test('a client that hangs up ends its syncrun: the command goes, and the run with it', async () => {
+  const controller = new AbortController();
+  const pending = fetch(`${d.url}/appmesh/app/syncrun`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${d.token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'hung-up-run', command: 'sleep 60' }),
+    signal: controller.signal,
+  }).catch(() => undefined);
+  const pid = await waitFor(async () => {
+    const response = await d.request('GET', '/appmesh/app/hung-up-run');
+    if (response.status !== 200) return undefined;
+    return ((await response.json()) as { pid?: number }).pid;
+  }, 10_000, 'the run started');
+  expect(await processAlive(pid)).toBe(true);
+  controller.abort();
+  await pending;
+  await waitFor(async () => !(await processAlive(pid)), 10_000, 'the command ended');
+  await waitFor(async () => (await d.request('GET', '/appmesh/app/hung-up-run')).status === 404, 10_000, 'the run removed');
 });

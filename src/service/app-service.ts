@@ -52,6 +52,12 @@ export interface SyncRunResult {
   position: number;
 }
 
+/** Tells a sync run that its caller went away (an AbortSignal does, or anything lighter that listens the same way). */
+export interface CancelSource {
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface RunOptions {
   /** Keep stdin open for `writeStdin` (agent tools; REST runs never set it). */
   interactive?: boolean;
@@ -334,7 +340,7 @@ export class AppService {
   }
 
   /** `POST /appmesh/app/syncrun`: start, wait for the exit, answer the output, remove the run. */
-  async runSync(principal: Principal, body: unknown, query: RunQuery, abort?: AbortSignal): Promise<SyncRunResult> {
+  async runSync(principal: Principal, body: unknown, query: RunQuery, abort?: CancelSource): Promise<SyncRunResult> {
     this.authorizer.authorize(principal, 'app-run-sync');
     const { app } = await this.startRun(principal, body, query);
     const run = app.run!;
