@@ -8,6 +8,7 @@ import { readGroupUsage } from '../supervisor/process/proc-stats.js';
 import { daemonTreeUsage } from './daemon-usage.js';
 
 const CLOCK_TICKS_PER_SECOND = 100;
+/** The loop-delay histogram's sampling timer (the default 10 ms wakes the daemon 100 times a second). */
 const LOOP_DELAY_RESOLUTION_MS = 200;
 const HTTP_DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 30];
 const HTTP_METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS']);
@@ -54,14 +55,11 @@ export class MetricSet {
   /** Apps that currently have series (removed from every per-app metric when they go). */
   private readonly tracked = new Set<string>();
   private readonly cpuSamples = new Map<string, CpuSample>();
+  private runtimeMetricsStarted = false;
 
   constructor(private readonly supervisor: Supervisor, version: string) {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ host: hostname() });
-    // Own prefix: the plain `appmesh_process_*` names belong to App Mesh's own metrics.
-    // The loop-delay histogram samples with a timer: at the default 10 ms it wakes an idle daemon
-    // 100 times a second. Delays are still measured in full at each sample.
-    collectDefaultMetrics({ register: this.registry, prefix: 'appmesh_nodejs_', eventLoopMonitoringPrecision: LOOP_DELAY_RESOLUTION_MS });
 
     this.scrapes = new Counter({ name: 'appmesh_metrics_scrapes_total', help: 'Prometheus scrapes served', registers });
     this.collectionErrors = new Counter({ name: 'appmesh_metrics_collection_errors_total', help: 'Failed process statistics collections', registers });
@@ -104,6 +102,7 @@ export class MetricSet {
 
   /** The exposition text, with every gauge refreshed now. */
   async exposition(): Promise<string> {
+    this.startRuntimeMetrics();
     await this.refresh();
     // prom-client writes NaN as "Nan"; the exposition format spells it "NaN".
     return (await this.registry.metrics()).replace(/ Nan$/gm, ' NaN');
@@ -123,6 +122,20 @@ export class MetricSet {
         status_class: replied ? `${Math.floor(statusCode / 100)}xx` : 'unreplied',
       });
     };
+  }
+
+  /**
+   * Node's own metrics (CPU, heap, GC, event-loop delay), from the first scrape on. Their
+   * loop-delay histogram samples with a timer that wakes the daemon five times a second (at the
+   * default 10 ms, a hundred): in a daemon nobody scrapes, that timer was most of its idle CPU,
+   * spent on figures nobody reads. The others are read at each scrape anyway; garbage
+   * collections are counted from then on.
+   */
+  private startRuntimeMetrics(): void {
+    if (this.runtimeMetricsStarted) return;
+    this.runtimeMetricsStarted = true;
+    // Own prefix: the plain `appmesh_process_*` names belong to App Mesh's own metrics.
+    collectDefaultMetrics({ register: this.registry, prefix: 'appmesh_nodejs_', eventLoopMonitoringPrecision: LOOP_DELAY_RESOLUTION_MS });
   }
 
   handleEvent(event: AppEvent): void {
