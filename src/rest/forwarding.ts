@@ -19,6 +19,11 @@ export interface ForwardingOptions {
   clientCertificate?: { cert: Buffer; key: Buffer };
 }
 
+/** Whether the request asks to be relayed to another daemon. */
+export function isTargeted(request: FastifyRequest): boolean {
+  return request.headers[TARGET_HEADER] !== undefined;
+}
+
 /**
  * `X-Target-Host: host:port` relays the request, unchanged but for that header and the caller's
  * credentials, to another daemon of the cluster and relays its answer back. Whether it may go

@@ -25,17 +25,21 @@ export function registerHttpMetrics(app: FastifyInstance, observability: Observa
     done(statusCode);
   };
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback hooks: they finish in the same turn, without a promise per request and hook.
+  app.addHook('onRequest', (request, reply, done) => {
     const template = request.routeOptions.url;
-    if (template !== undefined && METRICS_PATHS.has(template)) return;
-    pending.set(request, observability.requestStarted(request.method, routeLabel(request)));
-    // A connection closed before the reply went out never reaches onResponse.
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) finish(request, undefined);
-    });
+    if (template === undefined || !METRICS_PATHS.has(template)) {
+      pending.set(request, observability.requestStarted(request.method, routeLabel(request)));
+      // A connection closed before the reply went out never reaches onResponse.
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) finish(request, undefined);
+      });
+    }
+    done();
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     finish(request, reply.statusCode);
+    done();
   });
 }

@@ -7,7 +7,7 @@ import type { Core } from '../service/core.js';
 import type { Principal } from '../auth/principal.js';
 import { tokenFromRequest } from './auth-carrier.js';
 import { sendError } from './error-mapper.js';
-import { forwardIfTargeted } from './forwarding.js';
+import { forwardIfTargeted, isTargeted } from './forwarding.js';
 import { registerIdentityRoutes } from './routes/identity.js';
 import { registerAppRoutes } from './routes/apps.js';
 import { registerRunRoutes } from './routes/runs.js';
@@ -110,15 +110,25 @@ export function buildRestServer(core: Core, options: RestOptions): FastifyInstan
   });
 
   registerHttpMetrics(app, core.observability);
-  app.addHook('onRequest', async (request, reply) => {
+  // A callback hook: a request that is not relayed goes on in the same turn, without a promise.
+  app.addHook('onRequest', (request, reply, done) => {
     // A route may opt out (pages a browser opens directly, and /mcp, which checks Origin itself).
     if (!core.config().REST.CorsDisabled && request.routeOptions.config?.cors !== false) reply.headers(CORS_HEADERS);
     if (!KNOWN_METHODS.has(request.method)) {
       reply.code(405).type('application/json').send({ message: `Method ${request.method} not allowed` });
-      return reply;
+      return;
+    }
+    if (!isTargeted(request)) {
+      done();
+      return;
     }
     // Before any body is read: a relayed request streams through untouched.
-    if (await forwardIfTargeted(request, reply, core, { tls: Boolean(options.tls), ca: options.tls?.ca, clientCertificate: options.tls?.clientCertificate })) return reply;
+    forwardIfTargeted(request, reply, core, { tls: Boolean(options.tls), ca: options.tls?.ca, clientCertificate: options.tls?.clientCertificate }).then(
+      (forwarded) => {
+        if (!forwarded) done();
+      },
+      (error: Error) => done(error),
+    );
   });
 
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply, core.log));
