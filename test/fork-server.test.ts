@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runningAsRoot } from '../src/auth/os-user.js';
 import { findNativeLauncher } from '../src/containment/native-launcher.js';
@@ -101,6 +102,42 @@ describe.runIf(program !== undefined && runningAsRoot())('runs forked by the for
   });
 });
 
+const PIDS_MOUNT = '/sys/fs/cgroup/pids';
+
+describe.runIf(program !== undefined && runningAsRoot() && existsSync(join(PIDS_MOUNT, 'cgroup.procs')))('run cgroups made by the fork server', () => {
+  let d: TestDaemon;
+  beforeAll(async () => {
+    d = await startTestDaemon({ env: { APPMESH_Limits_MaxProcessesPerUser: '77' } });
+  });
+  afterAll(async () => {
+    await d.stop();
+  });
+
+  /** The run's folder in the pids hierarchy, from inside the run. */
+  async function pidsFolderOfRun(): Promise<string> {
+    const response = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'cat /proc/self/cgroup' } });
+    expect(response.status).toBe(200);
+    const line = (await response.text()).split('\n').find((entry) => /^\d+:pids:/.test(entry));
+    return join(PIDS_MOUNT, line!.split(':')[2]);
+  }
+
+  test('a run enters its own folder under its user, made at the fork with the user’s limits above it; removed after', async () => {
+    const run = await pidsFolderOfRun();
+    expect(run).toMatch(/\/user-admin\/run-[0-9a-f-]{36}$/);
+    expect(readFileSync(join(dirname(run), 'pids.max'), 'utf8').trim()).toBe('77');
+    await waitFor(() => !existsSync(run), 10_000, 'the run folder removed');
+  });
+
+  test('the user’s folder removed from outside between runs: the next run makes it again, with its limits', async () => {
+    const userFolder = dirname(await pidsFolderOfRun());
+    await waitFor(() => readdirSync(userFolder).every((name) => !name.startsWith('run-')), 10_000, 'the run folders removed');
+    rmdirSync(userFolder);
+    const run = await pidsFolderOfRun();
+    expect(dirname(run)).toBe(userFolder);
+    expect(readFileSync(join(userFolder, 'pids.max'), 'utf8').trim()).toBe('77');
+  });
+});
+
 /** The server started directly: requests as frames on its stdin, 16-byte reports on its stdout. */
 function directServer() {
   const child = spawn(program!, ['--serve'], { stdio: ['pipe', 'pipe', 'ignore'] });
@@ -117,11 +154,12 @@ function directServer() {
   return { child, reports, exited };
 }
 
-function frame(id: number, argc: number, strings: string[], envc = 0): Buffer {
+/** A start request: kind 1, then id, flags, stdout, uid, gid, argc, envc, folders, writes. */
+function frame(id: number, argc: number, strings: string[], envc = 0, folders = 0): Buffer {
   const body = Buffer.from(strings.map((text) => `${text}\0`).join(''));
-  const header = Buffer.alloc(32);
-  header.writeUInt32LE(28 + body.length, 0);
-  [id, 0, -1, -1, -1, argc, envc].forEach((word, index) => header.writeInt32LE(word, 4 + index * 4));
+  const header = Buffer.alloc(44);
+  header.writeUInt32LE(40 + body.length, 0);
+  [1, id, 0, -1, -1, -1, argc, envc, folders, 0].forEach((word, index) => header.writeInt32LE(word, 4 + index * 4));
   return Buffer.concat([header, body]);
 }
 
@@ -131,15 +169,19 @@ describe.runIf(program !== undefined)('the fork server given malformed requests'
     server.child.stdin.write(frame(1, 1000, ['true', '/', 'true']));
     server.child.stdin.write(frame(2, 1, ['true', '/', 'true'], 1));
     server.child.stdin.write(frame(3, 1, ['true', '/', 'true', 'PATH=/usr/bin:/bin'], 1));
-    await waitFor(() => server.reports.length >= 5, 10_000, 'the reports');
+    // A folder that cannot be made: the start fails at its cgroup (stage 4), nothing runs.
+    server.child.stdin.write(frame(4, 1, ['true', '/', 'true', '/proc/no-such-folder/run-x'], 0, 1));
+    await waitFor(() => server.reports.length >= 6, 10_000, 'the reports');
     server.child.stdin.end();
     expect(await server.exited).toBe(0);
-    const [ready, first, second, started, exit] = server.reports;
-    expect(ready).toEqual([0, 0, 0, 0]);
-    expect(first.slice(0, 3)).toEqual([2, 1, 22]);
-    expect(second.slice(0, 3)).toEqual([2, 2, 22]);
-    expect(started.slice(0, 2)).toEqual([1, 3]);
-    expect(exit).toEqual([3, 3, 0, 0]);
+    // An exit may come before a later request's report: found by kind and id.
+    const find = (kind: number, id: number) => server.reports.find((report) => report[0] === kind && report[1] === id);
+    expect(server.reports[0]).toEqual([0, 0, 0, 0]);
+    expect(find(2, 1)?.[2]).toBe(22);
+    expect(find(2, 2)?.[2]).toBe(22);
+    expect(find(1, 3)).toBeDefined();
+    expect(find(3, 3)).toEqual([3, 3, 0, 0]);
+    expect(find(2, 4)).toEqual([2, 4, 2, 4]);
   });
 
   test('a length beyond any request ends the server without reading it', async () => {

@@ -24,9 +24,14 @@ export abstract class BackendRuns {
     return 0;
   }
 
+  /** An id no other request of this process has. */
+  protected nextRequestId(): number {
+    return this.nextId++;
+  }
+
   /** A new request id, and the promise its 'started' or 'failed' settles. */
   protected expectStart(): { id: number; started: Promise<{ pid: number; entry: RunningEntry }> } {
-    const id = this.nextId++;
+    const id = this.nextRequestId();
     const started = new Promise<{ pid: number; entry: RunningEntry }>((resolve, reject) => this.starting.set(id, { resolve, reject }));
     this.holdWhileBusy();
     return { id, started };

@@ -37,6 +37,18 @@ export interface RunLimits {
   cpuShares?: number;
 }
 
+/** A run's cgroup whose folders a spawner makes right before the fork, with its limits written first. */
+export interface PlannedRunCgroup {
+  run: RunCgroup;
+  /** The folders to make, one per hierarchy. */
+  folders: string[];
+  /** [file, value] to write once they exist, before any process enters. */
+  writes: Array<[string, string]>;
+}
+
+/** Removes a run's folders elsewhere (the fork server): true once removed, false while busy, undefined when it cannot. */
+export type FolderRemover = (folders: string[]) => Promise<boolean | undefined>;
+
 export interface CgroupsOptions {
   /** The daemon's home: names this instance's tree, so several daemons on one host never meet. */
   home: string;
@@ -57,6 +69,9 @@ export class Cgroups {
   /** Per user folder, the limits last written there: a start writes them again only when they changed. */
   private readonly writtenLimits = new Map<string, string>();
   readonly report: CgroupReport;
+  private folderRemover?: FolderRemover;
+  /** Per optional limit file, whether this kernel has it (asked once). */
+  private readonly optionalFiles = new Map<string, boolean>();
   /** The clean-up of other instances' abandoned trees, begun by `open` (a start does not wait for it). */
   siblingsRemoved: Promise<void> = Promise.resolve();
 
@@ -93,6 +108,53 @@ export class Cgroups {
     return this.mode !== 'none';
   }
 
+  /** Runs' folders are removed through `remover` where it can (the fork server), else by the daemon. */
+  useFolderRemover(remover: FolderRemover): void {
+    this.folderRemover = remover;
+  }
+
+  /**
+   * The run's cgroup as folders still to be made by the spawner at the fork, with the run's
+   * limits to write in them: no thread-pool round trip of the daemon. Undefined when the user's
+   * folders are not known to be ready with the current limits: `createRunOffLoop` makes them.
+   */
+  planRun(owner: string | undefined, limits: RunLimits, id: string): PlannedRunCgroup | undefined {
+    if (this.mode === 'none') return undefined;
+    const userName = userFolderName(owner);
+    const wanted = this.wantedUserLimits();
+    const dirs: Hierarchy[] = [];
+    for (const hierarchy of this.hierarchies) {
+      const userDir = join(hierarchy.dir, userName);
+      if (this.writtenLimits.get(userDir) !== wanted) return undefined;
+      dirs.push({ dir: join(userDir, `run-${id}`), controllers: hierarchy.controllers });
+    }
+    const run = new RunCgroup(this.mode, dirs, this.folderRemover);
+    const writes = runLimitWrites(run, this.mode, limits)
+      .filter(({ file, optional }) => !optional || this.hasOptionalFile(file))
+      .map(({ file, value }): [string, string] => [file, value]);
+    return { run, folders: dirs.map((hierarchy) => hierarchy.dir), writes };
+  }
+
+  /** The user's folders were found missing (removed from outside): the next start makes them again. */
+  forgetUserFolders(owner: string | undefined): void {
+    for (const hierarchy of this.hierarchies) this.writtenLimits.delete(join(hierarchy.dir, userFolderName(owner)));
+  }
+
+  private wantedUserLimits(): string {
+    return `${this.options.limits.maxProcesses()}/${this.options.limits.maxMemoryMB()}`;
+  }
+
+  /** Whether an optional limit file exists, asked of its user folder (every folder of a hierarchy has the same files). */
+  private hasOptionalFile(file: string): boolean {
+    const name = basename(file);
+    let known = this.optionalFiles.get(name);
+    if (known === undefined) {
+      known = existsSync(join(dirname(dirname(file)), name));
+      this.optionalFiles.set(name, known);
+    }
+    return known;
+  }
+
   /**
    * As `createRun`, with the folders made off the event loop: making a cgroup (a memory cgroup
    * above all) waits on the kernel's cgroup lock, milliseconds on a busy host. The user's limits
@@ -119,7 +181,7 @@ export class Cgroups {
           this.writtenLimits.delete(userDir);
         }
         // Before the run's folder is handed out, so no process can enter before them.
-        const wanted = `${this.options.limits.maxProcesses()}/${this.options.limits.maxMemoryMB()}`;
+        const wanted = this.wantedUserLimits();
         if (this.writtenLimits.get(userDir) !== wanted) {
           this.applyUserLimits(userDir, hierarchy.controllers, userName);
           // A limit the kernel refused (v1 refuses a memory limit below current use) is tried again next start.
@@ -133,7 +195,7 @@ export class Cgroups {
     try {
       const failed = made.find((result): result is PromiseRejectedResult => result.status === 'rejected');
       if (failed) throw failed.reason;
-      const run = new RunCgroup(this.mode, created);
+      const run = new RunCgroup(this.mode, created, this.folderRemover);
       applyRunLimits(run, this.mode, limits);
       return run;
     } catch (error) {
@@ -158,7 +220,7 @@ export class Cgroups {
         mkdirSync(runDir);
         created.push({ dir: runDir, controllers: hierarchy.controllers });
       }
-      const run = new RunCgroup(this.mode, created);
+      const run = new RunCgroup(this.mode, created, this.folderRemover);
       applyRunLimits(run, this.mode, limits);
       return run;
     } catch (error) {
@@ -306,24 +368,34 @@ function enableControllers(dir: string, controllers: string[], strict = true): s
   return error;
 }
 
-function applyRunLimits(run: RunCgroup, mode: CgroupMode, limits: RunLimits): void {
+/** The files a run's own limits are written to; an optional one is skipped where the kernel lacks it. */
+function runLimitWrites(run: RunCgroup, mode: CgroupMode, limits: RunLimits): Array<{ file: string; value: string; optional: boolean }> {
+  const writes: Array<{ file: string; value: string; optional: boolean }> = [];
   const memoryDir = run.dirOf('memory');
   const memory = limits.memoryLimitBytes ?? 0;
   if (memoryDir && memory > 0) {
     if (mode === 'v2') {
-      writeCgroupFile(memoryDir, 'memory.max', String(memory));
+      writes.push({ file: join(memoryDir, 'memory.max'), value: String(memory), optional: false });
       // The limit is on memory, not on memory that may move to swap.
-      tryWriteCgroupFile(memoryDir, 'memory.swap.max', '0');
+      writes.push({ file: join(memoryDir, 'memory.swap.max'), value: '0', optional: true });
     } else {
-      writeCgroupFile(memoryDir, 'memory.limit_in_bytes', String(memory));
-      if (existsSync(join(memoryDir, 'memory.memsw.limit_in_bytes'))) writeCgroupFile(memoryDir, 'memory.memsw.limit_in_bytes', String(memory));
+      writes.push({ file: join(memoryDir, 'memory.limit_in_bytes'), value: String(memory), optional: false });
+      writes.push({ file: join(memoryDir, 'memory.memsw.limit_in_bytes'), value: String(memory), optional: true });
     }
   }
   const cpuDir = run.dirOf('cpu');
   const shares = limits.cpuShares ?? 0;
   if (cpuDir && shares > 0) {
-    if (mode === 'v2') writeCgroupFile(cpuDir, 'cpu.weight', String(sharesToWeight(shares)));
-    else writeCgroupFile(cpuDir, 'cpu.shares', String(Math.max(2, shares)));
+    if (mode === 'v2') writes.push({ file: join(cpuDir, 'cpu.weight'), value: String(sharesToWeight(shares)), optional: false });
+    else writes.push({ file: join(cpuDir, 'cpu.shares'), value: String(Math.max(2, shares)), optional: false });
+  }
+  return writes;
+}
+
+function applyRunLimits(run: RunCgroup, mode: CgroupMode, limits: RunLimits): void {
+  for (const { file, value, optional } of runLimitWrites(run, mode, limits)) {
+    if (!optional) writeCgroupFile(dirname(file), basename(file), value);
+    else if (existsSync(file)) tryWriteCgroupFile(dirname(file), basename(file), value);
   }
 }
 

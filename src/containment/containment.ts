@@ -66,7 +66,9 @@ export class Containment {
     // `APPMESH_LAUNCHER=sh`: the shell launcher even where appmesh-launch was built.
     const shellLauncher = (options.env.APPMESH_LAUNCHER ?? '').trim().toLowerCase() === 'sh';
     const tools = shellLauncher ? { ...launcherTools(), native: undefined } : launcherTools();
-    const containment = new Containment(cgroups, tools, spawnerEnabled ? new Spawner(options.log, tools.native) : undefined, shellLauncher);
+    const spawner = spawnerEnabled ? new Spawner(options.log, tools.native) : undefined;
+    if (spawner) cgroups.useFolderRemover((folders) => spawner.removeFolders(folders));
+    const containment = new Containment(cgroups, tools, spawner, shellLauncher);
     const { reason, mode, controllers } = cgroups.report;
     if (mode === 'none') options.log('warn', `process trees are not in cgroups (${reason}): stopping uses process groups, memory limits are polled, no per-user process limit`);
     else options.log('info', `process trees in cgroups ${mode} (${controllers.join(', ')})`);

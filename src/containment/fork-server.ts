@@ -2,20 +2,23 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import type { Socket } from 'node:net';
 import { BackendRuns } from './backend-runs.js';
-import { SpawnFailed, StdioRefused, type SpawnRequest, type SpawnedProcess, type SpawnerBackend } from './spawn-request.js';
+import { CgroupSetupFailed, SpawnFailed, StdioRefused, type SpawnRequest, type SpawnedProcess, type SpawnerBackend } from './spawn-request.js';
 
 const READY_TIMEOUT_MS = 15_000;
 const REPORT_BYTES = 16;
-const HEADER_WORDS = 7;
+const REQUEST_START = 1;
+const REQUEST_REMOVE = 2;
 const enum Report {
   Ready = 0,
   Started = 1,
   Failed = 2,
   Exit = 3,
+  Removed = 4,
 }
 /** Where a failed start stopped (native/fork-server.c). */
 const STAGE_STDOUT = 1;
 const STAGE_FORK = 2;
+const STAGE_CGROUP = 4;
 const FLAG_LAUNCHER_STEPS = 1;
 
 const SIGNAL_NAMES = new Map(Object.entries(osConstants.signals).map(([name, number]) => [number, name as NodeJS.Signals]));
@@ -34,6 +37,8 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
   private readonly child: ChildProcess;
   private pending: Buffer = Buffer.alloc(0);
   private readonly files = new Map<number, string>();
+  /** Folder removals in flight: true once removed, false while the kernel refuses (busy). */
+  private readonly removals = new Map<number, (removed: boolean | undefined) => void>();
 
   constructor(
     /** appmesh-launch: the server, and the launcher whose steps it runs in place of executing it. */
@@ -78,23 +83,25 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
     const launcherSteps = request.file === this.program;
     const argv = launcherSteps ? ['appmesh-launch', ...request.args] : [request.file, ...request.args];
     const env = Object.entries(request.env).map(([name, value]) => `${name}=${value}`);
-    const strings = [request.file, request.cwd, ...argv, ...env];
+    const folders = request.cgroup?.folders ?? [];
+    const writes = request.cgroup?.writes ?? [];
+    const strings = [request.file, request.cwd, ...argv, ...env, ...folders, ...writes.flat()];
     // As Node's spawn refuses them: a NUL would cut the string short.
     if (strings.some((text) => text.includes('\0'))) return Promise.reject(new SpawnFailed('arguments, variables and the working folder must not contain NUL bytes'));
-    const body = Buffer.from(`${strings.join('\0')}\0`);
-    const header = Buffer.alloc(4 + HEADER_WORDS * 4);
     const { id, started } = this.expectStart();
-    header.writeUInt32LE(header.length - 4 + body.length, 0);
-    header.writeUInt32LE(id, 4);
-    header.writeUInt32LE(launcherSteps ? FLAG_LAUNCHER_STEPS : 0, 8);
-    header.writeInt32LE(request.stdoutFd ?? -1, 12);
-    header.writeInt32LE(request.uid ?? -1, 16);
-    header.writeInt32LE(request.gid ?? -1, 20);
-    header.writeUInt32LE(argv.length, 24);
-    header.writeUInt32LE(env.length, 28);
     this.files.set(id, request.file);
-    this.child.stdin!.write(Buffer.concat([header, body]));
+    this.send(REQUEST_START, [id, launcherSteps ? FLAG_LAUNCHER_STEPS : 0, request.stdoutFd ?? -1, request.uid ?? -1, request.gid ?? -1, argv.length, env.length, folders.length, writes.length], strings);
     return started.then(({ pid, entry }) => BackendRuns.withoutStdin(pid, entry));
+  }
+
+  /** Removes an ended run's cgroup folders: true once removed, false while busy, undefined when the server is gone. */
+  removeFolders(folders: string[]): Promise<boolean | undefined> {
+    if (this.gone) return Promise.resolve(undefined);
+    const id = this.nextRequestId();
+    const removed = new Promise<boolean | undefined>((resolve) => this.removals.set(id, resolve));
+    this.holdWhileBusy();
+    this.send(REQUEST_REMOVE, [id, folders.length], folders);
+    return removed;
   }
 
   close(): void {
@@ -102,6 +109,20 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
     // The server ends when its stdin does; a daemon going down stopped its runs already.
     this.child.stdin!.end();
     this.end('closed');
+  }
+
+  protected override otherBusy(): number {
+    return this.removals.size;
+  }
+
+  /** One request: its kind, its header words (signed or not, each 4 bytes), then its strings, each ended by a NUL. */
+  private send(kind: number, words: number[], strings: string[]): void {
+    const body = Buffer.from(strings.length ? `${strings.join('\0')}\0` : '');
+    const header = Buffer.alloc(8 + words.length * 4);
+    header.writeUInt32LE(header.length - 4 + body.length, 0);
+    header.writeUInt32LE(kind, 4);
+    words.forEach((word, index) => (word < 0 ? header.writeInt32LE(word, 8 + index * 4) : header.writeUInt32LE(word, 8 + index * 4)));
+    this.child.stdin!.write(Buffer.concat([header, body]));
   }
 
   protected hold(busy: boolean): void {
@@ -127,8 +148,15 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
         this.files.delete(id);
         const code = ERRNO_NAMES.get(a) ?? `errno ${a}`;
         if (b === STAGE_STDOUT) this.failed(id, new StdioRefused(`cannot open the output pipe: ${code}`));
+        else if (b === STAGE_CGROUP) this.failed(id, new CgroupSetupFailed(code));
         else this.failed(id, new SpawnFailed(b === STAGE_FORK ? `fork: ${code}` : `spawn ${file} ${code}`));
       } else if (kind === Report.Exit) this.exited(id, { code: a >= 0 ? a : null, signal: b ? (SIGNAL_NAMES.get(b) ?? null) : null });
+      else if (kind === Report.Removed) {
+        const resolve = this.removals.get(id);
+        this.removals.delete(id);
+        resolve?.(a === 0);
+        this.holdWhileBusy();
+      }
     }
     this.pending = this.pending.subarray(offset);
   }
@@ -136,6 +164,8 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
   private end(reason: string): void {
     if (!this.endRuns(reason)) return;
     this.files.clear();
+    for (const resolve of this.removals.values()) resolve(undefined);
+    this.removals.clear();
     this.holdWhileBusy();
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     this.onEnd(reason);

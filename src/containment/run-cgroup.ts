@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import { rmdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CgroupMode, Hierarchy } from './cgroup-detect.js';
+import type { FolderRemover } from './cgroups.js';
 import { cgroupPids, flatKeyedValue, readCgroupFile, signalAll, tryWriteCgroupFile } from './cgroup-files.js';
 
 const POLL_MS = 20;
@@ -24,6 +25,8 @@ export class RunCgroup {
     readonly mode: Exclude<CgroupMode, 'none'>,
     /** The run's own folder in each hierarchy, with the controllers of that hierarchy. */
     readonly dirs: readonly Hierarchy[],
+    /** Removes the folders in another process (the fork server) where it can. */
+    private readonly removeElsewhere?: FolderRemover,
   ) {}
 
   /**
@@ -116,9 +119,12 @@ export class RunCgroup {
   /** Removes the cgroup's folders once it is empty (a folder with processes cannot be removed). */
   async remove(): Promise<void> {
     if (this.removed) return;
+    let elsewhere = this.removeElsewhere;
     for (let attempt = 0; attempt < RMDIR_ATTEMPTS; attempt++) {
       // Off the event loop: cgroupfs operations wait on the kernel's cgroup lock, busy hosts make them slow.
-      const removed = await Promise.all(this.dirs.map((hierarchy) => rmdir(hierarchy.dir).then(() => true, (error: NodeJS.ErrnoException) => error.code === 'ENOENT')));
+      const byServer = elsewhere ? await elsewhere(this.dirs.map((hierarchy) => hierarchy.dir)) : undefined;
+      if (byServer === undefined) elsewhere = undefined;
+      const removed = byServer !== undefined ? [byServer] : await Promise.all(this.dirs.map((hierarchy) => rmdir(hierarchy.dir).then(() => true, (error: NodeJS.ErrnoException) => error.code === 'ENOENT')));
       if (removed.every(Boolean)) {
         this.removed = true;
         return;

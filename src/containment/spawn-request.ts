@@ -12,6 +12,14 @@ export interface SpawnRequest {
   stdin: 'ignore' | 'pipe';
   input?: string;
   keepStdinOpen?: boolean;
+  /** The run's cgroup folders to make (and limits to write) right before the fork; the launcher enters them. */
+  cgroup?: CgroupAtFork;
+}
+
+export interface CgroupAtFork {
+  folders: string[];
+  /** [file, value], written once the folders exist. */
+  writes: Array<[string, string]>;
 }
 
 export interface ProcessExitStatus {
@@ -39,6 +47,8 @@ export interface SpawnerBackend {
   readonly wasReady: boolean;
   readonly pid: number | undefined;
   start(request: SpawnRequest): Promise<SpawnedProcess>;
+  /** Removes an ended run's cgroup folders (the fork server): true once removed, false while busy, undefined when it cannot. */
+  removeFolders?(folders: string[]): Promise<boolean | undefined>;
   close(): void;
 }
 
@@ -48,6 +58,12 @@ export class SpawnerUnavailable extends Error {}
 export class SpawnFailed extends Error {}
 /** The spawner ended while a start was in flight: a process may have been forked, unreported. */
 export class SpawnOutcomeUnknown extends SpawnFailed {}
+/** The run's cgroup folders could not be made (every one made was removed again). */
+export class CgroupSetupFailed extends SpawnFailed {
+  constructor(readonly code: string) {
+    super(`cannot create the run's cgroup: ${code}`);
+  }
+}
 /** The spawner cannot open the daemon's output pipes: it cannot be used at all. */
 export class StdioRefused extends Error {}
 

@@ -1,8 +1,9 @@
+import { makeCgroupHere } from './cgroup-at-fork.js';
 import { ForkServerProcess } from './fork-server.js';
 import { NodeSpawnerProcess } from './node-spawner.js';
 import { SpawnerUnavailable, StdioRefused, type SpawnRequest, type SpawnedProcess, type SpawnerBackend } from './spawn-request.js';
 
-export { SPAWN_FAILED, SpawnFailed, SpawnOutcomeUnknown, SpawnerUnavailable, type ProcessExitStatus, type SpawnRequest, type SpawnedProcess } from './spawn-request.js';
+export { CgroupSetupFailed, SPAWN_FAILED, SpawnFailed, SpawnOutcomeUnknown, SpawnerUnavailable, type ProcessExitStatus, type SpawnRequest, type SpawnedProcess } from './spawn-request.js';
 
 /** Deaths within this window that make the daemon give a spawner up. */
 const DEATH_WINDOW_MS = 60_000;
@@ -45,6 +46,16 @@ export class Spawner {
     return this.native?.usable ? this.native.pid : this.node.pid;
   }
 
+  /** True when a start with this stdin goes to the fork server, which makes the run's cgroup folders at the fork. */
+  makesCgroupsAtFork(stdin: SpawnRequest['stdin']): boolean {
+    return stdin === 'ignore' && this.native?.usable === true;
+  }
+
+  /** Removes an ended run's cgroup folders in the fork server: true once removed, false while busy, undefined when it cannot. */
+  async removeFolders(folders: string[]): Promise<boolean | undefined> {
+    return this.native?.usable ? this.native.removeFolders(folders) : undefined;
+  }
+
   async start(request: SpawnRequest): Promise<SpawnedProcess> {
     if (this.native?.usable && request.stdin === 'ignore') {
       try {
@@ -53,6 +64,8 @@ export class Spawner {
         if (!(error instanceof SpawnerUnavailable)) throw error;
       }
     }
+    // The Node spawner forks as told: the cgroup is made here first.
+    if (request.cgroup) makeCgroupHere(request.cgroup);
     return this.node.start(request);
   }
 
@@ -106,6 +119,12 @@ class SpawnerSlot {
       }
       throw error;
     }
+  }
+
+  async removeFolders(folders: string[]): Promise<boolean | undefined> {
+    const spawner = this.current;
+    if (!this.usable || !spawner?.wasReady || !spawner.removeFolders) return undefined;
+    return spawner.removeFolders(folders);
   }
 
   close(): void {

@@ -8,15 +8,20 @@
  * Only the daemon talks to it, through the pipes it was started with: requests on stdin, reports
  * on stdout. When stdin ends (the daemon is gone) it ends; the runs it started go on.
  *
- * Request (native byte order): u32 length of the rest, then
- *   u32 id, u32 flags (1: run the launcher's steps, argv without the program),
- *   i32 stdout (a descriptor number of the daemon, opened again through /proc/<daemon>/fd; -1: none),
- *   i32 uid, i32 gid (-1: unchanged), u32 argc, u32 envc,
- *   then NUL-terminated: file, cwd, argv[argc], env[envc] ("NAME=VALUE").
+ * Request (native byte order): u32 length of the rest, u32 kind, then
+ *   kind 1, start: u32 id, u32 flags (1: run the launcher's steps, argv without the program),
+ *     i32 stdout (a descriptor number of the daemon, opened again through /proc/<daemon>/fd; -1: none),
+ *     i32 uid, i32 gid (-1: unchanged), u32 argc, u32 envc, u32 folders, u32 writes,
+ *     then NUL-terminated: file, cwd, argv[argc], env[envc] ("NAME=VALUE"), the run's cgroup
+ *     folders to make before the fork, and writes[writes] as file then value (its limits);
+ *   kind 2, remove: u32 id, u32 folders, then the folders to remove (an ended run's cgroup).
  * Report: 4 x i32: kind, id, a, b
+ *   0 ready (once, first)
  *   1 started: a = pid
- *   2 failed: a = errno, b = stage (1: the output could not be opened, 2: fork, 3: the child's set-up or exec)
+ *   2 failed: a = errno, b = stage (1: the output could not be opened, 2: fork, 3: the child's
+ *     set-up or exec, 4: the cgroup folders; those made are removed again)
  *   3 exit: a = exit code (-1 when signalled), b = signal number
+ *   4 removed: a = 0 or the errno of the first folder not removed, b = its index
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,18 +35,21 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "launch-steps.h"
 
-enum { REPORT_STARTED = 1, REPORT_FAILED = 2, REPORT_EXIT = 3 };
-enum { STAGE_STDOUT = 1, STAGE_FORK = 2, STAGE_CHILD = 3 };
+enum { REQUEST_START = 1, REQUEST_REMOVE = 2 };
+enum { REPORT_STARTED = 1, REPORT_FAILED = 2, REPORT_EXIT = 3, REPORT_REMOVED = 4 };
+enum { STAGE_STDOUT = 1, STAGE_FORK = 2, STAGE_CHILD = 3, STAGE_CGROUP = 4 };
 enum { FLAG_LAUNCHER_STEPS = 1 };
 
 /* Larger than any argv + environment the kernel accepts for one exec. */
 #define MAX_REQUEST (16u << 20)
-#define HEADER_WORDS 7
+#define START_WORDS 9
+#define REMOVE_WORDS 2
 
 static pid_t daemon_pid;
 
@@ -131,10 +139,10 @@ static int read_exactly(int fd, void *data, size_t length) {
 }
 
 struct request {
-  uint32_t id, flags, argc, envc;
+  uint32_t id, flags, argc, envc, folderc, writec;
   int32_t stdout_fd, uid, gid;
   char *file, *cwd;
-  char **argv, **env;
+  char **argv, **env, **folders, **writes;
 };
 
 /* The next NUL-terminated string within [*cursor, end); NULL when there is none. */
@@ -146,10 +154,21 @@ static char *take_string(char **cursor, char *end) {
   return start;
 }
 
-/* Parses a request in place; 0 when it is malformed. */
-static int parse(char *buffer, uint32_t length, struct request *out) {
-  if (length < HEADER_WORDS * 4) return 0;
-  uint32_t words[HEADER_WORDS];
+/* count strings into a new NULL-terminated array; 0 when they are not all there. */
+static int take_strings(char **cursor, char *end, uint32_t count, char ***out) {
+  /* Every string takes at least its NUL: a count beyond the bytes left is malformed. */
+  if (count > (size_t)(end - *cursor)) return 0;
+  *out = calloc((size_t)count + 1, sizeof(char *));
+  if (!*out) return 0;
+  for (uint32_t i = 0; i < count; i++)
+    if (!((*out)[i] = take_string(cursor, end))) return 0;
+  return 1;
+}
+
+/* Parses a start request in place; 0 when it is malformed. */
+static int parse_start(char *buffer, uint32_t length, struct request *out) {
+  uint32_t words[START_WORDS];
+  if (length < sizeof words) return 0;
   memcpy(words, buffer, sizeof words);
   out->id = words[0];
   out->flags = words[1];
@@ -158,18 +177,32 @@ static int parse(char *buffer, uint32_t length, struct request *out) {
   out->gid = (int32_t)words[4];
   out->argc = words[5];
   out->envc = words[6];
+  out->folderc = words[7];
+  out->writec = words[8];
   char *cursor = buffer + sizeof words, *end = buffer + length;
-  /* Every string takes at least its NUL: counts beyond the bytes left are malformed. */
-  if (out->argc > length || out->envc > length || out->argc == 0) return 0;
+  if (out->argc == 0 || out->writec > length) return 0;
   if (!(out->file = take_string(&cursor, end)) || !(out->cwd = take_string(&cursor, end))) return 0;
-  out->argv = calloc((size_t)out->argc + 1, sizeof(char *));
-  out->env = calloc((size_t)out->envc + 1, sizeof(char *));
-  if (!out->argv || !out->env) return 0;
-  for (uint32_t i = 0; i < out->argc; i++)
-    if (!(out->argv[i] = take_string(&cursor, end))) return 0;
-  for (uint32_t i = 0; i < out->envc; i++)
-    if (!(out->env[i] = take_string(&cursor, end))) return 0;
+  if (!take_strings(&cursor, end, out->argc, &out->argv) || !take_strings(&cursor, end, out->envc, &out->env)) return 0;
+  if (!take_strings(&cursor, end, out->folderc, &out->folders) || !take_strings(&cursor, end, out->writec * 2, &out->writes)) return 0;
   return cursor == end;
+}
+
+/* Parses a remove request in place; 0 when it is malformed. */
+static int parse_remove(char *buffer, uint32_t length, struct request *out) {
+  uint32_t words[REMOVE_WORDS];
+  if (length < sizeof words) return 0;
+  memcpy(words, buffer, sizeof words);
+  out->id = words[0];
+  out->folderc = words[1];
+  char *cursor = buffer + sizeof words, *end = buffer + length;
+  return take_strings(&cursor, end, out->folderc, &out->folders) && cursor == end;
+}
+
+static void free_request(struct request *request) {
+  free(request->argv);
+  free(request->env);
+  free(request->folders);
+  free(request->writes);
 }
 
 extern char **environ;
@@ -224,7 +257,53 @@ static void child(const struct request *request, int output, int error_pipe) {
   _exit(127);
 }
 
+/* Writes value into file (a cgroup's limit); 0 or errno. */
+static int write_value(const char *file, const char *value) {
+  int fd = open(file, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  size_t length = strlen(value);
+  int error = write(fd, value, length) == (ssize_t)length ? 0 : errno ? errno : EIO;
+  close(fd);
+  return error;
+}
+
+/*
+ * The run's cgroup folders, made before the fork (the launcher's steps enter them), with its
+ * limits written before any process can enter. 0, or the errno of the failure, with every
+ * folder made here removed again.
+ */
+static int make_cgroup(const struct request *request) {
+  uint32_t made = 0;
+  int error = 0;
+  for (; made < request->folderc; made++) {
+    if (mkdir(request->folders[made], 0755) != 0) {
+      error = errno;
+      break;
+    }
+  }
+  for (uint32_t i = 0; !error && i < request->writec; i++) error = write_value(request->writes[2 * i], request->writes[2 * i + 1]);
+  if (error)
+    while (made > 0) rmdir(request->folders[--made]);
+  return error;
+}
+
+/* Removes an ended run's cgroup folders: the first failure stops it (the daemon tries again). */
+static void remove_cgroup(const struct request *request) {
+  for (uint32_t i = 0; i < request->folderc; i++) {
+    if (rmdir(request->folders[i]) != 0 && errno != ENOENT) {
+      report(REPORT_REMOVED, request->id, errno, (int32_t)i);
+      return;
+    }
+  }
+  report(REPORT_REMOVED, request->id, 0, 0);
+}
+
 static void start(const struct request *request) {
+  int cgroup_error = make_cgroup(request);
+  if (cgroup_error) {
+    report(REPORT_FAILED, request->id, cgroup_error, STAGE_CGROUP);
+    return;
+  }
   int output = -1;
   if (request->stdout_fd >= 0) {
     char path[64];
@@ -305,17 +384,20 @@ int fork_server(void) {
       reap();
     }
     if (watched[0].revents) {
-      uint32_t length;
+      uint32_t length, kind;
       if (!read_exactly(0, &length, sizeof length)) return 0;
-      if (length > MAX_REQUEST) return 77;
-      char *buffer = malloc(length ? length : 1);
+      if (length < sizeof kind || length > MAX_REQUEST) return 77;
+      char *buffer = malloc(length);
       if (!buffer) return 78;
       read_exactly(0, buffer, length);
+      memcpy(&kind, buffer, sizeof kind);
+      char *body = buffer + sizeof kind;
+      uint32_t body_length = length - (uint32_t)sizeof kind;
       struct request request = {0};
-      if (parse(buffer, length, &request)) start(&request);
+      if (kind == REQUEST_START && parse_start(body, body_length, &request)) start(&request);
+      else if (kind == REQUEST_REMOVE && parse_remove(body, body_length, &request)) remove_cgroup(&request);
       else report(REPORT_FAILED, request.id, EINVAL, STAGE_CHILD);
-      free(request.argv);
-      free(request.env);
+      free_request(&request);
       free(buffer);
       /* An exit that came in meanwhile is reported after the start it follows. */
       reap();

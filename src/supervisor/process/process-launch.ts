@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { makeCgroupHere } from '../../containment/cgroup-at-fork.js';
 import { SPAWN_FAILED, SpawnFailed, SpawnerUnavailable, type ProcessExitStatus, type SpawnRequest, type SpawnedProcess, type Spawner } from '../../containment/spawner.js';
 
 /**
@@ -14,6 +15,7 @@ export async function launchProcess(request: SpawnRequest, spawner: Spawner | un
       // Reported once by the spawner: from now on the daemon forks by itself.
     }
   }
+  if (request.cgroup) makeCgroupHere(request.cgroup);
   return launchInProcess(request);
 }
 

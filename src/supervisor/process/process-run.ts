@@ -6,7 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Containment } from '../../containment/containment.js';
 import { planLaunch } from '../../containment/launcher.js';
 import type { RunCgroup } from '../../containment/run-cgroup.js';
-import { SPAWN_FAILED, SpawnFailed, SpawnOutcomeUnknown, type ProcessExitStatus, type SpawnRequest, type SpawnedProcess } from '../../containment/spawner.js';
+import { CgroupSetupFailed, SPAWN_FAILED, SpawnFailed, SpawnOutcomeUnknown, type ProcessExitStatus, type SpawnRequest, type SpawnedProcess } from '../../containment/spawner.js';
 import { splitCommandLine } from './command-line.js';
 import { launchProcess } from './process-launch.js';
 import { findProcessesByEnv } from './proc-identity.js';
@@ -151,13 +151,17 @@ export class ProcessRun {
    */
   static async start(spec: RunSpec, graceMs: number, containment?: Containment): Promise<ProcessRun> {
     const identity = { uuid: randomUUID(), processKey: randomBytes(24).toString('base64url') };
-    let cgroup: RunCgroup | undefined;
+    const stdin = spec.stdin === undefined && !spec.interactive ? 'ignore' : 'pipe';
+    const limits = { memoryLimitBytes: spec.memoryLimitBytes, cpuShares: spec.cpuShares };
+    // The fork server makes the run's folders right before its fork: no thread-pool round trips here.
+    const atFork = containment?.spawner?.makesCgroupsAtFork(stdin) ? containment.cgroups.planRun(spec.owner, limits, identity.uuid) : undefined;
+    let cgroup: RunCgroup | undefined = atFork?.run;
     let output: OutputTarget | undefined;
     let child: SpawnedProcess;
     let launchError: unknown;
     try {
       // Both wait on the file system, not on each other: made at the same time.
-      const made = containment?.cgroups.createRunOffLoop(spec.owner, { memoryLimitBytes: spec.memoryLimitBytes, cpuShares: spec.cpuShares }, identity.uuid);
+      const made = atFork ? Promise.resolve(atFork.run) : containment?.cgroups.createRunOffLoop(spec.owner, limits, identity.uuid);
       const [resolved, placed, bash, opened] = await Promise.allSettled([resolveCommand(spec), made, findOwnBash(spec), spec.output]);
       if (placed.status === 'fulfilled') cgroup = placed.value;
       if (opened.status === 'fulfilled') output = opened.value;
@@ -178,14 +182,22 @@ export class ProcessRun {
         uid: plan.uid,
         gid: plan.gid,
         stdoutFd: output?.fd,
-        stdin: spec.stdin === undefined && !spec.interactive ? 'ignore' : 'pipe',
+        stdin,
         input: spec.stdin,
         keepStdinOpen: spec.interactive ?? false,
+        ...(atFork ? { cgroup: { folders: atFork.folders, writes: atFork.writes } } : {}),
       };
       try {
-        child = await launchProcess(request, containment?.spawner);
+        child = await launchProcess(request, containment?.spawner).catch(async (error: unknown) => {
+          if (!(error instanceof CgroupSetupFailed && error.code === 'ENOENT' && atFork && containment)) throw error;
+          // The user's folder was removed from outside: the daemon makes it again, with its limits (same run folders).
+          containment.cgroups.forgetUserFolders(spec.owner);
+          cgroup = await containment.cgroups.createRunOffLoop(spec.owner, limits, identity.uuid);
+          return launchProcess({ ...request, cgroup: undefined }, containment.spawner);
+        });
       } catch (error) {
         launchError = error;
+        if (error instanceof CgroupSetupFailed) throw new StartError(error.message);
         const reason = (error as Error).message;
         throw new StartError(`failed to start '${argv[0]}'${error instanceof SpawnFailed && reason === SPAWN_FAILED ? '' : `: ${reason}`}`);
       }
@@ -193,7 +205,7 @@ export class ProcessRun {
     } catch (error) {
       output?.discard();
       if (launchError instanceof SpawnOutcomeUnknown) void endUnreported(cgroup, identity.processKey, graceMs);
-      else void cgroup?.remove();
+      else if (!(launchError instanceof CgroupSetupFailed)) void cgroup?.remove();
       throw error instanceof StartError ? error : new StartError((error as Error).message);
     }
     const run = new ProcessRun(spec, graceMs, identity, { process: child, cgroup, output });
