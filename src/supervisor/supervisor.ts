@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PipeSource } from './output/pipe-source.js';
+import { releaseSpareFiles } from './output/output-files.js';
 import type { AppDefinition } from './app-definition.js';
 import { Application, type AppHost, type AppKind } from './application.js';
 import type { AppEvent, AppEventType } from './events.js';
@@ -281,6 +282,7 @@ export class Supervisor {
     await Promise.all([...this.apps.values()].map((app) => app.dispose(false)));
     this.settings.containment?.close();
     await this.host.pipes.close();
+    releaseSpareFiles(this.settings.outputDir);
     await this.store.close();
   }
 

@@ -1,4 +1,4 @@
-import { closeSync, constants, existsSync, fstatSync, lstatSync, open, openSync, read, readdir, readSync, renameSync, statSync, unlink, unlinkSync } from 'node:fs';
+import { close, closeSync, constants, existsSync, fstatSync, lstatSync, open, openSync, read, readdir, readSync, renameSync, statSync, unlink, unlinkSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { createReadStream } from 'node:fs';
 import { once } from 'node:events';
@@ -41,14 +41,16 @@ export interface OutputChunk {
  */
 export class OutputFiles {
   private lastOpening: Promise<unknown> = Promise.resolve();
+  /** The current file's name (asked for at every start, read and removal). */
+  private readonly base: string;
 
-  constructor(private readonly dir: string, private readonly appName: string) {
+  constructor(private readonly dir: string, appName: string) {
+    this.base = join(dir, `appmesh.${appName}.out`);
     sweepRemovedOnce(dir);
   }
 
   path(index = 0): string {
-    const base = join(this.dir, `appmesh.${this.appName}.out`);
-    return index === 0 ? base : `${base}.${index}`;
+    return index === 0 ? this.base : `${this.base}.${index}`;
   }
 
   /**
@@ -79,14 +81,18 @@ export class OutputFiles {
       }
     }
     this.pruneHistory(keep);
-    // The folder is the daemon's own; a link planted in it is never followed.
-    const fd = await openAt(this.path(0), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+    const fd = takeSpare(this.dir, this.path(0)) ?? (await this.create());
     try {
       return new CappedOutputFile(fd, pipes.open(), maxBytes);
     } catch (error) {
       closeSync(fd);
       throw error;
     }
+  }
+
+  private create(): Promise<number> {
+    // The folder is the daemon's own; a link planted in it is never followed.
+    return openAt(this.path(0), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
   }
 
   /** Number of files currently kept (current + history). */
@@ -192,11 +198,16 @@ export class OutputFiles {
   }
 
   removeAll(): void {
-    for (let index = 0; existsSync(this.path(index)) || index === 0; index++) {
+    try {
+      removeOffLoop(this.dir, this.path(0));
+    } catch {
+      // No current file: its history may still be there.
+    }
+    for (let index = 1; existsSync(this.path(index)); index++) {
       try {
         removeOffLoop(this.dir, this.path(index));
       } catch {
-        if (index > 0) break;
+        break;
       }
     }
   }
@@ -207,6 +218,91 @@ export class OutputFiles {
 }
 
 const REMOVED_PREFIX = '.removed-';
+const SPARE_PREFIX = '.spare-';
+/** Spare files are made again, a batch at a time, when fewer than this are left. */
+const SPARES_LOW = 8;
+const SPARES_BATCH = 16;
+
+interface Spare {
+  path: string;
+  fd: number;
+}
+
+/**
+ * Empty files made ahead in an output folder, each held open for writing. A start takes one by
+ * renaming it to its output file's name (a few microseconds on the event loop) instead of
+ * creating that file (a journal write of 0.1-0.3 ms, in the thread pool, on the way to every
+ * start). Made one at a time in the thread pool, so a batch never holds all its threads.
+ */
+class SpareFiles {
+  private readonly ready: Spare[] = [];
+  private refilling = false;
+  private closed = false;
+  /** Names carry the instance, so a folder's next user knows which spares nobody holds any more. */
+  readonly instance = randomBytes(6).toString('hex');
+  private made = 0;
+
+  constructor(private readonly dir: string) {}
+
+  take(): Spare | undefined {
+    const spare = this.ready.pop();
+    if (this.ready.length < SPARES_LOW) this.refill();
+    return spare;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const spare of this.ready.splice(0)) discardSpare(spare);
+  }
+
+  private refill(): void {
+    if (this.refilling || this.closed) return;
+    this.refilling = true;
+    void (async () => {
+      for (let count = 0; count < SPARES_BATCH && !this.closed; count++) {
+        const path = join(this.dir, `${SPARE_PREFIX}${this.instance}-${++this.made}`);
+        let fd: number;
+        try {
+          fd = await openAt(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        } catch {
+          break; // The folder is gone or full: starts create their files themselves.
+        }
+        if (this.closed) discardSpare({ path, fd });
+        else this.ready.push({ path, fd });
+      }
+      this.refilling = false;
+    })();
+  }
+}
+
+const spares = new Map<string, SpareFiles>();
+
+/** A spare file of `dir` renamed to `path`, open for writing; undefined when none is ready. */
+function takeSpare(dir: string, path: string): number | undefined {
+  let pool = spares.get(dir);
+  if (!pool) spares.set(dir, (pool = new SpareFiles(dir)));
+  const spare = pool.take();
+  if (!spare) return undefined;
+  try {
+    // The folder is the daemon's own; a rename replaces a name, it never follows a link.
+    renameSync(spare.path, path);
+    return spare.fd;
+  } catch {
+    discardSpare(spare);
+    return undefined;
+  }
+}
+
+function discardSpare(spare: Spare): void {
+  close(spare.fd, () => undefined);
+  unlink(spare.path, () => undefined);
+}
+
+/** The spare files of an output folder go (the daemon using it closes). */
+export function releaseSpareFiles(dir: string): void {
+  spares.get(dir)?.close();
+  spares.delete(dir);
+}
 const SMALL_FILE_BYTES = 1024 * 1024;
 
 /**
@@ -227,12 +323,19 @@ function removeOffLoop(dir: string, path: string): void {
 
 const swept = new Set<string>();
 
-/** Files a daemon renamed for removal but did not live to remove: gone with the first app that uses the folder. */
+/**
+ * Files a daemon renamed for removal but did not live to remove, and spare files nobody holds
+ * (a daemon killed before it could remove its own): gone with the first app that uses the folder.
+ */
 function sweepRemovedOnce(dir: string): void {
   if (swept.has(dir)) return;
   swept.add(dir);
   readdir(dir, (error, names) => {
     if (error) return;
-    for (const name of names) if (name.startsWith(REMOVED_PREFIX)) unlink(join(dir, name), () => undefined);
+    const held = [...spares].filter(([folder]) => folder === dir).map(([, pool]) => `${SPARE_PREFIX}${pool.instance}-`);
+    for (const name of names) {
+      const abandonedSpare = name.startsWith(SPARE_PREFIX) && !held.some((prefix) => name.startsWith(prefix));
+      if (name.startsWith(REMOVED_PREFIX) || abandonedSpare) unlink(join(dir, name), () => undefined);
+    }
   });
 }
