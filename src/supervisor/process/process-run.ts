@@ -1,4 +1,4 @@
-import { constants as fsConstants } from 'node:fs';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
@@ -339,13 +339,14 @@ const LAST_FOUND_MAX = 256;
 
 /**
  * The first folder of `pathList` holding an executable `file`. Where it was found last is looked
- * at first, while it is still there: a start then waits for one check in the thread pool instead
- * of one per PATH folder, queued with the cgroup folders and the output file being made.
+ * at first, while it is still there, with one `stat` of a path the kernel has cached: cheaper on
+ * the event loop than a round trip through the thread pool. Otherwise every PATH folder is
+ * looked at in the thread pool at once.
  */
 async function findInPath(pathList: string, file: string): Promise<string | undefined> {
   const key = `${pathList}\0${file}`;
   const known = lastFound.get(key);
-  if (known !== undefined && (await isExecutableFile(known))) return known;
+  if (known !== undefined && isExecutableFileNow(known)) return known;
   const dirs = pathList.split(delimiter);
   const found = await Promise.all(dirs.map((dir) => (dir ? isExecutableFile(join(dir, file)) : false)));
   const index = found.indexOf(true);
@@ -369,6 +370,19 @@ async function isExecutableFile(file: string): Promise<boolean> {
     // Root may execute a file with any execute bit: the mode says it, no second call needed.
     if (asRoot) return (stats.mode & 0o111) !== 0;
     await access(file, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** As isExecutableFile, on the event loop: for a path found a moment ago. */
+function isExecutableFileNow(file: string): boolean {
+  const stats = statSync(file, { throwIfNoEntry: false });
+  if (!stats?.isFile()) return false;
+  if (asRoot) return (stats.mode & 0o111) !== 0;
+  try {
+    accessSync(file, fsConstants.X_OK);
     return true;
   } catch {
     return false;
