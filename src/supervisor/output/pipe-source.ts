@@ -11,9 +11,13 @@ export interface Pipe {
   writeFd: number;
 }
 
-/** Made ahead so a burst of starts never waits for a `mkfifo` process on the daemon's event loop. */
-const POOL_LOW = 64;
-const POOL_BATCH = 128;
+/**
+ * Made ahead so a burst of starts never waits for a `mkfifo` process on the daemon's event loop.
+ * Large batches: starting the `mkfifo` process costs the daemon a fork (milliseconds at its size),
+ * a FIFO in memory costs an inode.
+ */
+const POOL_LOW = 128;
+const POOL_BATCH = 512;
 
 /**
  * Real pipes for run output. Node's own 'pipe' stdio is a socket pair, on which a process cannot
