@@ -47,3 +47,16 @@ test('a client that hangs up ends its syncrun: the command goes, and the run wit
   await waitFor(async () => !(await processAlive(pid)), 10_000, 'the command ended');
   await waitFor(async () => (await d.request('GET', '/appmesh/app/hung-up-run')).status === 404, 10_000, 'the run removed');
 });
+
+test('an app registered under the name of a run that just went reads none of that run\'s output', async () => {
+  for (let round = 0; round < 5; round++) {
+    const run = await d.request('POST', '/appmesh/app/syncrun', { body: { name: 'reused-name', command: `printf secret-of-run-${round}` } });
+    expect(await run.text()).toBe(`secret-of-run-${round}`);
+    const registered = await d.request('PUT', '/appmesh/app/reused-name', { body: { command: 'sleep 60', status: 0 } });
+    expect(registered.status).toBe(200);
+    const output = await d.request('GET', '/appmesh/app/reused-name/output');
+    expect(output.status).toBe(200);
+    expect(await output.text()).toBe('');
+    expect((await d.request('DELETE', '/appmesh/app/reused-name')).status).toBe(200);
+  }
+});

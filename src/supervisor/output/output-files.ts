@@ -60,7 +60,10 @@ export class OutputFiles {
    */
   openForNewRun(keep: number, maxBytes: () => number, pipes: PipeSource): Promise<CappedOutputFile> {
     // One at a time: a start shifts the file the start before it opened, never one being created.
-    const opening = this.lastOpening.then(() => this.shiftAndOpen(keep, maxBytes, pipes));
+    // After the files of an app of the same name that went, if they are still being removed.
+    const removal = removals.get(this.base);
+    const before = removal ? Promise.all([this.lastOpening, removal]) : this.lastOpening;
+    const opening = before.then(() => this.shiftAndOpen(keep, maxBytes, pipes));
     this.lastOpening = opening.catch(() => undefined);
     return opening;
   }
@@ -97,12 +100,14 @@ export class OutputFiles {
 
   /** Number of files currently kept (current + history). */
   count(): number {
+    if (removals.has(this.base)) return 0;
     let count = existsSync(this.path(0)) ? 1 : 0;
     for (let index = 1; existsSync(this.path(index)); index++) count++;
     return count;
   }
 
   size(index = 0): number | undefined {
+    if (removals.has(this.base)) return undefined;
     try {
       return statSync(this.path(index)).size;
     } catch {
@@ -115,6 +120,8 @@ export class OutputFiles {
    * the file is missing or too short.
    */
   async read(index: number, position: number, maxSize: number): Promise<OutputChunk | undefined> {
+    // Files being removed are nobody's any more (a new app may have the name already).
+    if (removals.has(this.base)) return undefined;
     let fd: number;
     try {
       fd = openSync(this.path(index), constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -145,6 +152,7 @@ export class OutputFiles {
    * the daemon), with their line number and byte offset. Streams the file; bounded by `maxMatches`.
    */
   async search(index: number, needle: string, options: { ignoreCase: boolean; maxMatches: number; maxLineBytes: number }): Promise<OutputMatch[] | undefined> {
+    if (removals.has(this.base)) return undefined;
     let stream;
     try {
       stream = createReadStream(this.path(index), { highWaterMark: 256 * 1024 });
@@ -197,23 +205,38 @@ export class OutputFiles {
     }
   }
 
+  /**
+   * Removes the current file and its history in the thread pool (an unlink costs a journal write,
+   * and frees the blocks of a large file): nothing of it on the event loop. Until it is done the
+   * files read as absent, and a start under the same name waits for it.
+   */
   removeAll(): void {
-    try {
-      removeOffLoop(this.dir, this.path(0));
-    } catch {
-      // No current file: its history may still be there.
-    }
-    for (let index = 1; existsSync(this.path(index)); index++) {
-      try {
-        removeOffLoop(this.dir, this.path(index));
-      } catch {
-        break;
-      }
-    }
+    const base = this.base;
+    const removal = (removals.get(base) ?? Promise.resolve()).then(() => removeFiles(base));
+    removals.set(base, removal);
+    void removal.then(() => {
+      if (removals.get(base) === removal) removals.delete(base);
+    });
   }
 
   private pruneHistory(keep: number): void {
     for (let index = keep + 1; existsSync(this.path(index)); index++) removeOffLoop(this.dir, this.path(index));
+  }
+}
+
+/** Removals of apps' files under way, by the name of the current file. */
+const removals = new Map<string, Promise<void>>();
+const unlinkFile = promisify(unlink);
+
+/** `<base>`, then `<base>.1`, `<base>.2`... until a history file is missing; never fails. */
+async function removeFiles(base: string): Promise<void> {
+  for (let index = 0; ; index++) {
+    try {
+      await unlinkFile(index === 0 ? base : `${base}.${index}`);
+    } catch {
+      // A missing current file: its history may still be there.
+      if (index > 0) return;
+    }
   }
 }
 
