@@ -3,7 +3,8 @@
 // resolution) watches this process's loop. Same run, same figures for: the daemon forking in its
 // own process (APPMESH_SPAWNER=off), a bare loop doing spawn('true') 200 times, and an idle loop
 // (the machine's noise floor). Also the cost of the launcher's exec chains (appmesh-launch, and sh + setpriv) against
-// spawn('true'). Figures are printed, never asserted.
+// spawn('true'), and a start to exit through each spawner process (the fork server, the Node spawner) against
+// spawn('true') in this process. Figures are printed, never asserted.
 // Run alone: npm run build && node dist/bench/spawn-burst.js [--quick]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { launcherTools, planLaunch } from '../src/containment/launcher.js';
+import { Spawner, type SpawnRequest } from '../src/containment/spawner.js';
 import { Table, ratio } from './table.js';
 
 /** A row as the one bench table takes it: numbers, the unit and the baseline of the same run. */
@@ -192,6 +194,50 @@ interface Chain {
   label: string;
 }
 
+/** Start to exit times of `request` through a spawner process. */
+async function spawnerStartToExitTimes(spawner: Spawner, request: SpawnRequest, count: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let index = 0; index < count; index++) {
+    const start = performance.now();
+    await (await spawner.start(request)).exited;
+    times.push(performance.now() - start);
+  }
+  return times;
+}
+
+/**
+ * A run's start to exit through each spawner process, as runs use them (appmesh-launch's steps,
+ * dropping to nobody when root, then `true`), against spawn('true') in this process, in
+ * alternating rounds.
+ */
+async function spawnerStartToExit(count: number): Promise<{ forkServer?: number; node: number; bareMs: number }> {
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+  const tools = launcherTools();
+  const user = process.getuid?.() === 0 && tools.native ? { uid: 65534, gid: 65534 } : undefined;
+  const launch = planLaunch({ argv: ['true'], env, user, cgroupProcsFiles: [] }, tools);
+  const request: SpawnRequest = { file: launch.file, args: launch.args, env: launch.env, cwd: '/', stdin: 'ignore' };
+  const quiet = () => undefined;
+  const forkServer = tools.native ? new Spawner(quiet, tools.native) : undefined;
+  const node = new Spawner(quiet);
+  const times = { forkServer: [] as number[], node: [] as number[], bare: [] as number[] };
+  try {
+    // Warm-up: both processes started and their code loaded.
+    if (forkServer) await spawnerStartToExitTimes(forkServer, request, 5);
+    await spawnerStartToExitTimes(node, request, 5);
+    const rounds = 5;
+    const perRound = Math.ceil(count / rounds);
+    for (let round = 0; round < rounds; round++) {
+      if (forkServer) times.forkServer.push(...(await spawnerStartToExitTimes(forkServer, request, perRound)));
+      times.node.push(...(await spawnerStartToExitTimes(node, request, perRound)));
+      times.bare.push(...(await startToExitTimes('true', [], env, perRound)));
+    }
+  } finally {
+    forkServer?.close();
+    node.close();
+  }
+  return { forkServer: forkServer ? percentile(times.forkServer, 50) : undefined, node: percentile(times.node, 50), bareMs: percentile(times.bare, 50) };
+}
+
 /**
  * The launcher's exec chain as runs use it (appmesh-launch where it was built) and the shell
  * chain it replaces (sh, then setpriv), each dropping to nobody when root, against a bare spawn.
@@ -222,6 +268,7 @@ export async function spawnBurstRows(options: { quick: boolean } = { quick: fals
   const spawner = await daemonBurst(count, {});
   const inDaemon = await daemonBurst(count, { APPMESH_SPAWNER: 'off' });
   const chains = await launcherChains(options.quick ? 30 : 100);
+  const spawners = await spawnerStartToExit(options.quick ? 30 : 100);
   const bareLabel = `bare loop spawn('true') x${count}`;
   return [
     { figure: `${count} process starts alone: loop delay max (spawner)`, value: startsSpawner.maxMs, unit: 'ms', baseline: bare.maxMs, baselineLabel: bareLabel },
@@ -234,9 +281,11 @@ export async function spawnBurstRows(options: { quick: boolean } = { quick: fals
     { figure: 'idle loop delay max (noise floor)', value: idle.maxMs, unit: 'ms', baseline: idle.p99Ms, baselineLabel: 'idle loop delay p99' },
     { figure: 'syncrun p50 during the burst (spawner)', value: spawner.p50Ms, unit: 'ms', baseline: inDaemon.p50Ms, baselineLabel: 'same, fork in daemon' },
     { figure: 'syncrun/s during the burst (spawner)', value: spawner.perSecond, unit: '/s', baseline: inDaemon.perSecond, baselineLabel: 'same, fork in daemon' },
-    { figure: 'spawner process RSS after the burst', value: spawner.spawnerRssMiB, unit: 'MiB', baseline: spawner.daemonRssMiB, baselineLabel: 'daemon (and this bench) RSS' },
+    { figure: 'spawner process RSS after the burst (the fork server where built)', value: spawner.spawnerRssMiB, unit: 'MiB', baseline: spawner.daemonRssMiB, baselineLabel: 'daemon (and this bench) RSS' },
     ...(chains.native ? [{ figure: `launcher exec chain start to exit p50 (${chains.native.label})`, value: chains.native.ms, unit: 'ms', baseline: chains.bareMs, baselineLabel: "spawn('true')" }] : []),
     { figure: `launcher exec chain start to exit p50 (${chains.shell.label})`, value: chains.shell.ms, unit: 'ms', baseline: chains.bareMs, baselineLabel: "spawn('true')" },
+    ...(spawners.forkServer !== undefined ? [{ figure: 'a run through the fork server (appmesh-launch --serve), start to exit p50', value: spawners.forkServer, unit: 'ms', baseline: spawners.bareMs, baselineLabel: "spawn('true') in this process" }] : []),
+    { figure: 'a run through the Node spawner, start to exit p50', value: spawners.node, unit: 'ms', baseline: spawners.bareMs, baselineLabel: "spawn('true') in this process" },
   ];
 }
 
