@@ -58,7 +58,7 @@ const common = {
     '@fastify/ajv-compiler',
     '@fastify/fast-json-stringify-compiler',
   ],
-  plugins: [onlyEnglishZodMessages(), loadedOnFirstUse()],
+  plugins: [onlyEnglishZodMessages(), loadedOnFirstUse(), schemaValidatorOnFirstUse()],
 };
 
 /**
@@ -95,6 +95,38 @@ module.exports = new Proxy({}, {
   defineProperty: (_, key, descriptor) => Reflect.defineProperty(real(), key, descriptor),
   deleteProperty: (_, key) => Reflect.deleteProperty(real(), key),
 });`,
+      }));
+    },
+  };
+}
+
+/**
+ * The MCP SDK's JSON Schema validator (ajv with its formats) is evaluated when a validator is first
+ * made, not when the SDK loads: the daemon's MCP server validates only elicited input with it, which
+ * its tools never ask for, and evaluating ajv was about a third of the SDK's load, paid by the first
+ * session. The validator is the SDK's own, made on first use.
+ */
+const SDK_AJV_PROVIDER = /[\\/]@modelcontextprotocol[\\/]sdk[\\/]dist[\\/]esm[\\/]validation[\\/]ajv-provider\.js$/;
+function schemaValidatorOnFirstUse() {
+  return {
+    name: 'schema-validator-on-first-use',
+    setup(plugin) {
+      plugin.onResolve({ filter: /ajv-provider\.js$|validation\/ajv$/ }, async (args) => {
+        if (args.pluginData?.real || args.kind !== 'import-statement') return undefined;
+        const resolved = await plugin.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: { real: true } });
+        if (resolved.errors.length > 0 || !SDK_AJV_PROVIDER.test(resolved.path)) return undefined;
+        return { path: resolved.path, namespace: 'schema-validator-on-first-use' };
+      });
+      plugin.onLoad({ filter: /.*/, namespace: 'schema-validator-on-first-use' }, (args) => ({
+        loader: 'js',
+        resolveDir: dirname(args.path),
+        // A constructor that returns the real validator; `require` keeps the evaluation of its module lazy.
+        contents: `export class AjvJsonSchemaValidator {
+  constructor(ajv) {
+    const { AjvJsonSchemaValidator: Real } = require(${JSON.stringify(args.path)});
+    return new Real(ajv);
+  }
+}`,
       }));
     },
   };
