@@ -184,12 +184,38 @@ describe.runIf(program !== undefined)('the fork server given malformed requests'
     expect(find(2, 4)).toEqual([2, 4, 2, 4]);
   });
 
-  test('a length beyond any request ends the server without reading it', async () => {
+  test('a request larger than any exec takes is read past and refused (E2BIG); the server goes on', async () => {
     const server = directServer();
-    const huge = Buffer.alloc(4);
-    huge.writeUInt32LE(0xffffffff, 0);
+    const huge = Buffer.alloc(17 * 1024 * 1024, 0x61);
+    huge.writeUInt32LE(huge.length - 4, 0);
+    huge.writeUInt32LE(1, 4);
+    huge.writeUInt32LE(9, 8);
     server.child.stdin.write(huge);
-    expect(await server.exited).not.toBe(0);
-    expect(server.reports).toEqual([[0, 0, 0, 0]]);
+    server.child.stdin.write(frame(10, 1, ['true', '/', 'true']));
+    await waitFor(() => server.reports.some((report) => report[0] === 3 && report[1] === 10), 10_000, 'the next request served');
+    server.child.stdin.end();
+    expect(await server.exited).toBe(0);
+    expect(server.reports.find((report) => report[1] === 9)).toEqual([2, 9, 7, 3]);
+  });
+
+  test('through the daemon, a start too large for the server fails alone: the server and other runs go on', async () => {
+    // Bodies this large pass only where an admin allowed them.
+    const d = await startTestDaemon({ env: { APPMESH_Limits_RequestBodyLimitBytes: String(64 * 1024 * 1024) } });
+    try {
+      expect((await d.request('PUT', '/appmesh/app/fs-bystander', { body: { command: 'sleep 3041' } })).status).toBe(200);
+      const pid = await waitFor(async () => {
+        const view = await getApp(d, 'fs-bystander');
+        return typeof view.pid === 'number' && view.pid > 0 ? view.pid : undefined;
+      }, 10_000, 'the bystander running');
+      const huge = 'x'.repeat(17 * 1024 * 1024);
+      const response = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'true', env: { HUGE: huge } } });
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { message: string }).message).toMatch(/too large/);
+      expect(await processAlive(pid)).toBe(true);
+      const after = await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'echo fine' } });
+      expect(await after.text()).toBe('fine\n');
+    } finally {
+      await d.stop();
+    }
   });
 });

@@ -6,6 +6,8 @@ import { CgroupSetupFailed, SpawnFailed, StdioRefused, type SpawnRequest, type S
 
 const READY_TIMEOUT_MS = 15_000;
 const REPORT_BYTES = 16;
+/** The server refuses larger requests (native/fork-server.c MAX_REQUEST): no exec takes that much. */
+const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
 const REQUEST_START = 1;
 const REQUEST_REMOVE = 2;
 const enum Report {
@@ -90,7 +92,12 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
     if (strings.some((text) => text.includes('\0'))) return Promise.reject(new SpawnFailed('arguments, variables and the working folder must not contain NUL bytes'));
     const { id, started } = this.expectStart();
     this.files.set(id, request.file);
-    this.send(REQUEST_START, [id, launcherSteps ? FLAG_LAUNCHER_STEPS : 0, request.stdoutFd ?? -1, request.uid ?? -1, request.gid ?? -1, argv.length, env.length, folders.length, writes.length], strings);
+    try {
+      this.send(REQUEST_START, [id, launcherSteps ? FLAG_LAUNCHER_STEPS : 0, request.stdoutFd ?? -1, request.uid ?? -1, request.gid ?? -1, argv.length, env.length, folders.length, writes.length], strings);
+    } catch (error) {
+      this.files.delete(id);
+      this.failed(id, error as Error);
+    }
     return started.then(({ pid, entry }) => BackendRuns.withoutStdin(pid, entry));
   }
 
@@ -118,6 +125,8 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
   /** One request: its kind, its header words (signed or not, each 4 bytes), then its strings, each ended by a NUL. */
   private send(kind: number, words: number[], strings: string[]): void {
     const body = Buffer.from(strings.length ? `${strings.join('\0')}\0` : '');
+    // Refused by the server too; checked here so the request is never sent.
+    if (body.length + 4 + words.length * 4 > MAX_REQUEST_BYTES) throw new SpawnFailed(`arguments and environment too large (${body.length} bytes)`);
     const header = Buffer.alloc(8 + words.length * 4);
     header.writeUInt32LE(header.length - 4 + body.length, 0);
     header.writeUInt32LE(kind, 4);

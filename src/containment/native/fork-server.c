@@ -346,6 +346,22 @@ static void start(const struct request *request) {
   report(REPORT_STARTED, request->id, pid, 0);
 }
 
+/*
+ * A request larger than any exec accepts is read past and refused (E2BIG) by its id: it must not
+ * end the server, and with it every run it started.
+ */
+static void refuse_oversized(uint32_t length) {
+  uint32_t head[2];
+  if (!read_exactly(0, head, sizeof head)) _exit(0);
+  char sink[65536];
+  for (uint32_t left = length - (uint32_t)sizeof head; left > 0;) {
+    uint32_t chunk = left < sizeof sink ? left : (uint32_t)sizeof sink;
+    read_exactly(0, sink, chunk);
+    left -= chunk;
+  }
+  report(REPORT_FAILED, head[1], E2BIG, STAGE_CHILD);
+}
+
 static void reap(void) {
   for (;;) {
     int status;
@@ -386,7 +402,11 @@ int fork_server(void) {
     if (watched[0].revents) {
       uint32_t length, kind;
       if (!read_exactly(0, &length, sizeof length)) return 0;
-      if (length < sizeof kind || length > MAX_REQUEST) return 77;
+      if (length < 2 * sizeof(uint32_t)) return 77;
+      if (length > MAX_REQUEST) {
+        refuse_oversized(length);
+        continue;
+      }
       char *buffer = malloc(length);
       if (!buffer) return 78;
       read_exactly(0, buffer, length);
