@@ -228,16 +228,13 @@ export class OutputFiles {
 const removals = new Map<string, Promise<void>>();
 const unlinkFile = promisify(unlink);
 
-/** `<base>`, then `<base>.1`, `<base>.2`... until a history file is missing; never fails. */
+/**
+ * `<base>`, then `<base>.1`, `<base>.2`... while they exist; never fails. History is looked for
+ * with a probe, not a failed unlink (an error costs a stack trace), as it is rarely there.
+ */
 async function removeFiles(base: string): Promise<void> {
-  for (let index = 0; ; index++) {
-    try {
-      await unlinkFile(index === 0 ? base : `${base}.${index}`);
-    } catch {
-      // A missing current file: its history may still be there.
-      if (index > 0) return;
-    }
-  }
+  await unlinkFile(base).catch(() => undefined);
+  for (let index = 1; existsSync(`${base}.${index}`); index++) await unlinkFile(`${base}.${index}`).catch(() => undefined);
 }
 
 const REMOVED_PREFIX = '.removed-';
