@@ -100,8 +100,14 @@ export class CappedOutputFile implements OutputTarget {
     } finally {
       reader.destroy();
       this.state = 'closed';
-      // After a hand-over the copier closes the file.
-      if (!this.handedOver) close(this.fileFd, () => undefined);
+      // After a hand-over the copier closes the file. Closing a file costs less than a thread-pool round trip.
+      if (!this.handedOver) {
+        try {
+          closeSync(this.fileFd);
+        } catch {
+          // Closed already.
+        }
+      }
     }
   }
 

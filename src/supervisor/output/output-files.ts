@@ -278,20 +278,26 @@ class SpareFiles {
   private refill(): void {
     if (this.refilling || this.closed) return;
     this.refilling = true;
-    void (async () => {
-      for (let count = 0; count < SPARES_BATCH && !this.closed; count++) {
-        const path = join(this.dir, `${SPARE_PREFIX}${this.instance}-${++this.made}`);
-        let fd: number;
-        try {
-          fd = await openAt(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-        } catch {
-          break; // The folder is gone or full: starts create their files themselves.
-        }
-        if (this.closed) discardSpare({ path, fd });
-        else this.ready.push({ path, fd });
-      }
+    this.makeSpares(SPARES_BATCH);
+  }
+
+  /** One after the other, with plain callbacks (no promise per file). */
+  private makeSpares(left: number): void {
+    if (left === 0 || this.closed) {
       this.refilling = false;
-    })();
+      return;
+    }
+    const path = join(this.dir, `${SPARE_PREFIX}${this.instance}-${++this.made}`);
+    open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600, (error, fd) => {
+      if (error) {
+        // The folder is gone or full: starts create their files themselves.
+        this.refilling = false;
+        return;
+      }
+      if (this.closed) discardSpare({ path, fd });
+      else this.ready.push({ path, fd });
+      this.makeSpares(left - 1);
+    });
   }
 }
 
