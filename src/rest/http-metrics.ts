@@ -5,11 +5,16 @@ import type { ObservabilityService } from '../service/observability-service.js';
 /** Scrapes are not recorded: they would dominate the request counts. */
 export const METRICS_PATHS = new Set(['/appmesh/metrics', '/metrics']);
 
+/** Labels by route template: a server has a fixed set of routes, each labelled once. */
+const labels = new Map<string, string>();
+
 /** `/appmesh/app/:name/output` → `/appmesh/app/:param/output`; no route → `unmatched`. */
 export function routeLabel(request: FastifyRequest): string {
   const template = request.routeOptions.url;
   if (template === undefined) return 'unmatched';
-  return template.replace(/:[^/]+/g, ':param');
+  let label = labels.get(template);
+  if (label === undefined) labels.set(template, (label = template.replace(/:[^/]+/g, ':param')));
+  return label;
 }
 
 /**
