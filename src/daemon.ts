@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
-import { hostname, homedir } from 'node:os';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { effectiveConfig, loadConfig, saveConfig, useConfigFile } from './config/config-file.js';
@@ -17,7 +17,8 @@ import { SandboxPolicy } from './containment/sandbox-policy.js';
 import { OsIdentities } from './auth/os-identities.js';
 import { runningAsRoot } from './auth/os-user.js';
 import { assertPrivateFolder } from './store/private-folder.js';
-import { InstanceLock } from './store/instance-lock.js';
+import type { InstanceLock } from './store/instance-lock.js';
+import { defaultHome, lockHome } from './store/home.js';
 import { AuditLog } from './audit/audit-log.js';
 import { UserService } from './service/user-service.js';
 import { FileService } from './files/file-service.js';
@@ -72,6 +73,8 @@ export interface DaemonOptions {
   logger?: Logger;
   /** A configuration file to read and save instead of `<home>/config/config.yaml`. */
   configFile?: string;
+  /** The lock on `home`, already taken (`lockHome`): the daemon's command takes it while the daemon's modules load. */
+  lock?: InstanceLock;
 }
 
 export interface Daemon {
@@ -94,19 +97,15 @@ export interface Daemon {
 /** How long after the listener opens the library of the first login is loaded. */
 const WARM_UP_AFTER_MS = 250;
 
-export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env.APPMESH_HOME?.trim() || join(homedir(), '.appmesh'));
-}
+export { defaultHome };
 
 /** Wires config → store → core → faces, and starts listening. */
 export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
   const env = options.env ?? process.env;
   const home = resolve(options.home ?? defaultHome(env));
   const log = options.logger ?? new Logger();
-  assertPrivateFolder(home, 'The home folder');
-  mkdirSync(join(home, 'config'), { recursive: true, mode: 0o700 });
   // One daemon per home, held until close (or the end of the process); a failed start lets it go.
-  const lock = InstanceLock.acquire(home, (message) => log.warn(message));
+  const lock = options.lock ?? (await lockHome(home, (message) => log.warn(message)));
   try {
     useConfigFile(home, options.configFile && resolve(options.configFile));
     const daemon = await startOnLockedHome(home, env, log, options);

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { invocationError, readCommandLine } from './cli/command-line.js';
 import { DAEMON_USAGE } from './cli/usage.js';
 import type { Daemon } from './daemon.js';
+import { defaultHome, lockHome } from './store/home.js';
 import { installCrashGuards } from './util/crash-guard.js';
 import { consoleStdout, ignoreStdioStreamErrors } from './util/console-output.js';
 import { Logger } from './util/log.js';
@@ -91,9 +92,13 @@ process.on('SIGHUP', () => {
 });
 
 try {
+  // The home's lock is taken by a helper process while the daemon's modules load, not after.
+  const home = resolve(options.get('home') ?? defaultHome());
+  const locked = lockHome(home, (message) => log.warn(message));
+  locked.catch(() => undefined);
   // Loaded only now, so that --help and --version answer at once.
   const { startDaemon } = await import('./daemon.js');
-  daemon = await startDaemon({ logger: log, home: options.get('home'), configFile, announce: (text) => consoleStdout().write(text) });
+  daemon = await startDaemon({ logger: log, home, lock: await locked, configFile, announce: (text) => consoleStdout().write(text) });
   if (stopping) shutDown(daemon);
   else if (reloadPending) reload(daemon);
 } catch (error) {

@@ -1,6 +1,7 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** `<home>/appmesh.pid`: the pid of the daemon holding the home, for `kill -HUP $(cat …)`. */
 export const PID_FILE = 'appmesh.pid';
@@ -29,7 +30,8 @@ export class HomeInUseError extends Error {
  * from pids (reused) or start times, and it holds across pid and network namespaces that share
  * the home. Where `flock` is missing, the pid in the file is checked instead (a live process
  * that started before the file was written holds it), which two simultaneous starts can both
- * pass: that weaker mode is reported.
+ * pass: that weaker mode is reported. The helper runs beside the event loop, not blocking it: the
+ * daemon's command takes the lock while its modules load.
  */
 export class InstanceLock {
   private constructor(
@@ -37,19 +39,19 @@ export class InstanceLock {
     private fd: number | undefined,
   ) {}
 
-  static acquire(home: string, warn: (message: string) => void): InstanceLock {
+  static async acquire(home: string, warn: (message: string) => void): Promise<InstanceLock> {
     const path = join(home, PID_FILE);
     // A holder that just removed the file leaves its old inode to whoever opened it before: retry on the new one.
     for (let attempt = 0; ; attempt++) {
       const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
       try {
-        const locked = tryFlock(fd);
+        const locked = await tryFlock(fd);
         if (locked === 'unavailable') {
           const holder = livePidIn(path);
           if (holder !== undefined && holder !== process.pid) throw new HomeInUseError(home, holder);
           warn('flock(1) was not found: the one-daemon-per-home lock relies on the pid file alone (install util-linux)');
         } else if (!locked) {
-          throw new HomeInUseError(home, pidIn(path));
+          throw new HomeInUseError(home, await pidIn(path));
         }
         if (!sameFile(fd, path)) {
           if (attempt < 5) {
@@ -91,17 +93,24 @@ export class InstanceLock {
 }
 
 /** true: locked; false: another open file holds it; 'unavailable': no flock program here. */
-function tryFlock(fd: number): boolean | 'unavailable' {
+function tryFlock(fd: number): Promise<boolean | 'unavailable'> {
   const program = FLOCK_PATHS.find((path) => existsSync(path)) ?? 'flock';
-  // The descriptor becomes the helper's fd 3; the lock it takes stays with the open file.
-  const result = spawnSync(program, ['--exclusive', '--nonblock', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd], timeout: 10_000 });
-  if (result.error) {
-    if ((result.error as NodeJS.ErrnoException).code === 'ENOENT') return 'unavailable';
-    throw new Error(`cannot lock the home: ${result.error.message}`);
-  }
-  if (result.status === 0) return true;
-  if (result.status === 1) return false;
-  throw new Error(`cannot lock the home: flock exited with ${result.status ?? result.signal}: ${result.stderr.toString().trim()}`);
+  return new Promise((resolve, reject) => {
+    // The descriptor becomes the helper's fd 3; the lock it takes stays with the open file.
+    const helper = spawn(program, ['--exclusive', '--nonblock', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd], timeout: 10_000 });
+    let stderr = '';
+    helper.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-1000)));
+    helper.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') resolve('unavailable');
+      else reject(new Error(`cannot lock the home: ${error.message}`));
+    });
+    helper.once('close', (status, signal) => {
+      if (status === 0) resolve(true);
+      else if (status === 1) resolve(false);
+      // After an 'error' (not started), this settles nothing.
+      else if (status !== null || signal !== null) reject(new Error(`cannot lock the home: flock exited with ${status ?? signal}: ${stderr.trim()}`));
+    });
+  });
 }
 
 function sameFile(fd: number, path: string): boolean {
@@ -114,7 +123,7 @@ function sameFile(fd: number, path: string): boolean {
   }
 }
 
-function pidIn(path: string): number | undefined {
+async function pidIn(path: string): Promise<number | undefined> {
   // The holder writes its pid right after locking: allow it a moment.
   for (let attempt = 0; attempt < 20; attempt++) {
     try {
@@ -123,7 +132,7 @@ function pidIn(path: string): number | undefined {
     } catch {
       return undefined;
     }
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 25);
+    await sleep(25);
   }
   return undefined;
 }
