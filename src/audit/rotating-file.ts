@@ -10,8 +10,6 @@ const writeAt = promisify(write);
 
 /** An open file nobody wrote to for this long is closed (a file moved away by hand is then reopened under its name). */
 const IDLE_CLOSE_MS = 2000;
-/** Lines that come within this time share one write (a stream of runs costs a write per batch, not per run). */
-const BATCH_MS = 20;
 
 export interface RotationLimits {
   /** Largest size of one file; the next line that does not fit starts a new file. */
@@ -32,7 +30,6 @@ export class RotatingFile {
   private fd: number | undefined;
   private queue: Promise<void> = Promise.resolve();
   private idleTimer?: NodeJS.Timeout;
-  private batchTimer?: NodeJS.Timeout;
   /** A drain is queued that has not taken the pending lines yet. */
   private draining = false;
   private closed = false;
@@ -45,7 +42,8 @@ export class RotatingFile {
 
   write(line: string): void {
     this.pending.push(line);
-    if (this.pending.length === 1) this.batchTimer = setTimeout(() => this.startDrain(), BATCH_MS);
+    // Lines written while a batch is on its way go together in the next one.
+    if (this.pending.length === 1) this.startDrain();
   }
 
   /** Resolves when every line written so far is on disk. */
@@ -64,10 +62,8 @@ export class RotatingFile {
     await this.queue;
   }
 
-  /** The lines written so far go into the queue of writes now (the batch's time is up, or somebody waits for them). */
+  /** The lines written so far go into the queue of writes. */
   private startDrain(): void {
-    if (this.batchTimer) clearTimeout(this.batchTimer);
-    this.batchTimer = undefined;
     if (this.pending.length > 0 && !this.draining) {
       this.draining = true;
       this.enqueue(() => this.drain());
