@@ -6,9 +6,9 @@
  */
 
 /** Words of letters, digits and `_./@+=-`, separated by single spaces, starting with a letter, `_` or `/`. */
-const PLAIN = /^[A-Za-z_/][A-Za-z0-9_./@+=-]*(?: [A-Za-z0-9_./@+=-]+)*$/;
+export const PLAIN = /^[A-Za-z_/][A-Za-z0-9_./@+=-]*(?: [A-Za-z0-9_./@+=-]+)*$/;
 /** Plain words a YAML reader takes for a boolean or null (YAML 1.1 readers included). */
-const KEYWORD = /^(?:true|false|null|yes|no|on|off|y|n)$/i;
+export const KEYWORD = /^(?:true|false|null|yes|no|on|off|y|n)$/i;
 const KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Characters JSON leaves as they are but a YAML stream must not hold raw (DEL, C1 controls, U+FFFE/F). */
 const NOT_PRINTABLE = /[\u007f-\u009f\ufffe\uffff]/g;
@@ -23,7 +23,8 @@ export function flatYaml(mapping: Readonly<Record<string, unknown>>): string {
   return text;
 }
 
-function scalarOrJson(value: unknown): string {
+/** A value as one line of YAML: plain words where they read back as the same string, else JSON (flow style). */
+export function scalarOrJson(value: unknown): string {
   if (typeof value === 'string' && PLAIN.test(value) && !KEYWORD.test(value)) return value;
   const json = JSON.stringify(value);
   if (json === undefined) throw new Error(`cannot be written: ${typeof value}`);
