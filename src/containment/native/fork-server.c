@@ -104,6 +104,35 @@ static int forget(pid_t pid, uint32_t *id) {
   return 1;
 }
 
+/*
+ * Children forked but not yet running their command: each holds the write end of a pipe that
+ * closes at its exec (or carries why it failed). Watched by the main loop, so the server goes on
+ * with the next request while a child sets itself up.
+ */
+static struct pending {
+  pid_t pid;
+  uint32_t id;
+  int pipe;
+} *pending;
+static size_t pending_count, pending_capacity;
+
+static void add_pending(pid_t pid, uint32_t id, int pipe) {
+  if (pending_count == pending_capacity) {
+    size_t capacity = pending_capacity ? pending_capacity * 2 : 64;
+    struct pending *grown = realloc(pending, capacity * sizeof *pending);
+    if (!grown) _exit(70);
+    pending = grown;
+    pending_capacity = capacity;
+  }
+  pending[pending_count++] = (struct pending){pid, id, pipe};
+}
+
+static ssize_t find_pending(pid_t pid) {
+  for (size_t i = 0; i < pending_count; i++)
+    if (pending[i].pid == pid) return (ssize_t)i;
+  return -1;
+}
+
 static void write_all(int fd, const void *data, size_t length) {
   const char *bytes = data;
   while (length > 0) {
@@ -226,37 +255,6 @@ static void close_inherited(int keep) {
   closedir(fds);
 }
 
-/* In the child: the set-up Node's spawn does (detached, stdin and stderr to /dev/null), then exec. */
-static void child(const struct request *request, int output, int error_pipe) {
-  sigset_t none;
-  sigemptyset(&none);
-  for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
-  sigprocmask(SIG_SETMASK, &none, NULL);
-  int error = 0;
-  if (setsid() < 0) error = errno;
-  int null = error ? -1 : open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (!error && null < 0) error = errno;
-  if (!error && (dup2(null, 0) < 0 || dup2(output >= 0 ? output : null, 1) < 0 || dup2(null, 2) < 0)) error = errno;
-  if (!error) close_inherited(error_pipe);
-  if (!error && chdir(request->cwd) < 0) error = errno;
-  if (!error && request->gid >= 0 && (setgroups(0, NULL) < 0 || setgid((gid_t)request->gid) < 0)) error = errno;
-  if (!error && request->uid >= 0 && setuid((uid_t)request->uid) < 0) error = errno;
-  if (!error) {
-    environ = request->env;
-    if (request->flags & FLAG_LAUNCHER_STEPS) {
-      /* From here on, failures are the launcher's exit codes (125-127), as when it is executed. */
-      launch_main((int)request->argc, request->argv);
-      _exit(126);
-    }
-    execvp(request->file, request->argv);
-    error = errno;
-  }
-  int32_t code = error;
-  ssize_t ignored = write(error_pipe, &code, sizeof code);
-  (void)ignored;
-  _exit(127);
-}
-
 /* Writes value into file (a cgroup's limit); 0 or errno. */
 static int write_value(const char *file, const char *value) {
   int fd = open(file, O_WRONLY | O_CLOEXEC);
@@ -268,9 +266,9 @@ static int write_value(const char *file, const char *value) {
 }
 
 /*
- * The run's cgroup folders, made before the fork (the launcher's steps enter them), with its
- * limits written before any process can enter. 0, or the errno of the failure, with every
- * folder made here removed again.
+ * The run's cgroup folders, made by the forked child before the launcher's steps enter them,
+ * with its limits written before any process can enter. 0, or the errno of the failure, with
+ * every folder made here removed again.
  */
 static int make_cgroup(const struct request *request) {
   uint32_t made = 0;
@@ -287,6 +285,43 @@ static int make_cgroup(const struct request *request) {
   return error;
 }
 
+/* Tells the server why the start failed (errno and stage), and ends. */
+static void child_failed(int error_pipe, int error, int stage) {
+  int32_t message[2] = {error, stage};
+  ssize_t ignored = write(error_pipe, message, sizeof message);
+  (void)ignored;
+  _exit(127);
+}
+
+/*
+ * In the child: the set-up Node's spawn does (detached, stdin and stderr to /dev/null), the run's
+ * cgroup folders with its limits, then the launcher's steps or the exec.
+ */
+static void child(const struct request *request, int output, int error_pipe) {
+  sigset_t none;
+  sigemptyset(&none);
+  for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  if (setsid() < 0) child_failed(error_pipe, errno, STAGE_CHILD);
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0) child_failed(error_pipe, errno, STAGE_CHILD);
+  if (dup2(null, 0) < 0 || dup2(output >= 0 ? output : null, 1) < 0 || dup2(null, 2) < 0) child_failed(error_pipe, errno, STAGE_CHILD);
+  close_inherited(error_pipe);
+  int cgroup_error = make_cgroup(request);
+  if (cgroup_error) child_failed(error_pipe, cgroup_error, STAGE_CGROUP);
+  if (chdir(request->cwd) < 0) child_failed(error_pipe, errno, STAGE_CHILD);
+  if (request->gid >= 0 && (setgroups(0, NULL) < 0 || setgid((gid_t)request->gid) < 0)) child_failed(error_pipe, errno, STAGE_CHILD);
+  if (request->uid >= 0 && setuid((uid_t)request->uid) < 0) child_failed(error_pipe, errno, STAGE_CHILD);
+  environ = request->env;
+  if (request->flags & FLAG_LAUNCHER_STEPS) {
+    /* From here on, failures are the launcher's exit codes (125-127), as when it is executed. */
+    launch_main((int)request->argc, request->argv);
+    _exit(126);
+  }
+  execvp(request->file, request->argv);
+  child_failed(error_pipe, errno, STAGE_CHILD);
+}
+
 /* Removes an ended run's cgroup folders: the first failure stops it (the daemon tries again). */
 static void remove_cgroup(const struct request *request) {
   for (uint32_t i = 0; i < request->folderc; i++) {
@@ -299,11 +334,6 @@ static void remove_cgroup(const struct request *request) {
 }
 
 static void start(const struct request *request) {
-  int cgroup_error = make_cgroup(request);
-  if (cgroup_error) {
-    report(REPORT_FAILED, request->id, cgroup_error, STAGE_CGROUP);
-    return;
-  }
   int output = -1;
   if (request->stdout_fd >= 0) {
     char path[64];
@@ -331,19 +361,28 @@ static void start(const struct request *request) {
     report(REPORT_FAILED, request->id, fork_error, STAGE_FORK);
     return;
   }
-  /* Closed by the command's exec (or the launcher's own exit): the start is done. */
-  int32_t child_error = 0;
+  add_pending(pid, request->id, error_pipe[0]);
+}
+
+/*
+ * A pending child's pipe is readable (or the child ended): it closed at the exec (started), or
+ * says why the start failed. The entry leaves the pending list; 1 when it started.
+ */
+static int settle_pending(size_t index) {
+  struct pending child = pending[index];
+  pending[index] = pending[--pending_count];
+  int32_t message[2];
   ssize_t got;
-  do got = read(error_pipe[0], &child_error, sizeof child_error);
+  do got = read(child.pipe, message, sizeof message);
   while (got < 0 && errno == EINTR);
-  close(error_pipe[0]);
-  if (got == (ssize_t)sizeof child_error) {
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) continue;
-    report(REPORT_FAILED, request->id, child_error, STAGE_CHILD);
-    return;
+  close(child.pipe);
+  if (got == (ssize_t)sizeof message) {
+    report(REPORT_FAILED, child.id, message[0], message[1]);
+    return 0;
   }
-  remember(pid, request->id);
-  report(REPORT_STARTED, request->id, pid, 0);
+  remember(child.pid, child.id);
+  report(REPORT_STARTED, child.id, child.pid, 0);
+  return 1;
 }
 
 /*
@@ -362,15 +401,21 @@ static void refuse_oversized(uint32_t length) {
   report(REPORT_FAILED, head[1], E2BIG, STAGE_CHILD);
 }
 
+static void report_exit(uint32_t id, int status) {
+  if (WIFSIGNALED(status)) report(REPORT_EXIT, id, -1, WTERMSIG(status));
+  else report(REPORT_EXIT, id, WEXITSTATUS(status), 0);
+}
+
 static void reap(void) {
   for (;;) {
     int status;
     pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return;
     uint32_t id;
-    if (!forget(pid, &id)) continue;
-    if (WIFSIGNALED(status)) report(REPORT_EXIT, id, -1, WTERMSIG(status));
-    else report(REPORT_EXIT, id, WEXITSTATUS(status), 0);
+    /* Ended before its pipe was read: its start is reported first (a failed one has no exit). */
+    ssize_t index = find_pending(pid);
+    if (index >= 0 && !settle_pending((size_t)index)) continue;
+    if (forget(pid, &id)) report_exit(id, status);
   }
 }
 
@@ -388,11 +433,33 @@ int fork_server(void) {
   slots_grow();
   uint32_t ready[4] = {0, 0, 0, 0};
   write_all(1, ready, sizeof ready);
-  struct pollfd watched[2] = {{.fd = 0, .events = POLLIN}, {.fd = exits, .events = POLLIN}};
+  struct pollfd *watched = NULL;
+  size_t watched_capacity = 0;
   for (;;) {
-    if (poll(watched, 2, -1) < 0) {
+    size_t count = 2 + pending_count;
+    if (count > watched_capacity) {
+      watched_capacity = count * 2;
+      watched = realloc(watched, watched_capacity * sizeof *watched);
+      if (!watched) return 70;
+    }
+    watched[0] = (struct pollfd){.fd = 0, .events = POLLIN};
+    watched[1] = (struct pollfd){.fd = exits, .events = POLLIN};
+    for (size_t i = 0; i < pending_count; i++) watched[2 + i] = (struct pollfd){.fd = pending[i].pipe, .events = POLLIN};
+    if (poll(watched, (nfds_t)count, -1) < 0) {
       if (errno == EINTR) continue;
       return 76;
+    }
+    /* Pipes first, from the last: settling one moves the last entry into its place. */
+    for (size_t i = count; i-- > 2;) {
+      if (!watched[i].revents) continue;
+      ssize_t found = -1;
+      for (size_t j = 0; j < pending_count; j++)
+        if (pending[j].pipe == watched[i].fd) found = (ssize_t)j;
+      if (found < 0) continue;
+      pid_t pid = pending[found].pid;
+      /* A failed child ends right after saying why: reaped here, it has no exit to report. */
+      if (!settle_pending((size_t)found))
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) continue;
     }
     if (watched[1].revents) {
       struct signalfd_siginfo info;
@@ -419,8 +486,6 @@ int fork_server(void) {
       else report(REPORT_FAILED, request.id, EINVAL, STAGE_CHILD);
       free_request(&request);
       free(buffer);
-      /* An exit that came in meanwhile is reported after the start it follows. */
-      reap();
     }
   }
 }
