@@ -13,7 +13,7 @@
  *     i32 stdout (a descriptor number of the daemon, opened again through /proc/<daemon>/fd; -1: none),
  *     i32 uid, i32 gid (-1: unchanged), u32 argc, u32 envc, u32 folders, u32 writes,
  *     then NUL-terminated: file, cwd, argv[argc], env[envc] ("NAME=VALUE"), the run's cgroup
- *     folders to make before the fork, and writes[writes] as file then value (its limits);
+ *     folders for the forked child to make, and writes[writes] as file then value (its limits);
  *   kind 2, remove: u32 id, u32 folders, then the folders to remove (an ended run's cgroup).
  * Report: 4 x i32: kind, id, a, b
  *   0 ready (once, first)

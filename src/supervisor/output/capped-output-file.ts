@@ -26,6 +26,7 @@ export class CappedOutputFile implements OutputTarget {
   private reader?: Socket;
   private handedOver?: Copy;
   private state: 'new' | 'copying' | 'closed' = 'new';
+  private copierStarting = false;
 
   constructor(
     private readonly fileFd: number,
@@ -36,6 +37,11 @@ export class CappedOutputFile implements OutputTarget {
 
   get fd(): number {
     return this.pipe.writeFd;
+  }
+
+  /** True while the pipe waits for the copier thread to start (the writer may be gone already). */
+  get waitingOnDaemon(): boolean {
+    return this.copierStarting;
   }
 
   async copy(): Promise<void> {
@@ -71,7 +77,9 @@ export class CappedOutputFile implements OutputTarget {
                 // The pipe waits (and its writer with it) while the copier starts: copying here
                 // meanwhile would hold the event loop, and fill the heap, for a large output.
                 reader.pause();
+                this.copierStarting = true;
                 void outputCopier.started(this.warn).then((running) => {
+                  this.copierStarting = false;
                   if (reader.destroyed) return;
                   try {
                     if (running) this.handOver(reader, write, maxBytes, () => position);

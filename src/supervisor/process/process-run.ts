@@ -21,6 +21,8 @@ export interface OutputTarget {
   copy(): Promise<void>;
   /** Stops copying now. */
   cut(): void;
+  /** True while the copy waits on the daemon itself (its copier thread starting), not on the pipe's writers. */
+  readonly waitingOnDaemon?: boolean;
   /** No process was started for it. */
   discard(): void;
 }
@@ -260,7 +262,15 @@ export class ProcessRun {
     const peakMemoryBytes = this.tree.peakMemoryBytes();
     const cleared = this.tree.isEmpty() ? Promise.resolve() : this.terminateTree();
     let timer: NodeJS.Timeout | undefined;
-    const giveUp = cleared.then(() => new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), OUTPUT_DRAIN_MS))));
+    // A copy held up by the daemon itself (a busy host starting its copier thread) is waited for:
+    // only a pipe that stays open without the tree is cut.
+    const giveUp = cleared.then(
+      () =>
+        new Promise<boolean>((resolve) => {
+          const check = () => (output?.waitingOnDaemon ? (timer = setTimeout(check, OUTPUT_DRAIN_MS)) : resolve(false));
+          timer = setTimeout(check, OUTPUT_DRAIN_MS);
+        }),
+    );
     const complete = await Promise.race([drained.then(() => true), giveUp]);
     clearTimeout(timer);
     if (!complete) {
