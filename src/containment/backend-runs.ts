@@ -1,4 +1,8 @@
+import type { ChildProcess } from 'node:child_process';
 import { SpawnOutcomeUnknown, type ProcessExitStatus, type SpawnedProcess } from './spawn-request.js';
+
+/** A spawner process that has not said it is ready by then is given up. */
+const READY_TIMEOUT_MS = 15_000;
 
 interface RunningEntry {
   readonly exited: Promise<ProcessExitStatus>;
@@ -22,6 +26,23 @@ export abstract class BackendRuns {
   /** Whatever else is in flight besides starts and runs (stdin writes), for `hold`. */
   protected otherBusy(): number {
     return 0;
+  }
+
+  /**
+   * Settles once `child` says it is ready (`markReady`); rejects when it fails to start, ends or
+   * stays silent. Never an unhandled rejection: start() observes it.
+   */
+  protected static readiness(child: ChildProcess): { ready: Promise<void>; markReady: () => void } {
+    let readyTimer: NodeJS.Timeout | undefined;
+    let markReady!: () => void;
+    const ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      child.once('error', reject);
+      child.once('exit', (code, signal) => reject(new Error(`exited with ${signal ?? code}`)));
+      readyTimer = setTimeout(() => reject(new Error('not ready in time')), READY_TIMEOUT_MS);
+    }).finally(() => clearTimeout(readyTimer));
+    ready.catch(() => undefined);
+    return { ready, markReady };
   }
 
   /** An id no other request of this process has. */

@@ -4,7 +4,6 @@ import type { Socket } from 'node:net';
 import { BackendRuns } from './backend-runs.js';
 import { CgroupSetupFailed, SpawnFailed, StdioRefused, type SpawnRequest, type SpawnedProcess, type SpawnerBackend } from './spawn-request.js';
 
-const READY_TIMEOUT_MS = 15_000;
 const REPORT_BYTES = 16;
 /** The server refuses larger requests (native/fork-server.c MAX_REQUEST): no exec takes that much. */
 const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
@@ -55,15 +54,8 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: {},
     });
-    let readyTimer: NodeJS.Timeout | undefined;
-    let markReady!: () => void;
-    this.ready = new Promise<void>((resolve, reject) => {
-      markReady = resolve;
-      this.child.once('error', reject);
-      this.child.once('exit', (code, signal) => reject(new Error(`exited with ${signal ?? code}`)));
-      readyTimer = setTimeout(() => reject(new Error('not ready in time')), READY_TIMEOUT_MS);
-    }).finally(() => clearTimeout(readyTimer));
-    this.ready.catch(() => undefined);
+    const { ready, markReady } = BackendRuns.readiness(this.child);
+    this.ready = ready;
     this.child.stdout!.on('data', (chunk: Buffer) => this.receive(chunk, () => {
       this.wasReady = true;
       markReady();

@@ -3,7 +3,6 @@ import { BackendRuns, type RunningEntry } from './backend-runs.js';
 import { SpawnFailed, StdioRefused, type ProcessExitStatus, type SpawnRequest, type SpawnedProcess, type SpawnerBackend } from './spawn-request.js';
 import { SPAWNER_PROGRAM } from './spawner-program.js';
 
-const READY_TIMEOUT_MS = 15_000;
 /** A small heap: the spawner holds a few maps of running processes, nothing else. */
 const SPAWNER_HEAP_MB = 32;
 
@@ -35,19 +34,13 @@ export class NodeSpawnerProcess extends BackendRuns implements SpawnerBackend {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     });
-    let readyTimer: NodeJS.Timeout | undefined;
-    this.ready = new Promise<void>((resolve, reject) => {
-      this.child.once('message', (message: FromSpawner) => {
-        if (message.t !== 'ready') return reject(new Error('unexpected first message'));
-        this.wasReady = true;
-        resolve();
-      });
-      this.child.once('error', reject);
-      this.child.once('exit', (code, signal) => reject(new Error(`exited with ${signal ?? code}`)));
-      readyTimer = setTimeout(() => reject(new Error('not ready in time')), READY_TIMEOUT_MS);
-    }).finally(() => clearTimeout(readyTimer));
-    // Observed by start(); never an unhandled rejection.
-    this.ready.catch(() => undefined);
+    const { ready, markReady } = BackendRuns.readiness(this.child);
+    this.ready = ready;
+    this.child.once('message', (message: FromSpawner) => {
+      if (message.t !== 'ready') return;
+      this.wasReady = true;
+      markReady();
+    });
     this.child.on('message', (message: FromSpawner) => this.receive(message));
     this.child.on('error', () => undefined);
     this.child.once('exit', (code, signal) => this.end(`exit ${signal ?? code}`));
