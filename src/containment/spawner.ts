@@ -26,7 +26,9 @@ export class Spawner {
 
   /** `forkServer`: appmesh-launch, whose `--serve` mode is the fork server; absent: the Node spawner only. */
   constructor(log: Log, forkServer?: string) {
-    this.native = forkServer ? new SpawnerSlot('the fork server', (onEnd) => new ForkServerProcess(forkServer, onEnd), log, 'the Node spawner starts its runs') : undefined;
+    // The fork server starts within a millisecond: with the first run, not during the daemon's
+    // start-up. The Node spawner takes tens of milliseconds: started now where it forks every run.
+    this.native = forkServer ? new SpawnerSlot('the fork server', (onEnd) => new ForkServerProcess(forkServer, onEnd), log, 'the Node spawner starts its runs', false) : undefined;
     this.node = new SpawnerSlot('the process spawner', (onEnd) => new NodeSpawnerProcess(onEnd), log, 'processes are started by the daemon itself, which pauses it at each start', !this.native);
   }
 
