@@ -128,4 +128,32 @@ describe.runIf(onLinux)('what a restarted daemon ends', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(readdirSync(`${home}/runs`)).toEqual([]);
   });
+
+  test('a record is made only when it is written: never for a run in a cgroup that ends within the delay', async () => {
+    const home = await newHome();
+    homes.push(home);
+    const store = new RunRecords(`${home}/runs`, () => undefined, 200);
+    const cgroup = { mode: 'v1' as const, dirs: [{ dir: '/nonexistent/run-z', controllers: ['pids'] }] };
+    let made = 0;
+    const making = (fields: Partial<RunRecord>) => {
+      const built = record(fields);
+      return { uuid: built.uuid, make: () => (made++, built) };
+    };
+    const short = making({ cgroup });
+    await store.addMade(short.uuid, true, short.make);
+    await store.remove(short.uuid);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(made).toBe(0);
+    const long = making({ cgroup });
+    await store.addMade(long.uuid, true, long.make);
+    expect(made).toBe(0);
+    await waitFor(() => readdirSync(`${home}/runs`).length === 1 || undefined, 5000, 'the record of the run that lasts');
+    expect(made).toBe(1);
+    await store.remove(long.uuid);
+    // Without a cgroup, it is made and written before the start goes on.
+    const plain = making({});
+    await store.addMade(plain.uuid, false, plain.make);
+    expect(made).toBe(2);
+    expect(readdirSync(`${home}/runs`)).toEqual([`${plain.uuid}.json`]);
+  });
 });

@@ -83,18 +83,25 @@ export class Supervisor {
       emit: (app, type, data) => this.emit(app.name, type, data),
       recordRun: records
         ? (app, run) => {
-            const written = records.add({
+            const { name, kind } = app;
+            const owner = app.definition.owner;
+            const startedAt = Math.floor(Date.now() / 1000);
+            const cgroup = run.cgroup ? { mode: run.cgroup.mode, dirs: [...run.cgroup.dirs] } : undefined;
+            // Made when written (for a run in a cgroup, once it has lasted a while). The leader's
+            // start time is read then: pids are handed out in sequence, so its pid names no other
+            // process that soon; a leader gone by then is recorded without one (-1).
+            const written = records.addMade(run.uuid, cgroup !== undefined, () => ({
               uuid: run.uuid,
-              app: app.name,
-              kind: app.kind,
-              ...(app.definition.owner ? { owner: app.definition.owner } : {}),
+              app: name,
+              kind,
+              ...(owner ? { owner } : {}),
               pid: run.pid,
               start_ticks: readStartTicks(run.pid) ?? -1,
               boot_id: bootId(),
               key_sha256: sha256(run.processKey),
-              ...(run.cgroup ? { cgroup: { mode: run.cgroup.mode, dirs: [...run.cgroup.dirs] } } : {}),
-              started_at: Math.floor(Date.now() / 1000),
-            });
+              ...(cgroup ? { cgroup } : {}),
+              started_at: startedAt,
+            }));
             // Removed only once written: a run that ends at once must not leave its record behind.
             return { written, forget: () => written.then(() => records.remove(run.uuid)) };
           }

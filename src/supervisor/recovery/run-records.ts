@@ -57,14 +57,33 @@ export class RunRecords {
    * Never rejects: a failure is logged.
    */
   async add(record: RunRecord): Promise<void> {
-    if (record.cgroup && this.cgroupRecordDelayMs > 0) {
+    await this.addMade(record.uuid, record.cgroup !== undefined, () => record);
+  }
+
+  /**
+   * `add`, with the record made by `make` only when it is written: a run in a cgroup that ends
+   * within the delay costs neither its file nor the reads and hashing its fields take.
+   */
+  async addMade(uuid: string, inCgroup: boolean, make: () => RunRecord): Promise<void> {
+    if (inCgroup && this.cgroupRecordDelayMs > 0) {
       const timer = setTimeout(() => {
-        this.held.delete(record.uuid);
-        const writing = this.writeLogged(record).finally(() => this.writing.delete(record.uuid));
-        this.writing.set(record.uuid, writing);
+        this.held.delete(uuid);
+        const writing = this.writeMade(uuid, make).finally(() => this.writing.delete(uuid));
+        this.writing.set(uuid, writing);
       }, this.cgroupRecordDelayMs);
       timer.unref();
-      this.held.set(record.uuid, timer);
+      this.held.set(uuid, timer);
+      return;
+    }
+    await this.writeMade(uuid, make);
+  }
+
+  private async writeMade(uuid: string, make: () => RunRecord): Promise<void> {
+    let record: RunRecord;
+    try {
+      record = make();
+    } catch (error) {
+      this.log('warn', `run record ${uuid} not written (a crash would leave it unsupervised): ${(error as Error).message}`);
       return;
     }
     await this.writeLogged(record);
