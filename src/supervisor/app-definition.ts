@@ -203,13 +203,7 @@ export function parseAppDefinition(body: unknown, options: ParseAppOptions = {})
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw badRequest('Application definition must be a JSON object');
   }
-  const result = appInputSchema.safeParse(body);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const path = issue.path.join('.') || 'body';
-    throw badRequest(`Invalid application field '${path}': ${issue.message}`);
-  }
-  const input = result.data;
+  const input = parseGivenFields(body as Record<string, unknown>);
   const name = input.name ?? options.fallbackName;
   if (name === undefined && !options.nameOptional) throw badRequest('Application name is required');
   if (name !== undefined && !APP_NAME_PATTERN.test(name)) throw badRequest("Invalid application field 'name': must be 1-128 characters of A-Z, a-z, 0-9, _ and -");
@@ -285,6 +279,34 @@ export function parseAppDefinition(body: unknown, options: ParseAppOptions = {})
   return stripUndefined(definition);
 }
 
+type AppInput = z.infer<typeof appInputSchema>;
+const APP_INPUT_FIELDS = Object.entries(appInputSchema.shape) as [keyof AppInput, z.ZodType][];
+
+/**
+ * The schema applied to the fields a body gives only: an absent field reads as not set whatever
+ * its schema, and a body gives a few of the schema's many fields (a run, most often, its command
+ * alone). Fields are checked in the schema's order, so the first failure is the one a parse of the
+ * whole object reports first.
+ */
+function parseGivenFields(body: Record<string, unknown>): AppInput {
+  const input: Record<string, unknown> = {};
+  for (const [field, schema] of APP_INPUT_FIELDS) {
+    const value = body[field];
+    if (value === undefined) continue;
+    const result = schema.safeParse(value);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      throw badRequest(`Invalid application field '${[field, ...issue.path].join('.')}': ${issue.message}`);
+    }
+    if (result.data !== undefined) input[field] = result.data;
+  }
+  return input as AppInput;
+}
+
 function stripUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as T;
+  // A plain object literal: its own keys only, without an array of entries per call.
+  const fields = value as Record<string, unknown>;
+  const defined: Record<string, unknown> = {};
+  for (const key in fields) if (fields[key] !== undefined) defined[key] = fields[key];
+  return defined as T;
 }
