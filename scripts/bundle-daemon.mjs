@@ -33,7 +33,7 @@ export const DAEMON_NODE_FLAGS = '--max-semi-space-size=1';
 export const DAEMON_ENVIRONMENT = 'APPMESH_INHERITED_MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX} MALLOC_ARENA_MAX=2';
 
 // CommonJS dependencies inside an ESM bundle call `require` for Node's own modules.
-const REQUIRE_SHIM = "import { createRequire as __appmeshCreateRequire } from 'node:module'; const require = __appmeshCreateRequire(import.meta.url);";
+export const REQUIRE_SHIM = "import { createRequire as __appmeshCreateRequire } from 'node:module'; const require = __appmeshCreateRequire(import.meta.url);";
 
 const common = {
   bundle: true,
@@ -107,7 +107,7 @@ module.exports = new Proxy({}, {
  * session. The validator is the SDK's own, made on first use.
  */
 const SDK_AJV_PROVIDER = /[\\/]@modelcontextprotocol[\\/]sdk[\\/]dist[\\/]esm[\\/]validation[\\/]ajv-provider\.js$/;
-function schemaValidatorOnFirstUse() {
+export function schemaValidatorOnFirstUse() {
   return {
     name: 'schema-validator-on-first-use',
     setup(plugin) {

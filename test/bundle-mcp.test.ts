@@ -1,15 +1,18 @@
 // MCP through the bundled daemon, whose bundle evaluates the SDK's JSON Schema validator (ajv)
 // only when one is first made: sessions, listings and calls never need it.
-import { type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BUNDLE_MAIN, spawnBundledDaemon } from './helpers/bundled-daemon.js';
 import { mcpClient, ok } from './helpers/mcp-client.js';
 import { login, waitFor } from './helpers/test-daemon.js';
 
+const ROOT = join(import.meta.dirname, '..');
 const PASSWORD = 'Bundle-Mcp-Password-1';
 const AJV_PROVIDER = 'node_modules/@modelcontextprotocol/sdk/dist/esm/validation/ajv-provider.js';
 
@@ -58,5 +61,27 @@ describe('MCP in the bundled daemon', () => {
     const calls = text.split(`${init}()`).length - 1;
     expect(calls).toBe(1);
     expect(text).toMatch(new RegExp(`constructor\\(\\w+\\)\\{let\\{AjvJsonSchemaValidator:Real\\}=\\(${init}\\(\\)`));
+  });
+
+  test("the SDK's validator, bundled to be evaluated on first use, is made and validates", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'appmesh-validator-'));
+    try {
+      const entry = [
+        "import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';",
+        "const check = new AjvJsonSchemaValidator().getValidator({ type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] });",
+        'console.log(JSON.stringify([check({ n: 1 }).valid, check({ n: "one" }).valid, check({}).valid]));',
+      ].join('\n');
+      const script = [
+        "import { build } from 'esbuild';",
+        `import { REQUIRE_SHIM, schemaValidatorOnFirstUse } from ${JSON.stringify(pathToFileURL(join(ROOT, 'scripts', 'bundle-daemon.mjs')).href)};`,
+        `await build({ stdin: { contents: ${JSON.stringify(entry)}, resolveDir: ${JSON.stringify(ROOT)}, loader: 'js' }, bundle: true, platform: 'node', format: 'esm', banner: { js: REQUIRE_SHIM }, outfile: ${JSON.stringify(join(dir, 'check.mjs'))}, plugins: [schemaValidatorOnFirstUse()], logLevel: 'error' });`,
+      ].join('\n');
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT });
+      const bundled = readFileSync(join(dir, 'check.mjs'), 'utf8');
+      expect(bundled).toContain(`"${AJV_PROVIDER}"`);
+      expect(JSON.parse(execFileSync(process.execPath, [join(dir, 'check.mjs')]).toString())).toEqual([true, false, false]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
