@@ -102,6 +102,29 @@ describe.runIf(program !== undefined && runningAsRoot())('runs forked by the for
   });
 });
 
+describe.runIf(program !== undefined && runningAsRoot())('a fork server that keeps dying', () => {
+  test('after five deaths within a minute the Node spawner takes its runs, and GET /appmesh/resources says why', async () => {
+    const d = await startTestDaemon();
+    try {
+      const parentOfRun = async () => Number((await (await d.request('POST', '/appmesh/app/syncrun', { body: { command: 'echo $PPID', shell: true } })).text()).trim());
+      for (let death = 0; death < 5; death++) {
+        const server = await parentOfRun();
+        expect(commandLine(server)).toEqual([program, '--serve']);
+        process.kill(server, 'SIGKILL');
+        await waitFor(() => !existsSync(`/proc/${server}/cmdline`) || commandLine(server).length === 0, 10_000, 'the server gone');
+        // Its end is seen by the daemon before the next start goes out.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const parent = await parentOfRun();
+      expect(commandLine(parent)[0]).toBe(process.execPath);
+      const resources = (await (await d.request('GET', '/appmesh/resources')).json()) as { containment: { launcher: Record<string, unknown> } };
+      expect(resources.containment.launcher).toMatchObject({ spawner: 'process', spawner_program: 'node', spawner_program_reason: expect.stringMatching(/fork server ended 5 times within a minute/) });
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
 const PIDS_MOUNT = '/sys/fs/cgroup/pids';
 
 describe.runIf(program !== undefined && runningAsRoot() && existsSync(join(PIDS_MOUNT, 'cgroup.procs')))('run cgroups made by the fork server', () => {
