@@ -57,6 +57,8 @@ export class SecurityStoreError extends Error {}
  * Users and roles, kept in memory and written atomically (mode 0600) on every change.
  * Permissions are always computed from the current roles, so role edits apply at once.
  */
+const NO_PERMISSIONS: ReadonlySet<string> = new Set();
+
 export class SecurityStore {
   private readonly writes = new Serial();
   /** Runs inside every change before it is saved (gives new users their OS identity). */
@@ -116,8 +118,25 @@ export class SecurityStore {
     return this.doc.Roles;
   }
 
-  /** What a user may do. `admin` holds every permission whatever its roles say: it cannot be locked out. */
-  permissionsOf(userName: string): Set<string> {
+  /**
+   * What a user may do. `admin` holds every permission whatever its roles say: it cannot be locked out.
+   * Worked out once per user and version of the document: a change makes a new document (see
+   * `update`), so a role or user changed or removed counts from the next call on.
+   */
+  permissionsOf(userName: string): ReadonlySet<string> {
+    // Only users of the document are kept: as many sets as users, whoever asks.
+    if (!this.user(userName)) return NO_PERMISSIONS;
+    let known = this.permissionSets.get(this.doc);
+    if (!known) this.permissionSets.set(this.doc, (known = new Map()));
+    let permissions = known.get(userName);
+    if (!permissions) known.set(userName, (permissions = this.workOutPermissions(userName)));
+    return permissions;
+  }
+
+  /** Permission sets by document version (a replaced document takes its sets with it). */
+  private readonly permissionSets = new WeakMap<SecurityDocument, Map<string, ReadonlySet<string>>>();
+
+  private workOutPermissions(userName: string): ReadonlySet<string> {
     if (userName === ADMIN_USER && this.user(userName)) return new Set(ALL_PERMISSIONS);
     const user = this.user(userName);
     const permissions = new Set<string>();
