@@ -88,10 +88,10 @@ export abstract class BackendRuns {
     this.holdWhileBusy();
   }
 
-  /** A started process without stdin writes. */
-  protected static withoutStdin(pid: number, entry: RunningEntry): SpawnedProcess {
+  /** A started process without stdin writes; `reportedAtExec` when its start is reported once its command runs. */
+  protected static withoutStdin(pid: number, entry: RunningEntry, reportedAtExec = false): SpawnedProcess {
     entry.stdinOpen = false;
-    return { pid, exited: entry.exited, stdinOpen: false, writeStdin: () => Promise.reject(new Error('stdin is not open')) };
+    return { pid, exited: entry.exited, stdinOpen: false, writeStdin: () => Promise.reject(new Error('stdin is not open')), reportedAtExec };
   }
 
   /** Everything in flight learns the spawner is gone, once; true the first time. */

@@ -90,7 +90,8 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
       this.files.delete(id);
       this.failed(id, error as Error);
     }
-    return started.then(({ pid, entry }) => BackendRuns.withoutStdin(pid, entry));
+    // Reported once the child ran its command: the launcher's steps (its cgroup entry) are done.
+    return started.then(({ pid, entry }) => BackendRuns.withoutStdin(pid, entry, true));
   }
 
   /** Removes an ended run's cgroup folders: true once removed, false while busy, undefined when the server is gone. */

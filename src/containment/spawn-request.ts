@@ -38,6 +38,8 @@ export interface SpawnedProcess {
   readonly stdinOpen: boolean;
   /** Writes to stdin; `end` closes it afterwards. Rejects when it is not open or the write failed. */
   writeStdin(data: Buffer, end: boolean): Promise<void>;
+  /** True when reported only once the command runs (the launcher's steps, its cgroup entry among them, are done). */
+  readonly reportedAtExec?: boolean;
 }
 
 /** One process that forks for the daemon (the native fork server, or the Node spawner). */

@@ -99,6 +99,8 @@ const OUTPUT_DRAIN_MS = 1000;
 interface Launched {
   process: SpawnedProcess;
   cgroup?: RunCgroup;
+  /** The launcher entered the cgroup before the command (else the daemon placed the process after its start). */
+  placedBeforeExec: boolean;
   output?: OutputTarget;
 }
 
@@ -139,7 +141,7 @@ export class ProcessRun {
     this.pid = child.pid;
     // A lost exit (the spawner ended) says nothing about the tree: it is checked, not assumed gone.
     const leaderExited = child.exited.then((status) => (status.lost ? new Promise<never>(() => undefined) : status));
-    this.tree = cgroup ? cgroupTree(cgroup, child.pid, leaderExited) : processGroupTree(child.pid, { name: PROCESS_KEY_ENV, value: this.processKey }, leaderExited);
+    this.tree = cgroup ? cgroupTree(cgroup, child.pid, leaderExited, launched.placedBeforeExec && child.reportedAtExec === true) : processGroupTree(child.pid, { name: PROCESS_KEY_ENV, value: this.processKey }, leaderExited);
     const recording = spec.recorder?.({ uuid: this.uuid, pid: child.pid, processKey: this.processKey, cgroup });
     this.forget = recording ? () => recording.forget() : undefined;
     this.recorded = recording?.written ?? Promise.resolve();
@@ -161,6 +163,7 @@ export class ProcessRun {
     let output: OutputTarget | undefined;
     let child: SpawnedProcess;
     let launchError: unknown;
+    let placedBeforeExec = false;
     try {
       // Both wait on the file system, not on each other: made at the same time.
       const made = atFork ? Promise.resolve(atFork.run) : containment?.cgroups.createRunOffLoop(spec.owner, limits, identity.uuid);
@@ -203,14 +206,15 @@ export class ProcessRun {
         const reason = (error as Error).message;
         throw new StartError(`failed to start '${argv[0]}'${error instanceof SpawnFailed && reason === SPAWN_FAILED ? '' : `: ${reason}`}`);
       }
-      if (cgroup && !plan.placedBeforeExec) cgroup.place(child.pid);
+      placedBeforeExec = plan.placedBeforeExec;
+      if (cgroup && !placedBeforeExec) cgroup.place(child.pid);
     } catch (error) {
       output?.discard();
       if (launchError instanceof SpawnOutcomeUnknown) void endUnreported(cgroup, identity.processKey, graceMs);
       else if (!(launchError instanceof CgroupSetupFailed)) void cgroup?.remove();
       throw error instanceof StartError ? error : new StartError((error as Error).message);
     }
-    const run = new ProcessRun(spec, graceMs, identity, { process: child, cgroup, output });
+    const run = new ProcessRun(spec, graceMs, identity, { process: child, cgroup, output, placedBeforeExec });
     // A daemon killed the moment after this start still leaves the record of what it started.
     await run.recorded;
     return run;

@@ -22,11 +22,13 @@ export interface ProcessTree {
  * cgroup: everything forked stays in it, whatever session or group it makes for itself. The
  * launcher (leading its own process group) enters the cgroup a moment after it starts: a stop in
  * that moment finds the cgroup empty, so the group is signalled too, then the cgroup again for
- * whatever the launcher started once inside.
+ * whatever the launcher started once inside. A run reported only once its command runs
+ * (`enteredBeforeReport`) was in the cgroup before anything of it could fork: an empty cgroup is
+ * an empty tree, without asking for the group (a failed signal costs an exception).
  */
-export function cgroupTree(cgroup: RunCgroup, leaderPgid: number, leaderExited?: Promise<unknown>): ProcessTree {
+export function cgroupTree(cgroup: RunCgroup, leaderPgid: number, leaderExited?: Promise<unknown>, enteredBeforeReport = false): ProcessTree {
   return {
-    isEmpty: () => cgroup.isEmpty() && !groupExists(leaderPgid),
+    isEmpty: () => cgroup.isEmpty() && (enteredBeforeReport || !groupExists(leaderPgid)),
     terminate: async (graceMs) => {
       await Promise.all([cgroup.terminate(graceMs, leaderExited), terminateGroup(leaderPgid, graceMs, leaderExited)]);
       if (!cgroup.isEmpty()) await cgroup.killAll();
