@@ -10,7 +10,7 @@
 //   node scripts/bundle-daemon.mjs --if-stale   bundles only when a source is newer than the bundle
 import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -164,6 +164,11 @@ export async function bundleDaemon() {
     chunkNames: 'chunk-[hash]',
     banner: { js: REQUIRE_SHIM },
   });
+  // Each MCP tool as tools/list shows it, made once here from the same sources (their tsc output,
+  // built just before): a first MCP session does not convert every tool's schemas (20-35 ms).
+  const { ALL_TOOLS } = await import(pathToFileURL(join(root, 'dist', 'tools', 'mcp-server.js')).href);
+  const { listedTools } = await import(pathToFileURL(join(root, 'dist', 'tools', 'tool-kit.js')).href);
+  writeFileSync(join(next, 'tool-listing.json'), JSON.stringify(listedTools(ALL_TOOLS)));
   const main = join(next, 'main.js');
   writeFileSync(main, readFileSync(main, 'utf8').replace(/^#!.*\n/, `#!/usr/bin/env -S ${DAEMON_ENVIRONMENT} node ${DAEMON_NODE_FLAGS}\n`));
   // Run from their own file or text: one file each, importing nothing but node: modules.

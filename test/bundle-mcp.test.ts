@@ -10,6 +10,8 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BUNDLE_MAIN, spawnBundledDaemon } from './helpers/bundled-daemon.js';
 import { mcpClient, ok } from './helpers/mcp-client.js';
+import { ALL_TOOLS } from '../tools/mcp-server.js';
+import { listedTools, useListedTools } from '../tools/tool-kit.js';
 import { login, waitFor } from './helpers/test-daemon.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -50,6 +52,20 @@ describe('MCP in the bundled daemon', () => {
     expect(tools.length).toBeGreaterThan(40);
     expect(tools.find((tool) => tool.name === 'run_command')?.outputSchema?.properties).toHaveProperty('exit_code');
     expect(await ok<{ name: string }>(client, 'get_current_user')).toMatchObject({ name: 'admin' });
+  });
+
+  test('its tools/list is the listing made by the build, which is the listing of the sources', async () => {
+    const madeAhead: unknown = JSON.parse(readFileSync(join(dirname(BUNDLE_MAIN), 'tool-listing.json'), 'utf8'));
+    expect(madeAhead).toEqual(JSON.parse(JSON.stringify(listedTools(ALL_TOOLS))));
+    const { tools } = await client.listTools();
+    expect(JSON.parse(JSON.stringify(tools))).toEqual(madeAhead);
+  });
+
+  test('a listing made ahead is taken only when it has every tool', () => {
+    const listed = listedTools(ALL_TOOLS);
+    expect(useListedTools(ALL_TOOLS, listed.slice(1))).toBe(false);
+    expect(useListedTools(ALL_TOOLS, [...listed.slice(1), { ...listed[1], name: 'not_a_tool' }])).toBe(false);
+    expect(useListedTools(ALL_TOOLS, listed)).toBe(true);
   });
 
   test("the SDK's validator module is evaluated only when a validator is made", () => {

@@ -1,13 +1,28 @@
+import { readFileSync } from 'node:fs';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Principal } from '../src/auth/principal.js';
 import type { Core } from '../src/service/core.js';
 import type { EventSubscriptions } from '../src/transport/event-subscriptions.js';
 import { McpHttpTransport } from './http-transport.js';
 import { ALL_TOOLS, createMcpServer } from './mcp-server.js';
-import { prepareListing, type ToolExtra } from './tool-kit.js';
+import { prepareListing, useListedTools, type ToolExtra } from './tool-kit.js';
 
-// Loaded ahead of a first session: its tools/list then finds the tools' schemas made.
-prepareListing(ALL_TOOLS);
+/** Beside the bundle's chunks: every tool as tools/list shows it, made by the build from the same sources. */
+const LISTING_MADE_AHEAD = new URL('./tool-listing.json', import.meta.url);
+
+// A first session's tools/list finds the tools' schemas made: by the bundle's build, else now,
+// in the background, as soon as this module loads (ahead of the session).
+if (!useListedTools(ALL_TOOLS, listingMadeAhead())) prepareListing(ALL_TOOLS);
+
+function listingMadeAhead(): Tool[] {
+  try {
+    const listed: unknown = JSON.parse(readFileSync(LISTING_MADE_AHEAD, 'utf8'));
+    return Array.isArray(listed) ? (listed as Tool[]) : [];
+  } catch {
+    return [];
+  }
+}
 
 export interface McpSession {
   transport: McpHttpTransport;

@@ -146,6 +146,22 @@ function listedOf(tool: ToolDef): Tool {
   return listed;
 }
 
+/** Every tool as tools/list shows it (the bundle's build writes them beside its chunks). */
+export function listedTools(tools: readonly ToolDef[]): Tool[] {
+  return tools.map(listedOf);
+}
+
+/**
+ * Takes the listings made ahead from the same sources (by the bundle's build) for the tools of
+ * the same names; takes none, and answers false, unless there is one for every tool.
+ */
+export function useListedTools(tools: readonly ToolDef[], listed: readonly Tool[]): boolean {
+  const byName = new Map(listed.map((tool) => [tool.name, tool]));
+  if (byName.size !== tools.length || !tools.every((tool) => byName.has(tool.name))) return false;
+  for (const tool of tools) LISTED.set(tool, byName.get(tool.name)!);
+  return true;
+}
+
 /**
  * Makes the listing of every tool ahead of the first tools/list, one tool per turn of the event
  * loop, so that requests in between wait for one tool's schemas at most.
