@@ -2,11 +2,12 @@ import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Containment } from '../../containment/containment.js';
 import { planLaunch } from '../../containment/launcher.js';
 import type { RunCgroup } from '../../containment/run-cgroup.js';
 import { CgroupSetupFailed, SPAWN_FAILED, SpawnFailed, SpawnOutcomeUnknown, type ProcessExitStatus, type SpawnRequest, type SpawnedProcess } from '../../containment/spawner.js';
+import { takeRandomBytes } from '../../util/random-pool.js';
 import { splitCommandLine } from './command-line.js';
 import { launchProcess } from './process-launch.js';
 import { findProcessesByEnv } from './proc-identity.js';
@@ -154,7 +155,7 @@ export class ProcessRun {
    * could not be started. The daemon's event loop is not held while the process is forked.
    */
   static async start(spec: RunSpec, graceMs: number, containment?: Containment): Promise<ProcessRun> {
-    const identity = { uuid: randomUUID(), processKey: randomBytes(24).toString('base64url') };
+    const identity = { uuid: randomUUID(), processKey: takeRandomBytes(24).toString('base64url') };
     const stdin = spec.stdin === undefined && !spec.interactive ? 'ignore' : 'pipe';
     const limits = { memoryLimitBytes: spec.memoryLimitBytes, cpuShares: spec.cpuShares };
     // The fork server makes the run's folders right before its fork: no thread-pool round trips here.
