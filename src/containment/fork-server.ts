@@ -22,6 +22,13 @@ const STAGE_FORK = 2;
 const STAGE_CGROUP = 4;
 const FLAG_LAUNCHER_STEPS = 1;
 
+/** NUL characters in `text`. */
+function countNul(text: string): number {
+  let count = 0;
+  for (let at = text.indexOf('\0'); at >= 0; at = text.indexOf('\0', at + 1)) count++;
+  return count;
+}
+
 const SIGNAL_NAMES = new Map(Object.entries(osConstants.signals).map(([name, number]) => [number, name as NodeJS.Signals]));
 const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, number]) => [number, name]));
 
@@ -75,17 +82,23 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
     if (this.gone) return Promise.reject(new SpawnFailed('the process spawner ended'));
     if (request.stdin !== 'ignore') return Promise.reject(new SpawnFailed('the fork server does not keep stdin pipes'));
     const launcherSteps = request.file === this.program;
-    const argv = launcherSteps ? ['appmesh-launch', ...request.args] : [request.file, ...request.args];
-    const env = Object.entries(request.env).map(([name, value]) => `${name}=${value}`);
+    // The strings in the order of the request, gathered in one array (a start's request is on every run's path).
+    const strings = [request.file, request.cwd, launcherSteps ? 'appmesh-launch' : request.file];
+    for (const arg of request.args) strings.push(arg);
+    const argc = request.args.length + 1;
+    for (const name in request.env) strings.push(`${name}=${request.env[name]}`);
+    const envc = strings.length - 2 - argc;
     const folders = request.cgroup?.folders ?? [];
     const writes = request.cgroup?.writes ?? [];
-    const strings = [request.file, request.cwd, ...argv, ...env, ...folders, ...writes.flat()];
-    // As Node's spawn refuses them: a NUL would cut the string short.
-    if (strings.some((text) => text.includes('\0'))) return Promise.reject(new SpawnFailed('arguments, variables and the working folder must not contain NUL bytes'));
+    for (const folder of folders) strings.push(folder);
+    for (const [file, value] of writes) strings.push(file, value);
+    const text = strings.join('\0');
+    // As Node's spawn refuses them: a NUL would cut a string short.
+    if (countNul(text) !== strings.length - 1) return Promise.reject(new SpawnFailed('arguments, variables and the working folder must not contain NUL bytes'));
     const { id, started } = this.expectStart();
     this.files.set(id, request.file);
     try {
-      this.send(REQUEST_START, [id, launcherSteps ? FLAG_LAUNCHER_STEPS : 0, request.stdoutFd ?? -1, request.uid ?? -1, request.gid ?? -1, argv.length, env.length, folders.length, writes.length], strings);
+      this.send(REQUEST_START, [id, launcherSteps ? FLAG_LAUNCHER_STEPS : 0, request.stdoutFd ?? -1, request.uid ?? -1, request.gid ?? -1, argc, envc, folders.length, writes.length], text, strings.length);
     } catch (error) {
       this.files.delete(id);
       this.failed(id, error as Error);
@@ -100,7 +113,7 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
     const id = this.nextRequestId();
     const removed = new Promise<boolean | undefined>((resolve) => this.removals.set(id, resolve));
     this.holdWhileBusy();
-    this.send(REQUEST_REMOVE, [id, folders.length], folders);
+    this.send(REQUEST_REMOVE, [id, folders.length], folders.join('\0'), folders.length);
     return removed;
   }
 
@@ -115,16 +128,28 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
     return this.removals.size;
   }
 
-  /** One request: its kind, its header words (signed or not, each 4 bytes), then its strings, each ended by a NUL. */
-  private send(kind: number, words: number[], strings: string[]): void {
-    const body = Buffer.from(strings.length ? `${strings.join('\0')}\0` : '');
+  /**
+   * One request: its kind, its header words (signed or not, each 4 bytes), then `text`: its
+   * `count` strings joined by NULs, one NUL ending the last.
+   */
+  private send(kind: number, words: number[], text: string, count: number): void {
+    const headerLength = 8 + words.length * 4;
+    const textLength = count > 0 ? Buffer.byteLength(text) + 1 : 0;
     // Refused by the server too; checked here so the request is never sent.
-    if (body.length + 4 + words.length * 4 > MAX_REQUEST_BYTES) throw new SpawnFailed(`arguments and environment too large (${body.length} bytes)`);
-    const header = Buffer.alloc(8 + words.length * 4);
-    header.writeUInt32LE(header.length - 4 + body.length, 0);
-    header.writeUInt32LE(kind, 4);
-    words.forEach((word, index) => (word < 0 ? header.writeInt32LE(word, 8 + index * 4) : header.writeUInt32LE(word, 8 + index * 4)));
-    this.child.stdin!.write(Buffer.concat([header, body]));
+    if (headerLength + textLength > MAX_REQUEST_BYTES) throw new SpawnFailed(`arguments and environment too large (${textLength} bytes)`);
+    const frame = Buffer.allocUnsafe(headerLength + textLength);
+    frame.writeUInt32LE(frame.length - 4, 0);
+    frame.writeUInt32LE(kind, 4);
+    for (let index = 0; index < words.length; index++) {
+      const word = words[index];
+      if (word < 0) frame.writeInt32LE(word, 8 + index * 4);
+      else frame.writeUInt32LE(word, 8 + index * 4);
+    }
+    if (count > 0) {
+      frame.write(text, headerLength);
+      frame[frame.length - 1] = 0;
+    }
+    this.child.stdin!.write(frame);
   }
 
   protected hold(busy: boolean): void {
