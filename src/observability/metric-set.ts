@@ -19,6 +19,14 @@ type HttpResultLabels = HttpLabels | 'status_code' | 'status_class';
 /** Called once when a request is done: its status (`undefined` when never replied), and when it ended (default now). */
 export type TimedRequestDone = (statusCode: number | undefined, endedAt?: bigint) => void;
 
+interface HttpSeries {
+  labels: { method: string; route: string };
+  inFlight: Gauge.Internal<HttpLabels>;
+  duration: Histogram.Internal<HttpLabels>;
+  /** By status code. */
+  results: Map<string, Counter.Internal>;
+}
+
 interface CpuSample {
   pid: number;
   ticks: number;
@@ -52,6 +60,12 @@ export class MetricSet {
     running: Gauge<'application'>;
     healthy: Gauge<'application'>;
   };
+  /**
+   * The HTTP series of each method and route, bound once: prom-client works out a series' key
+   * from its labels at every inc and observe given labels. Bounded: routes are the API's
+   * patterns, statuses a few dozen.
+   */
+  private readonly httpSeries = new Map<string, HttpSeries>();
   /** Apps that currently have series (removed from every per-app metric when they go). */
   private readonly tracked = new Set<string>();
   private readonly cpuSamples = new Map<string, CpuSample>();
@@ -110,17 +124,27 @@ export class MetricSet {
 
   /** Starts timing a request; the returned function records its end (call it once). */
   httpRequestStarted(rawMethod: string, route: string, startedAt = process.hrtime.bigint()): TimedRequestDone {
-    const labels = { method: HTTP_METHODS.has(rawMethod) ? rawMethod : 'OTHER', route };
-    this.httpInFlight.inc(labels);
+    const method = HTTP_METHODS.has(rawMethod) ? rawMethod : 'OTHER';
+    const key = `${method} ${route}`;
+    let series = this.httpSeries.get(key);
+    if (!series) {
+      const labels = { method, route };
+      series = { labels, inFlight: this.httpInFlight.labels(labels), duration: this.httpDuration.labels(labels), results: new Map() };
+      this.httpSeries.set(key, series);
+    }
+    const bound = series;
+    bound.inFlight.inc();
     return (statusCode, endedAt = process.hrtime.bigint()) => {
-      this.httpInFlight.dec(labels);
-      this.httpDuration.observe(labels, Number(endedAt - startedAt) / 1e9);
-      const replied = statusCode !== undefined;
-      this.httpRequests.inc({
-        ...labels,
-        status_code: replied ? String(statusCode) : 'unreplied',
-        status_class: replied ? `${Math.floor(statusCode / 100)}xx` : 'unreplied',
-      });
+      bound.inFlight.dec();
+      bound.duration.observe(Number(endedAt - startedAt) / 1e9);
+      const code = statusCode === undefined ? 'unreplied' : String(statusCode);
+      let result = bound.results.get(code);
+      if (!result) {
+        const statusClass = statusCode === undefined ? 'unreplied' : `${Math.floor(statusCode / 100)}xx`;
+        result = this.httpRequests.labels({ ...bound.labels, status_code: code, status_class: statusClass });
+        bound.results.set(code, result);
+      }
+      result.inc();
     };
   }
 
