@@ -1,4 +1,3 @@
-import { randomFillSync } from 'node:crypto';
 import type { AuditLog } from '../audit/audit-log.js';
 import { ADMIN_USER } from '../auth/exec-user.js';
 import type { Principal } from '../auth/principal.js';
@@ -14,6 +13,7 @@ import { badRequest, expectationFailed, noSuchApp, preconditionFailed, ServiceEr
 import type { UserShares } from './user-shares.js';
 import { RunLedger } from './run-ledger.js';
 import { matchesSelector, parseBulkRequest, type BulkAction } from './app-selection.js';
+import { takeRandomBytes } from '../util/random-pool.js';
 
 /** The internal app name of the original daemon: never listed, never editable. */
 const RESERVED_APP_NAME = 'agent';
@@ -533,19 +533,10 @@ export class AppService {
   }
 }
 
-/** Random bytes drawn a page at a time: one call to the system's generator serves many runs. */
-const randomPool = Buffer.alloc(4096);
-let randomUsed = randomPool.length;
-
 function randomRunName(): string {
-  if (randomUsed + RUN_NAME_LENGTH > randomPool.length) {
-    randomFillSync(randomPool);
-    randomUsed = 0;
-  }
+  const bytes = takeRandomBytes(RUN_NAME_LENGTH);
   let name = '';
-  for (let index = 0; index < RUN_NAME_LENGTH; index++) name += RUN_NAME_ALPHABET[randomPool[randomUsed++] % RUN_NAME_ALPHABET.length];
-  // Used bytes never serve twice, nor stay readable in the pool.
-  randomPool.fill(0, randomUsed - RUN_NAME_LENGTH, randomUsed);
+  for (let index = 0; index < RUN_NAME_LENGTH; index++) name += RUN_NAME_ALPHABET[bytes[index] % RUN_NAME_ALPHABET.length];
   return name;
 }
 
