@@ -46,10 +46,12 @@ const MAX_DRAIN_AT_CUT = 4 * 1024 * 1024;
 const FULL_CHUNK = 64 * 1024;
 /** Most bytes one copy reads in a tight loop before the other copies get their turn. */
 const DRAIN_BUDGET = 16 * 1024 * 1024;
-const spare = Buffer.allocUnsafe(1024 * 1024);
+/** The tight loop's buffer: made by the worker's first drain (the daemon loads this module for `append` only). */
+let spareBuffer: Buffer | undefined;
 
 /** Reads what the pipe holds now into `write`, at most `budget` bytes; false at end-of-file. */
 function drain(readFd: number, budget: number, write: (data: Buffer) => boolean): boolean {
+  const spare = (spareBuffer ??= Buffer.allocUnsafe(1024 * 1024));
   for (let drained = 0; drained < budget; ) {
     let read: number;
     try {

@@ -17,6 +17,8 @@ export interface Pipe {
  * a FIFO in memory costs an inode.
  */
 const POOL_LOW = 128;
+/** The first batch is made this long after the pipe source (the daemon's start). */
+const FIRST_BATCH_DELAY_MS = 1000;
 const POOL_BATCH = 512;
 
 /**
@@ -45,7 +47,9 @@ export class PipeSource {
     const inMemory = privateMemoryFolder(memoryRoot, diskDir);
     this.dir = inMemory ?? freshFolder(diskDir);
     this.inMemory = inMemory !== undefined;
-    this.refill();
+    // The first batch forks the daemon: after its start, not on the way to readyz (a start
+    // before then makes its own FIFO and the batch at once).
+    setTimeout(() => this.refill(), FIRST_BATCH_DELAY_MS).unref();
     // After the start: what daemons that were killed left there (any home) goes.
     if (inMemory) setTimeout(() => removeAbandonedFolders(memoryRoot, inMemory), ABANDONED_SWEEP_DELAY_MS).unref();
   }
