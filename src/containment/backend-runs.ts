@@ -45,6 +45,18 @@ export abstract class BackendRuns {
     return { ready, markReady };
   }
 
+  /**
+   * The spawner process's own end (its exit; a failed spawn is seen by `readiness`) reaches
+   * `end`, and the process never keeps the daemon alive by itself: what is in flight does
+   * (`hold`), as a process forked by the daemon would.
+   */
+  protected watchProcess(child: ChildProcess, end: (reason: string) => void): void {
+    child.on('error', () => undefined);
+    child.once('exit', (code, signal) => end(`exit ${signal ?? code}`));
+    child.unref();
+    this.holdWhileBusy();
+  }
+
   /** An id no other request of this process has. */
   protected nextRequestId(): number {
     return this.nextId++;

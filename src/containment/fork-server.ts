@@ -68,10 +68,7 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
       markReady();
     }));
     this.child.stdin!.on('error', (error) => this.end(`channel error: ${error.message}`));
-    this.child.on('error', () => undefined);
-    this.child.once('exit', (code, signal) => this.end(`exit ${signal ?? code}`));
-    this.child.unref();
-    this.holdWhileBusy();
+    this.watchProcess(this.child, (reason) => this.end(reason));
   }
 
   get pid(): number | undefined {

@@ -42,12 +42,8 @@ export class NodeSpawnerProcess extends BackendRuns implements SpawnerBackend {
       markReady();
     });
     this.child.on('message', (message: FromSpawner) => this.receive(message));
-    this.child.on('error', () => undefined);
-    this.child.once('exit', (code, signal) => this.end(`exit ${signal ?? code}`));
-    // The spawner never keeps the daemon's process alive by itself; its channel does while
-    // something is in flight (a start, a run, a write), as the process would if forked here.
-    this.child.unref();
-    this.holdWhileBusy();
+    // Its channel holds the daemon while a start, a run or a write is in flight.
+    this.watchProcess(this.child, (reason) => this.end(reason));
   }
 
   get pid(): number | undefined {
