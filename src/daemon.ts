@@ -94,9 +94,6 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-/** How long after the listener opens the library of the first login is loaded. */
-const WARM_UP_AFTER_MS = 250;
-
 export { defaultHome };
 
 /** Wires config → store → core → faces, and starts listening. */
@@ -288,11 +285,10 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
     await supervisor.close();
     throw error;
   }
-  // What the first login needs, loaded a moment after the listener opens: the first requests
-  // (readiness probes among them) do not queue behind compiling it. A login sooner loads it itself.
-  // The metric library loads with the first scrape, or once many events or requests wait for it.
-  const warmUp = setTimeout(() => void tokens.warm().catch(() => undefined), WARM_UP_AFTER_MS);
-  warmUp.unref();
+  // The JWT library loads with the first token signed or verified: a daemon nobody logged into
+  // does not hold it (about a MiB), and the first login does not wait longer for it (its password
+  // hash takes longer). The metric library loads with the first scrape, or once many events or
+  // requests wait for it.
   if (url) log.info(`App Mesh TS listening on ${url} (home ${home})`);
   else if (options.listen !== false) log.info(`REST is off (REST.RestEnabled: false), home ${home}`);
   // After REST, whose pipeline serves the bridge's requests; it never fails the start. Loaded only
@@ -321,7 +317,6 @@ async function startOnLockedHome(home: string, env: NodeJS.ProcessEnv, log: Logg
     tcp,
     webSocket,
     async close() {
-      clearTimeout(warmUp);
       await webSocket?.close();
       await tcp?.close();
       supervisor.events.off('event', deliverEvent);

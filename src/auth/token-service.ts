@@ -76,11 +76,6 @@ export class TokenService {
     return new TokenService(settings, await loadKeys(settings));
   }
 
-  /** Loads what signing and verifying need ahead of the first token (after start, in the background). */
-  async warm(): Promise<void> {
-    await jose();
-  }
-
   get algorithm(): JwtAlgorithm {
     return this.settings.algorithm;
   }
