@@ -47,7 +47,9 @@ async function watched(pid: number, work: () => Promise<void>): Promise<{ ms: nu
     peak = Math.max(peak, memory(pid).rss);
     for (const child of childrenOf(pid)) {
       try {
-        peakChild = Math.max(peakChild, memory(child).rss);
+        // A child that exited and waits to be reaped has no resident memory to read (NaN).
+        const rss = memory(child).rss;
+        if (Number.isFinite(rss)) peakChild = Math.max(peakChild, rss);
       } catch {
         // Gone meanwhile.
       }
