@@ -9,6 +9,7 @@ import type { RunCgroup } from '../../containment/run-cgroup.js';
 import { CgroupSetupFailed, SPAWN_FAILED, SpawnFailed, SpawnOutcomeUnknown, type ProcessExitStatus, type SpawnRequest, type SpawnedProcess } from '../../containment/spawner.js';
 import { takeRandomBytes } from '../../util/random-pool.js';
 import { splitCommandLine } from './command-line.js';
+import { directStartOf } from './simple-command.js';
 import { launchProcess } from './process-launch.js';
 import { findProcessesByEnv } from './proc-identity.js';
 import { terminatePids } from './process-group.js';
@@ -318,7 +319,13 @@ async function endUnreported(cgroup: RunCgroup | undefined, processKey: string, 
  * does not probe paths for a user) and a missing one ends the run with 127.
  */
 async function resolveCommand(spec: RunSpec): Promise<string[]> {
-  if (spec.shell) return ['bash', '-c', spec.command];
+  if (spec.shell) {
+    // A program and plain words start without bash, in the environment bash would give them.
+    const direct = directStartOf(spec);
+    if (!direct) return ['bash', '-c', spec.command];
+    spec.env = direct.env;
+    return direct.argv;
+  }
   let argv: string[];
   try {
     argv = splitCommandLine(spec.command);
@@ -341,7 +348,7 @@ async function resolveCommand(spec: RunSpec): Promise<string[]> {
  * then bash itself), found in the command's PATH; undefined otherwise.
  */
 async function findOwnBash(spec: RunSpec): Promise<string | undefined> {
-  if (!spec.shell || spec.user || spec.sandboxArgv?.length) return undefined;
+  if (!spec.shell || spec.user || spec.sandboxArgv?.length || directStartOf(spec)) return undefined;
   const pathList = spec.env.PATH ?? process.env.PATH ?? '';
   // A relative folder would depend on the working directory: left to the launcher.
   if (pathList.split(delimiter).some((dir) => !dir.startsWith('/'))) return undefined;
