@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { parse, stringify } from 'yaml';
 import { z } from 'zod';
 import { writeFileAtomic } from '../store/atomic-file.js';
+import { blockYaml, parseYaml } from '../store/block-yaml.js';
 import { Serial } from '../util/serial.js';
 import { ADMIN_USER } from './exec-user.js';
 import { ALL_PERMISSIONS, DEFAULT_ROLES } from './permissions.js';
@@ -76,7 +76,8 @@ export class SecurityStore {
     }
     let raw: unknown;
     try {
-      raw = parse(text);
+      // Read directly when it is as the daemon writes it, else by the YAML library.
+      raw = await parseYaml(text);
     } catch (error) {
       throw new SecurityStoreError(`${file} is not valid YAML: ${(error as Error).message}`);
     }
@@ -153,7 +154,7 @@ export class SecurityStore {
       change(next);
       this.beforeSave?.(next);
       const validated = securitySchema.parse(next);
-      await writeFileAtomic(this.file, stringify(validated), { mode: 0o600 });
+      await writeFileAtomic(this.file, blockYaml(validated), { mode: 0o600 });
       this.doc = validated;
     });
   }
@@ -168,6 +169,6 @@ export class SecurityStore {
   }
 
   private async save(): Promise<void> {
-    await writeFileAtomic(this.file, stringify(this.doc), { mode: 0o600 });
+    await writeFileAtomic(this.file, blockYaml(this.doc), { mode: 0o600 });
   }
 }

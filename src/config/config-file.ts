@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import YAML from 'yaml';
 import type { z } from 'zod';
 import { writeFileAtomic } from '../store/atomic-file.js';
 import { configDocumentSchema, type ConfigDocument } from './config-schema.js';
-import { configYaml, readConfigYaml } from './config-yaml.js';
+import { configYaml } from './config-yaml.js';
+import { parseYaml } from '../store/block-yaml.js';
 import { applyEnvOverrides } from './env-overrides.js';
 import { dropRemovedKeys } from './removed-keys.js';
 import { allowedValues, closestKey, fieldAt } from './schema-fields.js';
@@ -149,7 +149,7 @@ export async function loadConfig(home: string, env: NodeJS.ProcessEnv): Promise<
   if (text !== undefined) {
     try {
       // The form the daemon writes is read without the YAML library (a few ms of every start).
-      raw = readConfigYaml(text) ?? YAML.parse(text) ?? {};
+      raw = (await parseYaml(text)) ?? {};
     } catch (error) {
       throw new ConfigError(`config file ${file} is not valid YAML: ${(error as Error).message}`, { cause: error });
     }

@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { parseYaml } from './block-yaml.js';
 import { flatYaml } from './flat-yaml.js';
 import { JournaledFolder, type JournalStats } from './journaled-folder.js';
 import type { AppDefinition } from '../supervisor/app-definition.js';
@@ -75,7 +75,7 @@ export class AppStore {
     for (const name of names.sort()) {
       const file = join(this.dir, name);
       try {
-        const raw = parse(await readFile(file, 'utf8')) as Record<string, unknown> | null;
+        const raw = (await parseYaml(await readFile(file, 'utf8'))) as Record<string, unknown> | null;
         if (!raw || typeof raw !== 'object') throw new Error('not a mapping');
         const owner = typeof raw.owner === 'string' ? raw.owner : undefined;
         const secEnv = raw.sec_env as Record<string, string> | undefined;
