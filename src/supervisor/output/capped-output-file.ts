@@ -1,4 +1,4 @@
-import { close, closeSync, constants, openSync } from 'node:fs';
+import { close, closeSync, constants, openSync, readSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { OutputTarget } from '../process/process-run.js';
 import { append } from './copy-worker.js';
@@ -10,6 +10,13 @@ import type { Pipe } from './pipe-source.js';
  * past it, the rest of the run's output is copied by the output copier's worker thread.
  */
 export const HAND_OVER_BYTES = 1024 * 1024;
+
+/**
+ * What is read at once, without a reader, when the copy starts: a quick command has often ended
+ * by then (its exit comes with its start), and its whole output waits in the pipe.
+ */
+const READ_AT_ONCE_BYTES = 256 * 1024;
+const atOnce = Buffer.allocUnsafe(64 * 1024);
 
 /**
  * A run's output file, written from the run's pipe. It never holds more than `maxBytes()` (read
@@ -50,8 +57,6 @@ export class CappedOutputFile implements OutputTarget {
     // The process holds its own copy of the write end: end-of-file comes when its tree closed it.
     closeSync(this.pipe.writeFd);
     const maxBytes = Math.max(1, this.maxBytes());
-    const reader = new Socket({ fd: this.pipe.readFd, readable: true, writable: false });
-    this.reader = reader;
     let position = 0;
     let copied = 0;
     let handOverAt = HAND_OVER_BYTES;
@@ -59,6 +64,20 @@ export class CappedOutputFile implements OutputTarget {
       position = append(this.fileFd, chunk, position, maxBytes);
       copied += chunk.length;
     };
+    if (this.readAtOnce(write) !== 'open') {
+      // Every writer is gone and the pipe is empty (or the disk refused): no reader needed.
+      this.state = 'closed';
+      for (const fd of [this.pipe.readFd, this.fileFd]) {
+        try {
+          closeSync(fd);
+        } catch {
+          // Closed already.
+        }
+      }
+      return;
+    }
+    const reader = new Socket({ fd: this.pipe.readFd, readable: true, writable: false });
+    this.reader = reader;
     try {
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -117,6 +136,30 @@ export class CappedOutputFile implements OutputTarget {
         }
       }
     }
+  }
+
+  /**
+   * Reads what the pipe holds now (up to READ_AT_ONCE_BYTES): 'end' when every writer is gone and
+   * all was read, 'open' when a writer may still write (or more is waiting), 'failed' when the disk
+   * refused (the output ends there, like a cut).
+   */
+  private readAtOnce(write: (chunk: Buffer) => void): 'end' | 'open' | 'failed' {
+    for (let total = 0; total < READ_AT_ONCE_BYTES; ) {
+      let length: number;
+      try {
+        length = readSync(this.pipe.readFd, atOnce, 0, atOnce.length, null);
+      } catch {
+        return 'open'; // EAGAIN: a writer is alive and has nothing more for now.
+      }
+      if (length === 0) return 'end';
+      try {
+        write(atOnce.subarray(0, length));
+      } catch {
+        return 'failed';
+      }
+      total += length;
+    }
+    return 'open';
   }
 
   /** Gives the rest of the output to the copier: a second reader of the same pipe, this one closed. */
