@@ -182,6 +182,20 @@ describe('rotation', () => {
     expect((await records(dir)).at(-1)?.user).toBe('user-150');
   });
 
+  test('records of several turns go in one batch: none is written before the window ends, flush writes them at once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'appmesh-audit-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const log = new AuditLog(join(dir, 'audit.log'), { maxBytes: () => 1 << 20, files: () => 2, batchMs: 500 });
+    for (let i = 0; i < 5; i++) {
+      log.record({ event: 'app.run', user: `user-${i}`, outcome: 'success' });
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(await records(dir)).toEqual([]);
+    await log.flush();
+    expect((await records(dir)).map((record) => record.user)).toEqual(['user-0', 'user-1', 'user-2', 'user-3', 'user-4']);
+    await log.close();
+  });
+
   test('a field longer than the cap is cut with a marker that says how much was left out', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'appmesh-audit-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));

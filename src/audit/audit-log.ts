@@ -4,6 +4,13 @@ import { RotatingFile, type RotationLimits } from './rotating-file.js';
 
 export type { AuditEvent, AuditRecord } from './audit-event.js';
 
+/**
+ * Records are gathered this long before they are written: a busy daemon writes a few batches a
+ * second instead of one per operation. A crash loses at most this much more than it would anyway
+ * (the writes are not synced).
+ */
+const AUDIT_BATCH_MS = 20;
+
 export interface AuditLogSettings extends RotationLimits {
   /** A failing disk never fails the operation: it is reported here. */
   onError?: (error: Error) => void;
@@ -20,7 +27,7 @@ export class AuditLog {
   private readonly aggregator: AuditAggregator;
 
   constructor(path: string, settings: AuditLogSettings) {
-    this.file = new RotatingFile(path, settings, settings.onError ?? (() => undefined));
+    this.file = new RotatingFile(path, { batchMs: AUDIT_BATCH_MS, ...settings }, settings.onError ?? (() => undefined));
     this.aggregator = new AuditAggregator((record) => this.write(record), settings.aggregation ?? DEFAULT_AGGREGATION);
   }
 

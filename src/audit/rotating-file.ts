@@ -16,6 +16,11 @@ export interface RotationLimits {
   maxBytes: () => number;
   /** Files kept, the current one included: `<file>`, `<file>.1` (newest history) … `<file>.<files-1>`. */
   files: () => number;
+  /**
+   * Lines are gathered this long before a batch is written (0: written at the next turn). Each
+   * batch wakes a thread of the pool, which costs a busy daemon more than the write itself.
+   */
+  batchMs?: number;
 }
 
 /**
@@ -33,6 +38,7 @@ export class RotatingFile {
   /** A drain is queued that has not taken the pending lines yet. */
   private draining = false;
   private closed = false;
+  private batchTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly file: string,
@@ -42,8 +48,17 @@ export class RotatingFile {
 
   write(line: string): void {
     this.pending.push(line);
-    // Lines written while a batch is on its way go together in the next one.
-    if (this.pending.length === 1) this.startDrain();
+    if (this.pending.length > 1) return;
+    // Lines written while a batch is gathered or on its way go together in the next one.
+    const batchMs = this.limits.batchMs ?? 0;
+    if (batchMs > 0 && !this.closed) {
+      this.batchTimer ??= setTimeout(() => {
+        this.batchTimer = undefined;
+        this.startDrain();
+      }, batchMs).unref();
+    } else {
+      this.startDrain();
+    }
   }
 
   /** Resolves when every line written so far is on disk. */
@@ -64,6 +79,8 @@ export class RotatingFile {
 
   /** The lines written so far go into the queue of writes. */
   private startDrain(): void {
+    if (this.batchTimer) clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
     if (this.pending.length > 0 && !this.draining) {
       this.draining = true;
       this.enqueue(() => this.drain());
