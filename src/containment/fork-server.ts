@@ -47,6 +47,8 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
   private readonly files = new Map<number, string>();
   /** Folder removals in flight: true once removed, false while the kernel refuses (busy). */
   private readonly removals = new Map<number, (removed: boolean | undefined) => void>();
+  /** Removal requests to send after this turn of the loop. */
+  private readonly queuedRemovals: Buffer[] = [];
 
   constructor(
     /** appmesh-launch: the server, and the launcher whose steps it runs in place of executing it. */
@@ -95,7 +97,9 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
     const { id, started } = this.expectStart();
     this.files.set(id, request.file);
     try {
-      this.send(REQUEST_START, [id, launcherSteps ? FLAG_LAUNCHER_STEPS : 0, request.stdoutFd ?? -1, request.uid ?? -1, request.gid ?? -1, argc, envc, folders.length, writes.length], text, strings.length);
+      const frame = this.frame(REQUEST_START, [id, launcherSteps ? FLAG_LAUNCHER_STEPS : 0, request.stdoutFd ?? -1, request.uid ?? -1, request.gid ?? -1, argc, envc, folders.length, writes.length], text, strings.length);
+      // Removals waiting for their turn go in the same write, after the start.
+      this.child.stdin!.write(this.queuedRemovals.length ? Buffer.concat([frame, ...this.queuedRemovals.splice(0)]) : frame);
     } catch (error) {
       this.files.delete(id);
       this.failed(id, error as Error);
@@ -110,12 +114,22 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
     const id = this.nextRequestId();
     const removed = new Promise<boolean | undefined>((resolve) => this.removals.set(id, resolve));
     this.holdWhileBusy();
-    this.send(REQUEST_REMOVE, [id, folders.length], folders.join('\0'), folders.length);
+    // Sent after this turn of the loop (with the starts and removals of the same turn): a run's
+    // end answers its caller first, and one write wakes the server for all of them.
+    this.queuedRemovals.push(this.frame(REQUEST_REMOVE, [id, folders.length], folders.join('\0'), folders.length));
+    if (this.queuedRemovals.length === 1) setImmediate(() => this.sendQueuedRemovals());
     return removed;
+  }
+
+  private sendQueuedRemovals(): void {
+    if (this.gone || this.queuedRemovals.length === 0) return;
+    const frames = this.queuedRemovals.splice(0);
+    this.child.stdin!.write(frames.length === 1 ? frames[0] : Buffer.concat(frames));
   }
 
   close(): void {
     if (this.gone) return;
+    this.sendQueuedRemovals();
     // The server ends when its stdin does; a daemon going down stopped its runs already.
     this.child.stdin!.end();
     this.end('closed');
@@ -129,7 +143,7 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
    * One request: its kind, its header words (signed or not, each 4 bytes), then `text`: its
    * `count` strings joined by NULs, one NUL ending the last.
    */
-  private send(kind: number, words: number[], text: string, count: number): void {
+  private frame(kind: number, words: number[], text: string, count: number): Buffer {
     const headerLength = 8 + words.length * 4;
     const textLength = count > 0 ? Buffer.byteLength(text) + 1 : 0;
     // Refused by the server too; checked here so the request is never sent.
@@ -146,7 +160,7 @@ export class ForkServerProcess extends BackendRuns implements SpawnerBackend {
       frame.write(text, headerLength);
       frame[frame.length - 1] = 0;
     }
-    this.child.stdin!.write(frame);
+    return frame;
   }
 
   protected hold(busy: boolean): void {
