@@ -2,7 +2,11 @@ import { z } from 'zod';
 import type { McpServer, RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CreateTaskRequestHandlerExtra, TaskRequestHandlerExtra } from '@modelcontextprotocol/sdk/experimental/tasks/interfaces.js';
-import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolRequest, type CallToolResult, type ServerNotification, type ServerRequest, type Tool, type ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import { Protocol } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import {
+  CallToolRequestSchema, CallToolResultSchema, CreateTaskResultSchema, ErrorCode, ListToolsRequestSchema, McpError,
+  type CallToolRequest, type CallToolResult, type ServerNotification, type ServerRequest, type Tool, type ToolAnnotations,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { Principal } from '../src/auth/principal.js';
 import type { Core } from '../src/service/core.js';
 import { ServiceError } from '../src/service/errors.js';
@@ -235,9 +239,10 @@ async function callTool(tool: ToolDef, context: ToolContext, args: Record<string
     const content: CallToolResult['content'] = [{ type: 'text', text: JSON.stringify(result) }];
     // A result that bounds an output links the whole of it, for clients that follow links.
     if (typeof result.output_resource === 'string') {
-      content.push({ type: 'resource_link', uri: result.output_resource, name: `${String(result.handle ?? 'run')} output`, mimeType: 'text/plain', description: 'The complete output, in pages' });
+      content.push({ name: `${String(result.handle ?? 'run')} output`, uri: result.output_resource, description: 'The complete output, in pages', mimeType: 'text/plain', type: 'resource_link' });
     }
-    return { structuredContent: result, content };
+    // Fields in the order the protocol's schema gives them (see answeredAsIs).
+    return { content, structuredContent: result };
   } catch (error) {
     return errorResult(error);
   }
@@ -284,6 +289,8 @@ function missingPermissions(tool: ToolDef, held: readonly string[]): string {
  * listed, and called by name anyway it answers which permission is missing instead of the SDK's
  * "disabled". tools/list and tools/call first bring the list up to date with the user's roles.
  * The SDK installs its handlers at the first registration: they are wrapped as they are installed.
+ * A tool's result is checked against the protocol's schema only when it is not one of the
+ * shapes these tools make (answeredAsIs).
  */
 function routeCalls(
   server: McpServer,
@@ -295,15 +302,75 @@ function routeCalls(
   const install = inner.setRequestHandler.bind(inner);
   type Handler = (request: CallToolRequest, extra: ToolExtra) => unknown;
   const wrap = (schema: unknown, handler: Handler): Handler => {
-    if (schema === CallToolRequestSchema) return (request, extra) => (refresh(), answer(request, extra) ?? handler(request, extra));
     // Listed from the tools made once per process, not converted again by the SDK.
     if (schema === ListToolsRequestSchema) return () => (refresh(), listing());
     return handler;
   };
-  inner.setRequestHandler = ((schema: unknown, handler: Handler) => install(schema as never, wrap(schema, handler) as never)) as typeof inner.setRequestHandler;
+  inner.setRequestHandler = ((schema: unknown, handler: Handler) => {
+    if (schema !== CallToolRequestSchema) return install(schema as never, wrap(schema, handler) as never);
+    // The protocol layer has parsed the request against CallToolRequestSchema already; the
+    // server's own wrapper would parse it again, and parse every result (CallToolResultSchema).
+    Protocol.prototype.setRequestHandler.call(inner, CallToolRequestSchema, async (request: CallToolRequest, extra: ToolExtra) => {
+      refresh();
+      const result = await (answer(request, extra) ?? handler(request, extra));
+      return request.params.task ? checkedTask(result) : answeredAsIs(result) ? result : checkedResult(result);
+    });
+  }) as typeof inner.setRequestHandler;
+}
+
+/** A task's creation result, checked as the SDK's server checks it. */
+function checkedTask(result: unknown): unknown {
+  const checked = CreateTaskResultSchema.safeParse(result);
+  if (!checked.success) throw new McpError(ErrorCode.InvalidParams, `Invalid task creation result: ${checked.error.message}`);
+  return checked.data;
+}
+
+/** A tool result, checked (and put in the schema's shape) as the SDK's server does. */
+function checkedResult(result: unknown): unknown {
+  const checked = CallToolResultSchema.safeParse(result);
+  if (!checked.success) throw new McpError(ErrorCode.InvalidParams, `Invalid tools/call result: ${checked.error.message}`);
+  return checked.data;
+}
+
+const TEXT_KEYS = ['type', 'text'];
+const LINK_KEYS = ['name', 'uri', 'description', 'mimeType', 'type'];
+const RESULT_KEYS = ['content', 'structuredContent', 'isError'];
+
+/**
+ * True for a result that CallToolResultSchema would give back unchanged, key for key and in the
+ * same order: the results these tools make (callTool, errorResult, the SDK's tool errors). Such
+ * a result is sent as it is, its JSON the same as after the schema; anything else is parsed.
+ */
+export function answeredAsIs(result: unknown): boolean {
+  if (!isPlainObject(result) || !inOrder(Object.keys(result), RESULT_KEYS)) return false;
+  const { content, structuredContent, isError } = result;
+  if (!Array.isArray(content) || content.length === 0) return false;
+  if (isError !== undefined && typeof isError !== 'boolean') return false;
+  if (structuredContent !== undefined && !isPlainObject(structuredContent)) return false;
+  return content.every((item: unknown) => {
+    if (!isPlainObject(item) || !Object.values(item).every((value) => typeof value === 'string')) return false;
+    const keys = Object.keys(item);
+    if (item.type === 'text') return keys.length === 2 && keys[0] === TEXT_KEYS[0] && keys[1] === TEXT_KEYS[1];
+    return item.type === 'resource_link' && keys.includes('name') && keys.includes('uri') && inOrder(keys, LINK_KEYS);
+  });
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+}
+
+/** Every key is one of `order`, each once, in that order. */
+function inOrder(keys: readonly string[], order: readonly string[]): boolean {
+  let at = -1;
+  for (const key of keys) {
+    const index = order.indexOf(key);
+    if (index <= at) return false;
+    at = index;
+  }
+  return true;
 }
 
 export function errorResult(error: unknown): CallToolResult {
   const message = error instanceof ServiceError ? `${error.message || 'request failed'} (status ${error.status})` : (error as Error)?.message ?? String(error);
-  return { isError: true, content: [{ type: 'text', text: message }] };
+  return { content: [{ type: 'text', text: message }], isError: true };
 }
