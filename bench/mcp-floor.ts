@@ -118,11 +118,14 @@ export async function mcpRows(options: { quick?: boolean } = {}): Promise<Figure
         floor: toolCall(theirs.client, 'echo', { text: 'x' }, (r) => !r.isError),
         // A tool that starts nothing: the MCP face alone, beside the same floor.
         oursNoExec: toolCall(ours.client, 'get_current_user', {}, (r) => !r.isError && typeof r.structuredContent?.name === 'string'),
+        // The same command with shell syntax that changes nothing: bash starts, then runs it.
+        oursThroughBash: toolCall(ours.client, 'run_command', { command: 'true;' }, (r) => !r.isError && r.structuredContent?.exit_code === 0),
       },
       options.quick ? QUICK : { count: CALLS, warmup: WARMUP, rounds: ROUNDS },
     );
     return [
       { figure: 'MCP run_command `true`, p50', value: round(s.ours.median), unit: 'ms', baseline: round(s.floor.median), baselineLabel: `${FLOOR_LABEL}, p50` },
+      { figure: 'MCP run_command `true` (started without bash), p50', value: round(s.ours.median), unit: 'ms', baseline: round(s.oursThroughBash.median), baselineLabel: 'the same through bash (`true;`), p50' },
       { figure: 'MCP tool call that starts nothing (get_current_user), p50', value: round(s.oursNoExec.median), unit: 'ms', baseline: round(s.floor.median), baselineLabel: `${FLOOR_LABEL}, p50` },
       { figure: 'MCP first initialize + tools/list', value: round(first.ours), unit: 'ms', baseline: round(first.floor), baselineLabel: `${FLOOR_LABEL}, median of fresh servers` },
     ];
