@@ -52,6 +52,36 @@ test('a writer still there: what waits is read at once, the rest through the rea
   expect(readFileSync(path, 'utf8')).toBe('first second\n');
 });
 
+test('a writer still there at the start and gone at the exit: read again at the exit, with no reader made', async () => {
+  const { writer, path, output } = setUp();
+  writeSync(writer, 'started ');
+  let exited = () => {};
+  const leaderExited = new Promise<void>((resolve) => (exited = resolve));
+  const before = pipeReaders();
+  const copied = output.copy(leaderExited);
+  writeSync(writer, 'and done\n');
+  closeSync(writer);
+  exited();
+  await copied;
+  expect(pipeReaders()).toBe(before);
+  expect(readFileSync(path, 'utf8')).toBe('started and done\n');
+});
+
+test('a process that goes on gets a reader a moment after its start, and its later output arrives', async () => {
+  const { writer, path, output } = setUp();
+  // Readers of the tests before close in the background.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const before = pipeReaders();
+  const copied = output.copy(new Promise(() => undefined));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(pipeReaders()).toBe(before + 1);
+  writeSync(writer, 'later\n');
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(readFileSync(path, 'utf8')).toBe('later\n');
+  closeSync(writer);
+  await copied;
+});
+
 test('more than is read at once: the reader takes the rest, in order', async () => {
   const { writer, path, output } = setUp();
   const total = 320 * 1024;

@@ -16,6 +16,11 @@ export const HAND_OVER_BYTES = 1024 * 1024;
  * by then (its exit comes with its start), and its whole output waits in the pipe.
  */
 const READ_AT_ONCE_BYTES = 256 * 1024;
+/**
+ * A pipe whose writer is still there is read again when the process exits, or after this long,
+ * before a reader is made: a short command's exit usually comes a moment after its start.
+ */
+const READER_AFTER_MS = 5;
 const atOnce = Buffer.allocUnsafe(64 * 1024);
 
 /**
@@ -34,6 +39,8 @@ export class CappedOutputFile implements OutputTarget {
   private handedOver?: Copy;
   private state: 'new' | 'copying' | 'closed' = 'new';
   private copierStarting = false;
+  /** Cut while the copy waited to make its reader. */
+  private cutBeforeReader = false;
 
   constructor(
     private readonly fileFd: number,
@@ -51,7 +58,7 @@ export class CappedOutputFile implements OutputTarget {
     return this.copierStarting;
   }
 
-  async copy(): Promise<void> {
+  async copy(leaderExited?: Promise<unknown>): Promise<void> {
     if (this.state !== 'new') return;
     this.state = 'copying';
     // The process holds its own copy of the write end: end-of-file comes when its tree closed it.
@@ -64,8 +71,16 @@ export class CappedOutputFile implements OutputTarget {
       position = append(this.fileFd, chunk, position, maxBytes);
       copied += chunk.length;
     };
-    if (this.readAtOnce(write) !== 'open') {
-      // Every writer is gone and the pipe is empty (or the disk refused): no reader needed.
+    let atOnce = this.readAtOnce(write);
+    if (atOnce === 'open' && leaderExited) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([leaderExited, new Promise((resolve) => (timer = setTimeout(resolve, READER_AFTER_MS)))]).catch(() => undefined);
+      clearTimeout(timer);
+      // Cut meanwhile: nothing more is read.
+      if (!this.cutBeforeReader) atOnce = this.readAtOnce(write);
+    }
+    if (atOnce !== 'open' || this.cutBeforeReader) {
+      // Every writer is gone and the pipe is empty (or the disk refused, or the copy was cut): no reader needed.
       this.state = 'closed';
       for (const fd of [this.pipe.readFd, this.fileFd]) {
         try {
@@ -187,6 +202,7 @@ export class CappedOutputFile implements OutputTarget {
 
   /** Cut: a process outside the tree holds the pipe open. The output ends here. */
   cut(): void {
+    this.cutBeforeReader = this.reader === undefined;
     this.reader?.destroy();
     this.handedOver?.cut();
   }

@@ -19,8 +19,11 @@ import { cgroupTree, processGroupTree, type ProcessTree } from './process-tree.j
 export interface OutputTarget {
   /** The pipe's write end: the process's stdout (and stderr, joined by the launcher). */
   readonly fd: number;
-  /** The process was started: copies until end-of-file (every writer closed the pipe) or `cut()`. */
-  copy(): Promise<void>;
+  /**
+   * The process was started: copies until end-of-file (every writer closed the pipe) or `cut()`.
+   * `leaderExited` settles when the process exits (its tree may go on).
+   */
+  copy(leaderExited?: Promise<unknown>): Promise<void>;
   /** Stops copying now. */
   cut(): void;
   /** True while the copy waits on the daemon itself (its copier thread starting), not on the pipe's writers. */
@@ -147,7 +150,7 @@ export class ProcessRun {
     const recording = spec.recorder?.({ uuid: this.uuid, pid: child.pid, processKey: this.processKey, cgroup });
     this.forget = recording ? () => recording.forget() : undefined;
     this.recorded = recording?.written ?? Promise.resolve();
-    const drained = output ? output.copy() : Promise.resolve();
+    const drained = output ? output.copy(child.exited) : Promise.resolve();
     this.exited = child.exited.then((status) => this.finish(status, drained, output));
   }
 
