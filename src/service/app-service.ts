@@ -353,9 +353,10 @@ export class AppService {
       return { data, exitCode: exit.code, position: data.length };
     } finally {
       abort?.removeEventListener('abort', onAbort);
-      // The run leaves the list at once; the reply does not wait for what follows (its cgroup,
-      // output file and crash-recovery record going), which the client never sees.
-      this.removeInBackground(app.name);
+      // The run leaves the list right after the reply is written, before the loop reads the next
+      // request; the reply does not wait for what follows (its cgroup, output file and
+      // crash-recovery record going), which the client never sees.
+      setImmediate(() => this.removeInBackground(app.name));
     }
   }
 
