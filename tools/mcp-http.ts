@@ -147,7 +147,12 @@ export function registerMcpRoutes(app: FastifyInstance, core: Core, events?: Eve
   }
 
   app.addHook('onRequest', (request, _reply, done) => {
-    if (!sessionsModule && !PROBES.has(request.url.split('?')[0])) void loadSessions().catch(() => (sessionsModule = undefined));
+    if (!sessionsModule && !PROBES.has(request.url.split('?')[0])) {
+      // Once loaded, a session of the daemon's own with itself does a first session's first-time work, unless a client's came first.
+      void loadSessions()
+        .then(({ warmUpSession }) => setImmediate(() => (sessions.size + opening === 0 ? void warmUpSession(core).catch(() => undefined) : undefined)))
+        .catch(() => (sessionsModule = undefined));
+    }
     done();
   });
 

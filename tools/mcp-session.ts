@@ -24,6 +24,8 @@ function listingMadeAhead(): Tool[] {
   }
 }
 
+export { warmUpSession } from './session-warm-up.js';
+
 export interface McpSession {
   transport: McpHttpTransport;
   server: McpServer;
