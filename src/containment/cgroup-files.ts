@@ -1,10 +1,27 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Reads one cgroup file (trimmed); undefined when it is absent or unreadable. */
 export function readCgroupFile(dir: string, name: string): string | undefined {
   try {
     return readFileSync(join(dir, name), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+const fdReadBuffer = Buffer.allocUnsafe(8192);
+
+/** Reads a cgroup file opened before (from its start, trimmed); undefined when unreadable. */
+export function readCgroupFd(fd: number): string | undefined {
+  try {
+    let text = '';
+    for (let position = 0; ; ) {
+      const length = readSync(fd, fdReadBuffer, 0, fdReadBuffer.length, position);
+      if (length === 0) return text.trim();
+      text += fdReadBuffer.toString('latin1', 0, length);
+      position += length;
+    }
   } catch {
     return undefined;
   }
@@ -25,9 +42,8 @@ export function tryWriteCgroupFile(dir: string, name: string, value: string): st
   }
 }
 
-/** The processes (thread-group ids) of a cgroup; empty when it is gone. */
-export function cgroupPids(dir: string): number[] {
-  const text = readCgroupFile(dir, 'cgroup.procs');
+/** The processes (thread-group ids) in a cgroup.procs text; empty when it is gone. */
+export function parsePids(text: string | undefined): number[] {
   if (!text) return [];
   return text.split('\n').map(Number).filter((pid) => Number.isInteger(pid) && pid > 0);
 }

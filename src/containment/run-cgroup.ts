@@ -1,10 +1,10 @@
-import { existsSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { rmdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CgroupMode, Hierarchy } from './cgroup-detect.js';
 import type { FolderRemover } from './cgroups.js';
-import { cgroupPids, flatKeyedValue, readCgroupFile, signalAll, tryWriteCgroupFile } from './cgroup-files.js';
+import { flatKeyedValue, parsePids, readCgroupFd, readCgroupFile, signalAll, tryWriteCgroupFile } from './cgroup-files.js';
 
 const POLL_MS = 20;
 const RUN_FOLDER = /^run-[0-9a-f-]{36}$/;
@@ -12,6 +12,8 @@ const RUN_FOLDER = /^run-[0-9a-f-]{36}$/;
 const FREEZE_WAIT_MS = 500;
 const KILL_ROUNDS = 100;
 const RMDIR_ATTEMPTS = 40;
+/** Runs whose end files are open at the same time (three descriptors each). */
+const MAX_RUNS_WITH_EXIT_FILES = 32;
 
 /**
  * The cgroup of one process tree (one folder per hierarchy in v1, one folder in v2). Everything
@@ -20,6 +22,10 @@ const RMDIR_ATTEMPTS = 40;
  */
 export class RunCgroup {
   private removed = false;
+  /** The files read at the run's end, opened ahead: path → descriptor. */
+  private exitFiles?: Map<string, number>;
+  private exitFilesTimer?: NodeJS.Timeout;
+  private static runsWithExitFiles = 0;
 
   constructor(
     readonly mode: Exclude<CgroupMode, 'none'>,
@@ -51,7 +57,45 @@ export class RunCgroup {
   /** Processes in the cgroup: read where the pids controller counts them. */
   members(): number[] {
     const dir = this.dirOf('pids') ?? this.dirs[0].dir;
-    return cgroupPids(dir);
+    return parsePids(this.read(dir, 'cgroup.procs'));
+  }
+
+  /**
+   * Opens the files read when the run ends (its members, OOM kills and peak memory) while it is
+   * young and the daemon waits anyway: the first lookup in a new cgroup folder is the slow part,
+   * and a short command's end then reads them at once. Closed after `holdMs` if the run goes on.
+   */
+  openExitFiles(holdMs: number): void {
+    // A burst of starts does not hold descriptors by the thousand: the runs past the cap read by name.
+    if (this.exitFiles || this.removed || RunCgroup.runsWithExitFiles >= MAX_RUNS_WITH_EXIT_FILES) return;
+    RunCgroup.runsWithExitFiles++;
+    const files = new Map<string, number>();
+    const memory = this.dirOf('memory');
+    const paths = [join(this.dirOf('pids') ?? this.dirs[0].dir, 'cgroup.procs')];
+    if (memory) paths.push(join(memory, this.mode === 'v2' ? 'memory.events' : 'memory.oom_control'), join(memory, this.mode === 'v2' ? 'memory.peak' : 'memory.max_usage_in_bytes'));
+    for (const path of paths) {
+      try {
+        files.set(path, openSync(path, constants.O_RDONLY));
+      } catch {
+        // Read by its name at the end.
+      }
+    }
+    this.exitFiles = files;
+    this.exitFilesTimer = setTimeout(() => this.closeExitFiles(), holdMs).unref();
+  }
+
+  closeExitFiles(): void {
+    const files = this.exitFiles;
+    if (!files) return;
+    clearTimeout(this.exitFilesTimer);
+    this.exitFiles = undefined;
+    RunCgroup.runsWithExitFiles--;
+    for (const fd of files.values()) closeSync(fd);
+  }
+
+  private read(dir: string, name: string): string | undefined {
+    const fd = this.exitFiles?.get(join(dir, name));
+    return fd === undefined ? readCgroupFile(dir, name) : readCgroupFd(fd);
   }
 
   isEmpty(): boolean {
@@ -69,14 +113,14 @@ export class RunCgroup {
     const memory = this.dirOf('memory');
     if (!memory) return 0;
     const file = this.mode === 'v2' ? 'memory.events' : 'memory.oom_control';
-    return flatKeyedValue(readCgroupFile(memory, file), 'oom_kill') ?? 0;
+    return flatKeyedValue(this.read(memory, file), 'oom_kill') ?? 0;
   }
 
   /** Highest memory use seen, where the kernel keeps it. */
   peakMemoryBytes(): number | undefined {
     const memory = this.dirOf('memory');
     if (!memory) return undefined;
-    const text = readCgroupFile(memory, this.mode === 'v2' ? 'memory.peak' : 'memory.max_usage_in_bytes');
+    const text = this.read(memory, this.mode === 'v2' ? 'memory.peak' : 'memory.max_usage_in_bytes');
     const value = Number(text);
     return text && Number.isFinite(value) ? value : undefined;
   }
@@ -119,6 +163,7 @@ export class RunCgroup {
   /** Removes the cgroup's folders once it is empty (a folder with processes cannot be removed). */
   async remove(): Promise<void> {
     if (this.removed) return;
+    this.closeExitFiles();
     let elsewhere = this.removeElsewhere;
     for (let attempt = 0; attempt < RMDIR_ATTEMPTS; attempt++) {
       // Off the event loop: cgroupfs operations wait on the kernel's cgroup lock, busy hosts make them slow.

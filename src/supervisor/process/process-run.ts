@@ -99,6 +99,8 @@ export class StartError extends Error {}
 
 /** After the tree is gone the pipe reaches end-of-file at once; this bounds a writer that escaped it. */
 const OUTPUT_DRAIN_MS = 1000;
+/** How long the files read at a run's end stay open ahead of it (a longer run reads them by name). */
+const EXIT_FILES_HOLD_MS = 200;
 
 /** The spawner and the cgroup placement a run was started with, kept until the run is built. */
 interface Launched {
@@ -147,6 +149,8 @@ export class ProcessRun {
     // A lost exit (the spawner ended) says nothing about the tree: it is checked, not assumed gone.
     const leaderExited = child.exited.then((status) => (status.lost ? new Promise<never>(() => undefined) : status));
     this.tree = cgroup ? cgroupTree(cgroup, child.pid, leaderExited, launched.placedBeforeExec && child.reportedAtExec === true) : processGroupTree(child.pid, { name: PROCESS_KEY_ENV, value: this.processKey }, leaderExited);
+    // Opened while the command runs: its end then reads them at once.
+    cgroup?.openExitFiles(EXIT_FILES_HOLD_MS);
     const recording = spec.recorder?.({ uuid: this.uuid, pid: child.pid, processKey: this.processKey, cgroup });
     this.forget = recording ? () => recording.forget() : undefined;
     this.recorded = recording?.written ?? Promise.resolve();
