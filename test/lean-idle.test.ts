@@ -2,12 +2,13 @@
 // not load the YAML library to read and write its own files (configuration, users and roles); a
 // file edited by hand still loads, through the library, loaded then.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runningAsRoot } from '../src/auth/os-user.js';
 import { BUNDLE_MAIN, spawnBundledDaemon, type BundledDaemon } from './helpers/bundled-daemon.js';
-import { login, newHome, waitFor } from './helpers/test-daemon.js';
+import { login, newHome, startTestDaemon, waitFor } from './helpers/test-daemon.js';
 
 const PASSWORD = 'Lean-Idle-Password-1';
 const BUNDLE_DIR = join(BUNDLE_MAIN, '..');
@@ -75,5 +76,28 @@ describe.runIf(existsSync(BUNDLE_MAIN))('an idle daemon', () => {
     await writeFile(file, `# edited by hand\n${await readFile(file, 'utf8')}`);
     const loaded = await startIdleStop();
     expect(loaded.filter((name) => yamlChunks().includes(name)).length).toBeGreaterThan(0);
+  });
+});
+
+// A root daemon gives every user an OS identity at each start: once they all have one, a restart
+// has nothing to write.
+describe.runIf(runningAsRoot())('a restart', () => {
+  test('rewrites neither the users file nor the configuration when nothing changed', async () => {
+    const daemon = await startTestDaemon();
+    try {
+      const files = ['security.yaml', 'config.yaml'].map((name) => join(daemon.home, 'config', name));
+      const inodes = async () => Promise.all(files.map(async (file) => (await stat(file)).ino));
+      const before = await inodes();
+      await daemon.restart();
+      expect(await inodes()).toEqual(before);
+      // A change is still written.
+      expect((await daemon.request('PUT', '/appmesh/user/lean', { body: { key: 'Lean-User-Password-1', group: 'dev', roles: ['view'] } })).status).toBe(200);
+      const [usersFile] = await inodes();
+      expect(usersFile).not.toBe(before[0]);
+      await daemon.restart();
+      expect((await inodes())[0]).toBe(usersFile);
+    } finally {
+      await daemon.stop();
+    }
   });
 });

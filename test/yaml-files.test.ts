@@ -3,7 +3,7 @@
 // must be what the library reads, whatever the text; any other text (edited by hand, older forms)
 // is read by the library.
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
@@ -185,6 +185,28 @@ describe('the stores', () => {
     for (const name of store.userNames()) expect(reopened.user(name), name).toEqual(store.user(name));
     expect(reopened.userNames().sort()).toEqual(['admin', 'bob@corp.example', 'null']);
     expect(reopened.roles()).toEqual(store.roles());
+  });
+
+  test('a change that leaves the document as it is writes nothing; any other change is written', async () => {
+    const file = join(dir, 'security.yaml');
+    const store = await SecurityStore.create(file, 'hash');
+    const inode = async () => (await stat(file)).ino;
+    const created = await inode();
+    await store.update(() => undefined);
+    await store.update((doc) => {
+      doc.Users.admin!.locked = false;
+    });
+    expect(await inode()).toBe(created);
+    await store.update((doc) => {
+      doc.Users.admin!.locked = true;
+    });
+    const changed = await inode();
+    expect(changed).not.toBe(created);
+    expect((await SecurityStore.open(file))!.user('admin')?.locked).toBe(true);
+    // Reopened: the text read is the text it would write, so again nothing is written.
+    const reopened = (await SecurityStore.open(file))!;
+    await reopened.useBeforeSave(() => undefined);
+    expect(await inode()).toBe(changed);
   });
 
   test('a users file edited by hand (comments, anchors, flow style, multi-line strings, quoted keys) is read by the library, then written in the direct form', async () => {

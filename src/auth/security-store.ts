@@ -64,7 +64,12 @@ export class SecurityStore {
   /** Runs inside every change before it is saved (gives new users their OS identity). */
   private beforeSave?: (doc: SecurityDocument) => void;
 
-  private constructor(private readonly file: string, private doc: SecurityDocument) {}
+  /**
+   * @param onDisk the file's text as last read or written: a change that leaves the document as it
+   *   is writes nothing (a root daemon's start applies its identity step to every user: at a restart,
+   *   two fsyncs fewer on the way to readyz).
+   */
+  private constructor(private readonly file: string, private doc: SecurityDocument, private onDisk = '') {}
 
   static async open(file: string): Promise<SecurityStore | undefined> {
     let text: string;
@@ -86,7 +91,7 @@ export class SecurityStore {
       const issue = result.error.issues[0];
       throw new SecurityStoreError(`${file}: ${issue.path.join('.')}: ${issue.message}`);
     }
-    return new SecurityStore(file, result.data);
+    return new SecurityStore(file, result.data, text);
   }
 
   /** A new store with the default roles and one administrator. */
@@ -154,7 +159,10 @@ export class SecurityStore {
       change(next);
       this.beforeSave?.(next);
       const validated = securitySchema.parse(next);
-      await writeFileAtomic(this.file, blockYaml(validated), { mode: 0o600 });
+      const text = blockYaml(validated);
+      if (text === this.onDisk) return;
+      await writeFileAtomic(this.file, text, { mode: 0o600 });
+      this.onDisk = text;
       this.doc = validated;
     });
   }
@@ -169,6 +177,8 @@ export class SecurityStore {
   }
 
   private async save(): Promise<void> {
-    await writeFileAtomic(this.file, blockYaml(this.doc), { mode: 0o600 });
+    const text = blockYaml(this.doc);
+    await writeFileAtomic(this.file, text, { mode: 0o600 });
+    this.onDisk = text;
   }
 }
