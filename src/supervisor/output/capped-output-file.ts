@@ -71,14 +71,14 @@ export class CappedOutputFile implements OutputTarget {
       position = append(this.fileFd, chunk, position, maxBytes);
       copied += chunk.length;
     };
-    let atOnce = this.readAtOnce(write);
-    if (atOnce === 'open' && leaderExited) {
+    if (leaderExited) {
+      // Not read before: a pipe with a writer and nothing to read answers with an error, which costs more than the wait.
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([leaderExited, new Promise((resolve) => (timer = setTimeout(resolve, READER_AFTER_MS)))]).catch(() => undefined);
       clearTimeout(timer);
-      // Cut meanwhile: nothing more is read.
-      if (!this.cutBeforeReader) atOnce = this.readAtOnce(write);
     }
+    // Cut meanwhile: nothing more is read.
+    const atOnce = this.cutBeforeReader ? 'open' : this.readAtOnce(write);
     if (atOnce !== 'open' || this.cutBeforeReader) {
       // Every writer is gone and the pipe is empty (or the disk refused, or the copy was cut): no reader needed.
       this.state = 'closed';
