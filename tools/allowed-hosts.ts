@@ -14,11 +14,11 @@ const WILDCARD_ADDRESSES = new Set(['', '0.0.0.0', '::', '[::]']);
  * IP literal is accepted too: rebinding needs a DNS name, and a literal address is its own origin.
  */
 export function checkHost(request: FastifyRequest, core: Core): void {
-  const hostname = hostnameOf(request.headers.host);
+  const hostname = headerHostname(request.headers.host);
   if (!hostname) throw new ServiceError(403, 'Missing or invalid Host header');
   const listen = core.config().REST.RestListenAddress.trim();
   if (WILDCARD_ADDRESSES.has(listen) && isIP(hostname.replace(/^\[|\]$/g, ''))) return;
-  if (!allowedNames(core).has(hostname)) throw new ServiceError(403, `Host ${hostname} is not allowed (REST.AllowedHosts)`);
+  if (!namesOf(core).allowed.has(hostname)) throw new ServiceError(403, `Host ${hostname} is not allowed (REST.AllowedHosts)`);
 }
 
 /**
@@ -35,7 +35,7 @@ export function checkOrigin(request: FastifyRequest, core: Core): void {
     throw new ServiceError(403, 'Origin not allowed');
   }
   const sameOrigin = url.host.toLowerCase() === (request.headers.host ?? '').toLowerCase();
-  if (sameOrigin || configuredNames(core).has(url.hostname)) return;
+  if (sameOrigin || namesOf(core).configured.has(url.hostname)) return;
   throw new ServiceError(403, 'Origin not allowed');
 }
 
@@ -45,18 +45,44 @@ export function crossOriginAllowed(request: FastifyRequest, core: Core): string 
   if (!origin) return undefined;
   try {
     const url = new URL(origin);
-    return url.host.toLowerCase() !== (request.headers.host ?? '').toLowerCase() && configuredNames(core).has(url.hostname) ? url.origin : undefined;
+    return url.host.toLowerCase() !== (request.headers.host ?? '').toLowerCase() && namesOf(core).configured.has(url.hostname) ? url.origin : undefined;
   } catch {
     return undefined;
   }
 }
 
-function allowedNames(core: Core): Set<string> {
-  const names = configuredNames(core);
+/** The names worked out from the settings they were made from (every request looks at them). */
+let names: { from: string; configured: Set<string>; allowed: Set<string> } | undefined;
+
+function namesOf(core: Core): { configured: Set<string>; allowed: Set<string> } {
+  const rest = core.config().REST;
+  const from = [rest.RestListenAddress, process.env.APPMESH_MCP_PUBLIC_URL ?? '', ...rest.AllowedHosts].join('\n');
+  if (names?.from !== from) {
+    const configured = configuredNames(core);
+    names = { from, configured, allowed: allowedNames(core, configured) };
+  }
+  return names;
+}
+
+function allowedNames(core: Core, configured: ReadonlySet<string>): Set<string> {
+  const names = new Set(configured);
   for (const name of LOOPBACK_NAMES) names.add(name);
   const listen = hostnameOf(bracketed(core.config().REST.RestListenAddress.trim()));
   if (listen) names.add(listen);
   return names;
+}
+
+/** Hostnames of the Host headers seen last (a few, forgotten all at once when full). */
+const hostnames = new Map<string, string | undefined>();
+const HOSTNAMES_MAX = 64;
+
+function headerHostname(host: string | undefined): string | undefined {
+  if (host === undefined) return undefined;
+  if (hostnames.has(host)) return hostnames.get(host);
+  const hostname = hostnameOf(host);
+  if (hostnames.size >= HOSTNAMES_MAX) hostnames.clear();
+  hostnames.set(host, hostname);
+  return hostname;
 }
 
 /** Names the administrator gave: `REST.AllowedHosts` and the public URL's host. */

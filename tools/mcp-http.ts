@@ -24,6 +24,13 @@ const PROBES = new Set(['/appmesh/readyz', '/metrics', '/appmesh/metrics', '/fav
 
 const isInitialize = (body: unknown): boolean => typeof body === 'object' && body !== null && (body as { method?: unknown }).method === 'initialize';
 
+/** The audience a token names, read from its payload (signature checked later); the last token's is kept. */
+let lastToken: { token: string; audience?: string } | undefined;
+function audienceOf(token: string): string | undefined {
+  if (lastToken?.token !== token) lastToken = { token, audience: TokenService.peek(token)?.aud };
+  return lastToken.audience;
+}
+
 const SESSION_IDLE_MS = 30 * 60 * 1000;
 /** Headers a page of a configured origin may send and read (the transport's own). */
 const MCP_CORS = {
@@ -73,7 +80,7 @@ export function registerMcpRoutes(app: FastifyInstance, core: Core, events?: Eve
       checkOrigin(request, core);
       const allowedOrigin = crossOriginAllowed(request, core);
       if (allowedOrigin) reply.raw.setHeader('Access-Control-Allow-Origin', allowedOrigin).setHeader('Vary', 'Origin').setHeader('Access-Control-Expose-Headers', MCP_CORS['Access-Control-Expose-Headers']);
-      const audience = token && TokenService.peek(token)?.aud === MCP_AUDIENCE ? MCP_AUDIENCE : undefined;
+      const audience = token && audienceOf(token) === MCP_AUDIENCE ? MCP_AUDIENCE : undefined;
       return await core.auth.authenticate(token || undefined, audience, request.ip);
     } catch (error) {
       if (!(error instanceof ServiceError)) throw error;
