@@ -14,6 +14,7 @@ const VARIANTS: Record<string, { flags: string[]; env: NodeJS.ProcessEnv }> = {
   'no flag': { flags: [], env: { MALLOC_ARENA_MAX: undefined } },
   '--max-semi-space-size=1': { flags: ['--max-semi-space-size=1'], env: { MALLOC_ARENA_MAX: undefined } },
   '--max-semi-space-size=1, MALLOC_ARENA_MAX=2': { flags: ['--max-semi-space-size=1'], env: { MALLOC_ARENA_MAX: '2' } },
+  '--max-semi-space-size=1 --interrupt-budget=135168, MALLOC_ARENA_MAX=2': { flags: ['--max-semi-space-size=1', '--interrupt-budget=135168'], env: { MALLOC_ARENA_MAX: '2' } },
 };
 const ROUNDS = QUICK ? 1 : 3;
 const APPS = QUICK ? 100 : 500;

@@ -12,7 +12,7 @@ export const BUNDLE_MAIN = join(import.meta.dirname, '..', 'bundle', 'main.js');
 export const TSC_MAIN = join(import.meta.dirname, '..', 'src', 'main.js');
 
 /** Node's flags the daemon runs with (npm start, the appmesh-ts command, the container). */
-export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1'];
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1', '--interrupt-budget=135168'];
 /** The environment the daemon's command sets for itself (its first line, npm start, the container). */
 export const DAEMON_ENV: NodeJS.ProcessEnv = { MALLOC_ARENA_MAX: '2' };
 

@@ -59,6 +59,8 @@ describe('the bundled daemon', () => {
     const args = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
     expect(args).toContain('--max-semi-space-size=1');
     expect(PACKAGE.scripts.start).toContain('--max-semi-space-size=1');
+    expect(args).toContain('--interrupt-budget=135168');
+    expect(PACKAGE.scripts.start).toContain('--interrupt-budget=135168');
     // Two malloc arenas, not one per thread that ever allocated: less and steadier resident memory.
     expect(readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
     expect(PACKAGE.scripts.start).toContain('MALLOC_ARENA_MAX');

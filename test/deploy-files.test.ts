@@ -41,6 +41,6 @@ describe('the Dockerfile', () => {
     expect(dockerfile).toContain('npm ci');
     expect(pkg.scripts.prepare).toContain('tsc');
     for (const folder of pkg.files.filter((entry) => entry.startsWith('dist/'))) expect(dockerfile).toContain(`/build/${folder.replace(/\/$/, '')} `);
-    expect(dockerfile).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "--max-semi-space-size=1", "dist\/bundle\/main.js"\]/m);
+    expect(dockerfile).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "--max-semi-space-size=1", "--interrupt-budget=135168", "dist\/bundle\/main.js"\]/m);
   });
 });

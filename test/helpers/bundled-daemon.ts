@@ -51,7 +51,7 @@ export async function spawnBundledDaemon(options: BundledDaemonOptions): Promise
     ...options.env,
   };
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
-  const child = options.main ? spawn(process.execPath, ['--max-semi-space-size=1', options.main], { env, stdio }) : spawn(BUNDLE_MAIN, [], { env, stdio });
+  const child = options.main ? spawn(process.execPath, ['--max-semi-space-size=1', '--interrupt-budget=135168', options.main], { env, stdio }) : spawn(BUNDLE_MAIN, [], { env, stdio });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
