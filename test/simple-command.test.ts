@@ -54,9 +54,12 @@ interface Outcome {
   text: string;
 }
 
+/** The daemon `syncrun` uses. */
+let current: () => TestDaemon = () => d;
+
 async function syncrun(command: string, options: { env?: Record<string, string>; working_dir?: string; token?: string; sandbox?: string } = {}): Promise<Outcome> {
   const body = { command, shell: true, working_dir: options.working_dir ?? work, env: { PATH, ...options.env }, ...(options.sandbox ? { sandbox: options.sandbox } : {}) };
-  const response = await d.request('POST', '/appmesh/app/syncrun', { body, token: options.token });
+  const response = await current().request('POST', '/appmesh/app/syncrun', { body, token: options.token });
   return { status: response.status, exitCode: response.headers.get('x-exit-code'), text: await response.text() };
 }
 
@@ -69,7 +72,18 @@ const environmentOf = (text: string) =>
     .filter((entry) => entry && !/^APP_MESH_(PROCESS_KEY|LAUNCH_TIME|APPLICATION_NAME)=/.test(entry))
     .sort();
 
-describe('a program and plain words', () => {
+// With the native launcher, and with the shell script that stands in for it where it was not built.
+describe.each(['native', 'sh'])('a program and plain words (%s launcher)', (launcher) => {
+  let own: TestDaemon | undefined;
+  beforeAll(async () => {
+    if (launcher === 'sh') own = await startTestDaemon({ env: { APPMESH_LAUNCHER: 'sh' } });
+    current = () => own ?? d;
+  });
+  afterAll(async () => {
+    current = () => d;
+    await own?.stop();
+  });
+
   test('start without bash', async () => {
     const before = bashStarts();
     const env = { PATH: NOTING_PATH };
@@ -113,9 +127,10 @@ describe('a program and plain words', () => {
       { env: { 'odd-name': '1' } },
     ];
     for (const options of cases) {
-      // Each case but those bash would warn about starts without bash.
+      // Each case but those bash would warn about, and a name no shell takes, starts without bash.
       const spec = { command: 'cat /proc/self/environ', shell: true, workingDir: options.working_dir ?? work, env: { ...process.env, PATH, ...options.env } as Record<string, string> };
-      expect({ options, direct: directStartOf(spec) !== undefined }).toEqual({ options, direct: !['999', 'xx_YY'].includes(options.env?.SHLVL ?? options.env?.LC_ALL ?? '') });
+      const viaBashOnly = ['999', 'xx_YY'].includes(options.env?.SHLVL ?? options.env?.LC_ALL ?? '') || 'odd-name' in (options.env ?? {});
+      expect({ options, direct: directStartOf(spec) !== undefined }).toEqual({ options, direct: !viaBashOnly });
       const direct = await syncrun('cat /proc/self/environ', options);
       const viaBash = await syncrun('cat /proc/self/environ;', options);
       expect(direct.exitCode).toBe('0');

@@ -62,6 +62,8 @@ const SAME_AS_PROGRAM = new Set(['true', 'false']);
  */
 const BASH_START_VARIABLES = new Set(['ENV', 'SHELLOPTS', 'POSIXLY_CORRECT', 'IFS', 'PS4', 'EXECIGNORE', 'GLOBIGNORE']);
 
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 /** bash warns at its start when LC_ALL names a locale it cannot set: C and POSIX always exist, C.UTF-8 where installed. */
 const ALWAYS_SET_LOCALES = new Set(['', 'C', 'POSIX', ...(existsSync('/usr/lib/locale/C.utf8') ? ['C.UTF-8', 'C.utf8'] : [])]);
 
@@ -87,7 +89,8 @@ function decide(spec: ShellCommandSpec): DirectStart | undefined {
   if (SHELL_OWN_WORDS.has(name) && !(SAME_AS_PROGRAM.has(name) && argv.length === 1)) return undefined;
   const env = spec.env;
   for (const variable in env) {
-    if (variable.startsWith('BASH') || BASH_START_VARIABLES.has(variable)) return undefined;
+    // A name that is no shell identifier is passed on by bash, not by the /bin/sh launcher.
+    if (variable.startsWith('BASH') || BASH_START_VARIABLES.has(variable) || !IDENTIFIER.test(variable)) return undefined;
   }
   if (env.LC_ALL !== undefined && !ALWAYS_SET_LOCALES.has(env.LC_ALL)) return undefined;
   const level = shellLevel(env.SHLVL);
