@@ -101,6 +101,8 @@ describe.each(['native', 'sh'])('a program and plain words (%s launcher)', (laun
       'true', 'false', 'ls -d /tmp', 'ls /no-such-folder-here', 'uname -s', 'expr 1 + 2', 'expr 1 / 0', 'cat /proc/self/cmdline',
       'appmesh-args a b=c d,e:f@g%h -i --j=k', ` \tappmesh-args   spaced\tout  `, `${bin}/appmesh-args absolute`, './a.txt',
       'appmesh-bare', 'appmesh-broken', 'no-such-program-here', 'true --help', 'echo -e x', 'pwd', 'ls', 'cat a.txt b.txt',
+      // bash passes the environment on in an order of its own: what prints it goes through bash too.
+      ...['env', 'printenv', '/usr/bin/env'].map((program) => `${program} -u APP_MESH_PROCESS_KEY -u APP_MESH_APPLICATION_NAME -u APP_MESH_LAUNCH_TIME`),
     ];
     for (const command of commands) {
       const direct = await syncrun(command);

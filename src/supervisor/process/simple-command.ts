@@ -1,5 +1,5 @@
 import { accessSync, closeSync, constants, existsSync, fstatSync, openSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { basename, isAbsolute, resolve } from 'node:path';
 
 /**
  * A shell command that is only a program and plain words starts without bash, as GNU make and
@@ -55,6 +55,11 @@ const SHELL_OWN_WORDS = new Set([
   'coproc', '!', '{', '}', '[[', ']]',
 ]);
 const SAME_AS_PROGRAM = new Set(['true', 'false']);
+/**
+ * Programs that print their environment: bash passes it on in an order of its own, the
+ * direct start in the daemon's (the same variables and values, another order of lines).
+ */
+const PRINT_ENVIRONMENT = new Set(['env', 'printenv']);
 
 /**
  * Variables that make bash do something before the command (a startup file, options such as
@@ -87,6 +92,7 @@ function decide(spec: ShellCommandSpec): DirectStart | undefined {
   const name = argv[0];
   if (!FIRST_WORD.test(name)) return undefined;
   if (SHELL_OWN_WORDS.has(name) && !(SAME_AS_PROGRAM.has(name) && argv.length === 1)) return undefined;
+  if (PRINT_ENVIRONMENT.has(basename(name))) return undefined;
   const env = spec.env;
   for (const variable in env) {
     // A name that is no shell identifier is passed on by bash, not by the /bin/sh launcher.
