@@ -12,7 +12,8 @@ import { basename, isAbsolute, resolve } from 'node:path';
  * binary or a `#!` script (bash would run it as a bash script), variables that change what bash
  * does at its start, another OS account (the launcher looks the program up with that account's
  * rights, and the root daemon does not probe paths for a user) and a sandbox (the program is
- * looked up inside it).
+ * looked up inside it). So do env and printenv: bash passes the environment on in an order of
+ * its own, the only difference left, and they print it.
  */
 
 /** What a shell command needs to start without bash. */
