@@ -244,11 +244,12 @@ describe('the embedded broker holds against hostile users', () => {
     for (let i = 0; i < 8; i++) expect((await call(guesser, { http_method: 'POST', request_uri: '/appmesh/login', headers: basic('wrong') })).http_status).toBeGreaterThanOrEqual(400);
     const ok = await call(honest, { http_method: 'POST', request_uri: '/appmesh/login', headers: basic(PASSWORD) });
     expect(ok.http_status).toBe(200);
-    const audit = await waitFor(async () => {
+    // Records are written in batches: waited for until the honest login's own is there.
+    const logins = await waitFor(async () => {
       const text = await readFile(join(d.home, 'audit.log'), 'utf8').catch(() => '');
-      return text.includes('127.0.0.3') ? text : undefined;
+      const bob = text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { event: string; user?: string; client?: string }).filter((e) => e.event === 'login' && e.user === 'bob');
+      return bob.some((e) => e.client === '127.0.0.3') ? bob : undefined;
     }, 5000, 'the audit line of the honest login');
-    const logins = audit.trim().split('\n').map((line) => JSON.parse(line) as { event: string; user?: string; client?: string }).filter((e) => e.event === 'login' && e.user === 'bob');
     const clients = new Set(logins.map((e) => e.client));
     expect(clients.has('127.0.0.2') && clients.has('127.0.0.3')).toBe(true);
     expect(clients.has('mqtt')).toBe(false);

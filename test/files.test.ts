@@ -153,11 +153,14 @@ describe('upload and download', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-length')).toBe('0');
     expect((await res.arrayBuffer()).byteLength).toBe(0);
-    const audit = await waitFor(async () => {
+    // Records are written in batches: waited for until both of this file's are there.
+    const lines = await waitFor(async () => {
       const text = await readFile(join(d.home, 'audit.log'), 'utf8').catch(() => '');
-      return text.includes('"file.download"') && text.includes('"file.upload"') ? text : undefined;
+      const records = text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+      // The download's path came URI-encoded in its header, as the SDK sends it.
+      const events = new Set(records.filter((record) => record.target === target || record.target === encodeURIComponent(target)).map((record) => record.event));
+      return events.has('file.download') && events.has('file.upload') ? records : undefined;
     }, 5000, 'audit lines');
-    const lines = audit.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines).toContainEqual(expect.objectContaining({ event: 'file.upload', user: 'admin', target, outcome: 'success' }));
   });
 
