@@ -1,6 +1,6 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, constants, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isSameProcess, readStartTicks } from '../process/proc-identity.js';
@@ -20,6 +20,11 @@ const POOL_LOW = 128;
 /** The first batch is made this long after the pipe source (the daemon's start). */
 const FIRST_BATCH_DELAY_MS = 1000;
 const POOL_BATCH = 512;
+/**
+ * Pipes kept open at both ends for the next starts (two descriptors each): opened after a start,
+ * not on its way to the exec. Their names are gone, so nobody else can open them.
+ */
+const OPENED_AHEAD = 4;
 
 /**
  * Real pipes for run output. Node's own 'pipe' stdio is a socket pair, on which a process cannot
@@ -32,6 +37,8 @@ const POOL_BATCH = 512;
  */
 export class PipeSource {
   private readonly ready: string[] = [];
+  private readonly openedAhead: Pipe[] = [];
+  private openingAhead = false;
   /** The batch being made, so a close can wait for it (its FIFOs must not appear after the close). */
   private refilling?: Promise<void>;
   private closed = false;
@@ -56,6 +63,25 @@ export class PipeSource {
 
   /** A new pipe; throws when none can be made. */
   open(): Pipe {
+    const ahead = this.openedAhead.pop();
+    if (!this.openingAhead && !this.closed) {
+      this.openingAhead = true;
+      setImmediate(() => this.openAhead());
+    }
+    return ahead ?? this.openNow();
+  }
+
+  private openAhead(): void {
+    this.openingAhead = false;
+    try {
+      // Only from FIFOs made ahead: making one here would fork the daemon.
+      while (!this.closed && this.openedAhead.length < OPENED_AHEAD && this.ready.length > 0) this.openedAhead.push(this.openNow());
+    } catch {
+      // Opened at the start instead.
+    }
+  }
+
+  private openNow(): Pipe {
     const path = this.ready.pop() ?? this.makeNow();
     try {
       // Non-blocking: the read end opens without a writer; then the write end opens at once.
@@ -110,6 +136,10 @@ export class PipeSource {
   /** Removes the FIFOs made ahead (the daemon is going down), once the batch being made is done. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const pipe of this.openedAhead.splice(0)) {
+      closeSync(pipe.readFd);
+      closeSync(pipe.writeFd);
+    }
     await this.refilling;
     await Promise.all(this.unlinking);
     for (const path of this.ready.splice(0)) rmSync(path, { force: true });
