@@ -41,6 +41,8 @@ export class CappedOutputFile implements OutputTarget {
   private copierStarting = false;
   /** Cut while the copy waited to make its reader. */
   private cutBeforeReader = false;
+  /** The copy is over and wrote nothing: the file is known to be empty without reading it. */
+  endedEmpty = false;
 
   constructor(
     private readonly fileFd: number,
@@ -82,6 +84,7 @@ export class CappedOutputFile implements OutputTarget {
     if (atOnce !== 'open' || this.cutBeforeReader) {
       // Every writer is gone and the pipe is empty (or the disk refused, or the copy was cut): no reader needed.
       this.state = 'closed';
+      this.endedEmpty = atOnce === 'end' && copied === 0;
       for (const fd of [this.pipe.readFd, this.fileFd]) {
         try {
           closeSync(fd);

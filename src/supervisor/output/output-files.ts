@@ -41,6 +41,8 @@ export interface OutputChunk {
  */
 export class OutputFiles {
   private lastOpening: Promise<unknown> = Promise.resolve();
+  /** The file the latest run writes. */
+  private current?: CappedOutputFile;
   /** The current file's name (asked for at every start, read and removal). */
   private readonly base: string;
 
@@ -69,6 +71,7 @@ export class OutputFiles {
   }
 
   private async shiftAndOpen(keep: number, maxBytes: () => number, pipes: PipeSource): Promise<CappedOutputFile> {
+    this.current = undefined;
     if (existsSync(this.path(0))) {
       if (keep > 0) {
         for (let index = keep; index >= 1; index--) {
@@ -86,7 +89,8 @@ export class OutputFiles {
     this.pruneHistory(keep);
     const fd = takeSpare(this.dir, this.path(0)) ?? (await this.create());
     try {
-      return new CappedOutputFile(fd, pipes.open(), maxBytes);
+      this.current = new CappedOutputFile(fd, pipes.open(), maxBytes);
+      return this.current;
     } catch (error) {
       closeSync(fd);
       throw error;
@@ -122,6 +126,8 @@ export class OutputFiles {
   async read(index: number, position: number, maxSize: number): Promise<OutputChunk | undefined> {
     // Files being removed are nobody's any more (a new app may have the name already).
     if (removals.has(this.base)) return undefined;
+    // A run that wrote nothing (a quick command's usual case): no need to open its file.
+    if (index === 0 && position === 0 && this.current?.endedEmpty) return { data: Buffer.alloc(0), nextPosition: 0, size: 0 };
     let fd: number;
     try {
       fd = openSync(this.path(index), constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -211,6 +217,7 @@ export class OutputFiles {
    * files read as absent, and a start under the same name waits for it.
    */
   removeAll(): void {
+    this.current = undefined;
     const base = this.base;
     const removal = (removals.get(base) ?? Promise.resolve()).then(() => removeFiles(base));
     removals.set(base, removal);
